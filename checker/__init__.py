@@ -1,0 +1,1 @@
+"""skbcheck's checker: generic exploration (explore, trace) and the `check` CLI."""

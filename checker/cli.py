@@ -1,0 +1,292 @@
+"""The `check` command (SPEC_FORMAT.md): all, run, list, prove, bench.
+
+Exit codes: 0 every verdict matches its spec's [expect]; 1 some verdict does not (or is
+unknown); 2 a bad spec or bad usage (one line naming the file, thread and op).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import model
+from invariants import MEANINGS
+
+from . import runner
+
+SHORT = {
+    "no_shared_storage": "share", "clone_isolation": "iso", "no_use_after_free": "uaf",
+    "no_double_free": "dfree", "no_leak": "leak", "cache_consistent": "cache",
+    "lookup_correct": "lookup", "refcount_sane": "ref", "no_deadlock": "dead",
+    "accounting": "acct", "assertions": "assert",
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+def default_specs_dir() -> Path:
+    here = Path(__file__).resolve().parent.parent / "specs"
+    if here.is_dir():
+        return here
+    return Path.cwd() / "specs"
+
+
+def spec_files(args_dir: str | None) -> list[str]:
+    d = Path(args_dir) if args_dir else default_specs_dir()
+    if not d.is_dir():
+        raise UsageError(f"{d}: not a directory of specs")
+    files = sorted(str(p) for p in d.rglob("*.toml"))
+    if not files:
+        raise UsageError(f"{d}: no *.toml specs found")
+    return files
+
+
+def _validate(files: list[str]):
+    for f in files:
+        model.load(f)  # raises SpecError
+
+
+def _worker_init():
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _check(path, opts):
+    return runner.check_spec(path, **opts)
+
+
+def run_specs(files: list[str], jobs: int, opts: dict) -> tuple[list[dict], bool]:
+    """Check every file; Ctrl-C keeps what was found so far (as unknown)."""
+    _validate(files)
+    results: dict[str, dict] = {}
+    interrupted = False
+    if jobs <= 1 or len(files) == 1:
+        for f in files:
+            try:
+                results[f] = _check(f, opts)
+            except KeyboardInterrupt:
+                interrupted = True
+                break
+            if results[f]["interrupted"]:
+                interrupted = True
+                break
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) as pool:
+            futs = {f: pool.submit(_check, f, opts) for f in files}
+            old = signal.signal(signal.SIGINT, lambda *_: None)
+            try:
+                for f, fut in futs.items():
+                    try:
+                        results[f] = fut.result()
+                    except KeyboardInterrupt:
+                        interrupted = True
+                    if results.get(f, {}).get("interrupted"):
+                        interrupted = True
+                    if interrupted:
+                        for g in futs.values():
+                            g.cancel()
+            finally:
+                signal.signal(signal.SIGINT, old)
+    return [results[f] for f in files if f in results], interrupted
+
+
+def write_traces(results: list[dict], out: Path) -> Path | None:
+    viol = [(r, p) for r in results for p, e in r["properties"].items() if "trace" in e]
+    errs = [r for r in results if r["spec_error"]]
+    if not viol and not errs:
+        return None
+    run_dir = out / time.strftime("run-%Y%m%d-%H%M%S")
+    n = 1
+    while run_dir.exists():
+        run_dir = out / (time.strftime("run-%Y%m%d-%H%M%S") + f"-{n}")
+        n += 1
+    for r, p in viol:
+        d = run_dir / r["name"]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{p}.txt").write_text(runner.trace_text(r, p))
+    return run_dir
+
+
+def table(results: list[dict]) -> str:
+    props = list(SHORT)
+    head = ["spec", "design", "states", "trans", "secs", *(SHORT[p] for p in props), ""]
+    rows = []
+    for r in results:
+        cells = []
+        for p in props:
+            e = r["properties"][p]
+            c = {"holds": ".", "violated": "V", "unknown": "?"}[e["verdict"]]
+            if e["verdict"] != e["expected"]:
+                c += "!"
+            cells.append(c)
+        design = r["design"] + ("+" + ",".join(r["mutations"]) if r["mutations"] else "")
+        status = "ok" if r["matches_expectations"] else "MISMATCH"
+        if r["spec_error"]:
+            status = "SPEC ERROR"
+        rows.append([r["name"], design, str(r["states"]), str(r["transitions"]),
+                     f"{r['seconds']:.1f}", *cells, status])
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+    widths[1] = min(widths[1], 34)
+
+    def fmt(row):
+        out = []
+        for i, (x, w) in enumerate(zip(row, widths, strict=True)):
+            x = x if len(x) <= w else x[: w - 1] + "~"
+            out.append(x.rjust(w) if 2 <= i <= 4 else x.ljust(w))
+        return "  ".join(out).rstrip()
+
+    lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+    lines.append("")
+    lines.append(". holds   V violated   ? unknown (exploration incomplete)   "
+                 "! differs from the spec's [expect]")
+    lines.append("columns: " + ", ".join(f"{SHORT[p]}={p}" for p in props))
+    return "\n".join(lines)
+
+
+def report_json(results: list[dict], ok: bool) -> str:
+    specs = []
+    for r in results:
+        props = {}
+        for p, e in r["properties"].items():
+            d = {"verdict": e["verdict"], "expected": e["expected"]}
+            if "why" in e:
+                d["why"] = e["why"]
+            if "trace" in e:
+                d["trace"] = e["trace"]
+                d["race"] = e["race"]
+            props[p] = d
+        specs.append({k: r[k] for k in ("file", "name", "design", "mutations", "complete",
+                                        "states", "transitions", "seconds")}
+                     | {"properties": props, "matches_expectations": r["matches_expectations"],
+                        "spec_error": r["spec_error"]})
+    return json.dumps({"format": 1, "specs": specs, "matches_expectations": ok}, indent=1)
+
+
+def cmd_check(files: list[str], args) -> int:
+    opts = {"progress": not args.quiet, "lazy_rcu": not args.eager_rcu,
+            "chain_local": not args.no_chain, "max_states": args.max_states}
+    if args.graph:
+        Path(args.graph).mkdir(parents=True, exist_ok=True)
+    jobs = args.jobs or os.cpu_count() or 1
+    if args.graph:
+        results, interrupted = [], False
+        _validate(files)
+        for f in files:
+            o = dict(opts, graph_file=str(Path(args.graph) / (Path(f).stem + ".graphml")))
+            results.append(runner.check_spec(f, **o))
+    else:
+        results, interrupted = run_specs(files, jobs, opts)
+    ok = all(r["matches_expectations"] for r in results) and not interrupted
+    ok = ok and len(results) == len(files)
+    run_dir = None if args.no_traces else write_traces(results, Path(args.out))
+    if args.json:
+        print(report_json(results, ok))
+    else:
+        print(table(results))
+        if interrupted:
+            print(f"\ninterrupted: {len(results)} of {len(files)} specs reported; "
+                  "verdicts not yet found are unknown")
+        bad = [r["name"] for r in results if not r["matches_expectations"]]
+        print(f"\n{len(results)} specs: {len(results) - len(bad)} as expected"
+              + (f", {len(bad)} not: {', '.join(bad)}" if bad else ""))
+        if run_dir:
+            print(f"traces: {run_dir}/")
+    errs = [r["spec_error"]["message"] for r in results if r["spec_error"]]
+    for e in errs:
+        print(f"check: {e}", file=sys.stderr)
+    if errs:
+        return 2
+    return 0 if ok else 1
+
+
+def cmd_list(args) -> int:
+    from model.designs import DESIGNS, MUTATIONS
+    from model.ops import OPS
+
+    data = {
+        "designs": DESIGNS,
+        "mutations": {k: v[0] for k, v in MUTATIONS.items()},
+        "properties": MEANINGS,
+        "ops": {k: o.kernel for k, o in OPS.items()},
+    }
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return 0
+    for section, items in data.items():
+        print(f"{section}:")
+        for k, v in items.items():
+            print(f"  {k:20} {v}")
+        print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="check", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def common(p):
+        p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+        p.add_argument("--out", default="traces", help="folder for trace files (default: traces)")
+        p.add_argument("--no-traces", action="store_true", help="do not write trace files")
+        p.add_argument("--jobs", "-j", type=int, default=0, help="specs checked in parallel")
+        p.add_argument("--max-states", type=int, default=None,
+                       help="override every spec's bounds.max_states")
+        p.add_argument("--graph", metavar="DIR", help="write each state graph as GraphML")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+        p.add_argument("--eager-rcu", action="store_true",
+                       help="explicit grace-period steps instead of lazy RCU (slower)")
+        p.add_argument("--no-chain", action="store_true",
+                       help="run local steps as separate transitions (slower)")
+
+    p = sub.add_parser("all", help="check every spec in DIR (default: the shipped specs/)")
+    p.add_argument("dir", nargs="?")
+    common(p)
+    p = sub.add_parser("run", help="check the named spec files")
+    p.add_argument("files", nargs="+")
+    common(p)
+    p = sub.add_parser("list", help="designs, mutations, properties and ops")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("bench", help="states, transitions, seconds, states/s, peak memory")
+    p.add_argument("paths", nargs="*", help="spec files or folders (default: specs/)")
+    p.add_argument("--json", action="store_true")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as e:
+        return 2 if e.code else 0
+    try:
+        if args.cmd == "list":
+            return cmd_list(args)
+        if args.cmd == "all":
+            return cmd_check(spec_files(args.dir), args)
+        if args.cmd == "run":
+            for f in args.files:
+                if not Path(f).is_file():
+                    raise UsageError(f"{f}: no such spec file")
+            return cmd_check(args.files, args)
+        if args.cmd == "bench":
+            from .bench import main as bench_main
+
+            return bench_main(args)
+    except model.SpecError as e:
+        print(f"check: {e}", file=sys.stderr)
+        return 2
+    except UsageError as e:
+        print(f"check: {e}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

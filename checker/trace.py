@@ -1,0 +1,75 @@
+"""Traces for reviewers: a step list and a race diagram (one column per CPU).
+
+Generic: a trace is built from an exploration path, a ``label_parts(label)`` function
+(thread, op, step labels, notes) and a ``describe(state)`` function (field -> text).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+
+def build(ex, sid: int, label_parts, describe) -> list[dict]:
+    """One entry per transition from the initial state to state ``sid``."""
+    out = []
+    for lid, a, b in ex.path(sid):
+        lp = label_parts(ex.labels[lid])
+        da, db = describe(ex.states[a]), describe(ex.states[b])
+        changes = {}
+        for key in db:
+            if da.get(key) != db[key]:
+                changes[key] = db[key] if key not in da else f"{da[key]} -> {db[key]}"
+        for key in da:
+            if key not in db:
+                changes[key] = f"{da[key]} -> (gone)"
+        out.append({
+            "thread": lp["thread"], "op": lp["op"], "step": " ; ".join(lp["steps"]),
+            "function": lp["functions"][0] if lp["functions"] else "",
+            "calls": [f"{f}: {sh}" for f, sh in zip(lp["functions"], lp["shorts"], strict=True)],
+            "notes": lp["notes"], "changes": changes,
+        })
+    return out
+
+
+def render_steps(trace: list[dict], header: str = "") -> str:
+    lines = [header] if header else []
+    for n, st in enumerate(trace, 1):
+        lines.append(f"[{n}] {st['thread']}: {st['op']}")
+        for part in st["step"].split(" ; "):
+            lines.extend(textwrap.wrap(part, 96, initial_indent="      ",
+                                       subsequent_indent="          "))
+        for note in st["notes"]:
+            lines.append(f"      // {note}")
+        for key, val in st["changes"].items():
+            lines.append(f"        {key}: {val}")
+    return "\n".join(lines) + "\n"
+
+
+def render_race(trace: list[dict], threads: list[str], width: int = 46) -> str:
+    """The diagram kernel developers put in commit messages: one column per CPU, each
+    op with the functions it runs and what each step does, in the order they ran."""
+    cols = [t for t in threads if any(st["thread"] == t for st in trace)]
+    cols += sorted({st["thread"] for st in trace} - set(cols))
+    rows: list[tuple[int, str]] = []
+    last_op: dict[int, str] = {}
+    last_fn: dict[int, str] = {}
+    for st in trace:
+        c = cols.index(st["thread"])
+        if last_op.get(c) != st["op"]:
+            rows.append((c, st["op"]))
+            last_op[c] = st["op"]
+            last_fn[c] = ""
+        for call in st.get("calls") or [st["step"]]:
+            fn, _, what = call.partition(": ")
+            if fn != last_fn[c]:
+                rows.append((c, f"  {fn}()"))
+                last_fn[c] = fn
+            for line in textwrap.wrap(what, width - 6) or [""]:
+                rows.append((c, "    " + line))
+        for note in st["notes"]:
+            for line in textwrap.wrap("// " + note, width - 6):
+                rows.append((c, "    " + line))
+    head = "".join(t.upper().ljust(width) for t in cols).rstrip()
+    rule = "".join(("-" * len(t)).ljust(width) for t in cols).rstrip()
+    body = [(" " * (width * c) + text).rstrip() for c, text in rows]
+    return "\n".join([head, rule, *body]) + "\n"

@@ -1,0 +1,5 @@
+"""Properties checked on the model (SEMANTICS.md section 8), kept apart from the model."""
+
+from .properties import MEANINGS, Property, Props, properties_for
+
+__all__ = ["MEANINGS", "Property", "Props", "properties_for"]
