@@ -210,6 +210,11 @@ def cmd_list(args) -> int:
     from model.designs import DESIGNS, MUTATIONS
     from model.ops import OPS
 
+    if args.conformance:
+        from model.conformance import table as conformance
+
+        print(conformance(), end="")
+        return 0
     data = {
         "designs": DESIGNS,
         "mutations": {k: v[0] for k, v in MUTATIONS.items()},
@@ -253,9 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p = sub.add_parser("list", help="designs, mutations, properties and ops")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--conformance", action="store_true",
+                   help="print the conformance table (model step <-> kernel function)")
     p = sub.add_parser("bench", help="states, transitions, seconds, states/s, peak memory")
     p.add_argument("paths", nargs="*", help="spec files or folders (default: specs/)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--record", metavar="FILE", help="append the figures as a JSON line")
     return ap
 
 

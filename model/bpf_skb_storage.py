@@ -95,7 +95,7 @@ def _get_not_found(k):
 
 
 @get.step("if (skb->cloned && is_skb_storage_shared(skb)) return NULL  /* sharing guard */",
-          short="guard: cloned && shared? -> NULL")
+          short="sharing guard (refuse if shared)")
 def storage_get(k):
     if guard_refuses(k):
         return finish(k, 0)
@@ -149,7 +149,7 @@ delete = Proc("bpf_skb_storage_delete", FILE, regs=("g_ext", "g_storage", "g_sda
 
 
 @delete.step("if (skb->cloned && is_skb_storage_shared(skb)) return -EOPNOTSUPP",
-             short="guard: cloned && shared? -> -EOPNOTSUPP")
+             short="sharing guard (refuse if shared)")
 def storage_delete(k):
     if guard_refuses(k):
         return finish(k, EOPNOTSUPP)

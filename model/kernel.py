@@ -155,7 +155,7 @@ class KernelView:
         self.step: Step | None = None
         self.notes: list[str] = []
         self.executed: list[int] = []  # step codes run in this transition
-        self.reg = Regs(self, t) if t else None
+        self.reg = self.regs_of(t) if t else None
 
     # ---- objects -------------------------------------------------------------------
     def _obj(self, table, x):
@@ -293,15 +293,97 @@ class KernelView:
         return False
 
 
-class ConcreteView(KernelView):
-    """A view over concrete bytes; choices are replayed from ``prefix``."""
+class _FastObj:
+    """Concrete-only twin of :class:`Obj`: the same KASAN check, inlined on the bytes.
 
-    def __init__(self, model, state: bytes, t: int, prefix: list[int]):
+    ``mem`` is field 0 and ``rcuw`` field 1 of every checked table (layout.py).  A
+    test (tests/test_kernel_view.py) runs every spec with both and compares."""
+
+    __slots__ = ("_k", "_t", "_i", "_base")
+
+    def __init__(self, k, table, i):
+        object.__setattr__(self, "_k", k)
+        object.__setattr__(self, "_t", table)
+        object.__setattr__(self, "_i", i)
+        object.__setattr__(self, "_base", table._origin + i * table.stride)
+
+    def _ok(self):
+        k, t, i = self._k, self._t, self._i
+        ba = k.ba
+        if i == 0:
+            bad = True
+        else:
+            mem = ba[self._base]
+            if mem == MEM_LIVE:
+                return True
+            if t.name == "map":
+                bad = mem == 0 or mem == 3
+            elif t.name == "skb":
+                bad = True
+            else:
+                bad = mem == MEM_NONE or mem == MEM_FREED or (
+                    mem == MEM_RCU and k.model.lazy_rcu and ba[self._base + 1] == 0)
+        if bad and ba[k._obs_uaf] == 0:
+            ba[k._obs_uaf] = (KIND_CODES[t.name] << 5) | i
+        return i != 0
+
+    def __getattr__(self, name):
+        t = self._t
+        if name not in t.meta and not self._ok():
+            return 0
+        return self._k.ba[self._base + t.offs[name]]
+
+    def __setattr__(self, name, value):
+        t = self._t
+        if name not in t.meta and not self._ok():
+            return
+        self._k.ba[self._base + t.offs[name]] = value
+
+
+class _FastRegs:
+    __slots__ = ("_ba", "_base", "_off")
+
+    def __init__(self, k, t):
+        th = k.L.thread
+        object.__setattr__(self, "_ba", k.ba)
+        object.__setattr__(self, "_base", th.base + (t - 1) * th.stride)
+        object.__setattr__(self, "_off", k.model.reg_off)
+
+    def __getattr__(self, name):
+        return self._ba[self._base + self._off[name]]
+
+    def __setattr__(self, name, value):
+        self._ba[self._base + self._off[name]] = value
+
+
+class ConcreteView(KernelView):
+    """A view over concrete bytes; choices are replayed from ``prefix``.
+
+    ``fast`` uses the inlined proxies above; ``fast=False`` runs the generic code of
+    :class:`KernelView` (the reference the symbolic view shares)."""
+
+    def __init__(self, model, state: bytes, t: int, prefix: list[int], fast: bool = True):
         self.ba = bytearray(state)
+        self.fast = fast
+        self._obs_uaf = model.layout.G["obs_uaf"]
+        self._regs = {}
         super().__init__(model, t)
         self.prefix = prefix
         self.taken: list[int] = []
         self.arity: list[int] = []
+
+    def _obj(self, table, x):
+        if not self.fast:
+            return super()._obj(table, x)
+        if not 0 <= x <= table.n:
+            raise ModelError(f"slot {x} out of range 0..{table.n}")
+        return _FastObj(self, table, x)
+
+    def regs_of(self, t):
+        r = self._regs.get(t)
+        if r is None:
+            r = self._regs[t] = _FastRegs(self, t) if self.fast else Regs(self, t)
+        return r
 
     def _rd(self, idx):
         return self.ba[idx]
@@ -342,7 +424,8 @@ class ConcreteView(KernelView):
         return c
 
 
-def run_step(model, state: bytes, t: int, body) -> list[tuple[bytes, tuple, tuple]]:
+def run_step(model, state: bytes, t: int, body, fast: bool = True
+             ) -> list[tuple[bytes, tuple, tuple]]:
     """Run ``body(view)`` on ``state`` for CPU ``t`` under every choice sequence.
 
     Returns the successor states, each with the notes the outcome recorded and the
@@ -354,7 +437,7 @@ def run_step(model, state: bytes, t: int, body) -> list[tuple[bytes, tuple, tupl
     zeros = bytes(hi - lo)
     while todo:
         prefix = todo.pop()
-        k = ConcreteView(model, state, t, prefix)
+        k = ConcreteView(model, state, t, prefix, fast and model.fast)
         k.ba[lo:hi] = zeros  # observations are per transition
         try:
             body(k)

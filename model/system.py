@@ -23,8 +23,10 @@ STEP, CHOOSE, SPEC_ERROR, GRACE_PERIOD = 0, 1, 2, 3
 class SkbStorageModel:
     """A spec's state machine over ``bytes`` states (see layout.py)."""
 
-    def __init__(self, spec: Spec, *, lazy_rcu: bool = True, chain_local: bool = True):
+    def __init__(self, spec: Spec, *, lazy_rcu: bool = True, chain_local: bool = True,
+                 fast: bool = True):
         self.spec = spec
+        self.fast = fast
         self.design = spec.design
         self.mutations = frozenset(spec.mutations)
         self.lazy_rcu = lazy_rcu
