@@ -72,10 +72,13 @@ def skb_ext_add(k):
     if skb.active != 0:
         old = skb.ext
         if refcount_read(k, k.ext(old), "refcnt") == 1:
+            k.note("refcnt 1: the ext is this skb's own, no copy")
             _set_active(k, skb, old, id_)
             return k.ret(old)
+        k.note("ext shared: copy on write")
         k.reg.x_old = old
         return k.goto(skb_ext_cow)
+    k.note("no extensions yet: __skb_ext_alloc()")
     new = slab.alloc(k, k.L.ext)
     if new == 0:
         return k.ret(0)
