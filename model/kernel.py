@@ -41,6 +41,11 @@ class ModelError(Exception):
     """The model itself is inconsistent (a bug in skbcheck, never a kernel finding)."""
 
 
+class Oops(Exception):
+    """A NULL pointer dereference: the kernel oopses and the CPU's task dies
+    (model/system.py ends the CPU's work; the observation names the pointer)."""
+
+
 # --------------------------------------------------------------------------------------
 # Step registry: static code metadata (like a function table), not mutable state.
 
@@ -155,11 +160,13 @@ class KernelView:
         self.step: Step | None = None
         self.notes: list[str] = []
         self.executed: list[int] = []  # step codes run in this transition
+        self.kind = 0  # label kind (model/system.py: STEP, CHOOSE, ...)
+        self.gid = -1  # the op this transition belongs to
         self.reg = self.regs_of(t) if t else None
 
     # ---- objects -------------------------------------------------------------------
     def _obj(self, table, x):
-        return Obj(self, table, self._slot(x, table.n))
+        return Obj(self, table, x)
 
     def skb(self, x):
         return self._obj(self.L.skb, x)
@@ -179,6 +186,18 @@ class KernelView:
     def pick(self, x, lo: int, hi: int):
         """A small index read from the state (cache slot, bucket), as a Python int."""
         return self._slot(x, hi, lo)
+
+    def pick_in(self, x, values: tuple[int, ...]):
+        """A value read from the state that must be one of ``values`` (a pc)."""
+        if x not in values:
+            raise ModelError(f"{x} is none of {values}")
+        return x
+
+    def begin(self):
+        """Start of a transition: observations are per transition."""
+        lo, hi = self.L.obs_slice
+        for i in range(lo, hi):
+            self._wr(i, 0)
 
     def regs_of(self, t):
         return Regs(self, t)
@@ -200,7 +219,7 @@ class KernelView:
     # ---- memory safety (KASAN) -----------------------------------------------------
     def _bad_mem(self, table, i):
         """Condition: slot ``i`` of ``table`` may not be touched now."""
-        mem = self._rd(table.idx(i, "mem"))
+        mem = self._field(table, i, "mem")
         if table.name == "map":
             return self._or(mem == 0, mem == 3)  # MAP_NONE, MAP_FREED
         if table.name == "skb":
@@ -208,7 +227,7 @@ class KernelView:
         bad = self._or(mem == MEM_NONE, mem == MEM_FREED)
         if self.model.lazy_rcu and "rcuw" in table.fields:
             # an RCU-deferred free whose readers have all left may have completed
-            rcuw = self._rd(table.idx(i, "rcuw"))
+            rcuw = self._field(table, i, "rcuw")
             bad = self._or(bad, self._and(mem == MEM_RCU, rcuw == 0))
         return bad
 
@@ -222,28 +241,37 @@ class KernelView:
         return KIND_CODES[table.name]
 
     def kasan(self, table, i):
+        """KASAN: a NULL dereference oopses; touching freed memory is recorded."""
         if i == 0:
             self.observe_first("obs_uaf", True, KIND_CODES[table.name] << 5)
-            return False
+            raise Oops()
         self.observe_first("obs_uaf", self._bad_mem(table, i), (KIND_CODES[table.name] << 5) | i)
-        return True
 
-    def load(self, table, i, name):
-        if name not in table.meta and not self.kasan(table, i):
-            return 0  # NULL pointer dereference: recorded, reads as 0
+    def _field(self, table, i, name):
         return self._rd(table.idx(i, name))
 
-    def store(self, table, i, name, v):
-        if name not in table.meta and not self.kasan(table, i):
-            return
+    def _set_field(self, table, i, name, v):
         self._wr(table.idx(i, name), v)
+
+    def load(self, table, i, name):
+        if name not in table.meta:
+            self.kasan(table, i)
+        return self._field(table, i, name)
+
+    def store(self, table, i, name, v):
+        if name not in table.meta:
+            self.kasan(table, i)
+        self._set_field(table, i, name, v)
 
     def meta(self, table, i, name):
         """A field outside kernel memory (allocator, RCU, ghost): no KASAN check."""
-        return self._rd(table.idx(self._slot(i, table.n, 1), name))
+        return self._field(table, self._nonnull(i, table.n), name)
 
     def set_meta(self, table, i, name, v):
-        self._wr(table.idx(self._slot(i, table.n, 1), name), v)
+        self._set_field(table, self._nonnull(i, table.n), name, v)
+
+    def _nonnull(self, i, n):
+        return self._slot(i, n, 1)
 
     # ---- control flow --------------------------------------------------------------
     def goto(self, fn):
@@ -257,9 +285,7 @@ class KernelView:
 
     def call(self, fn, ret_to):
         """Call the function whose first step is ``fn``; resume at step ``ret_to``."""
-        sp = self.reg.sp
-        if sp >= STACK_DEPTH:
-            raise ModelError("call stack overflow")
+        sp = self.pick(self.reg.sp, 0, STACK_DEPTH - 1)
         ra = PC_OP_DONE if ret_to is None else step_of(ret_to).code
         self.reg.__setattr__(f"stk{sp}", ra)
         self.reg.sp = sp + 1
@@ -269,7 +295,7 @@ class KernelView:
         """Return from the current function with ``value`` (read by ``take_rv``)."""
         for r in self.step.proc.regs:
             self.reg.__setattr__(r, 0)
-        sp = self.reg.sp - 1
+        sp = self.pick(self.reg.sp, 1, STACK_DEPTH) - 1
         self.reg.rv = value
         self.reg.pc = self.reg.__getattr__(f"stk{sp}")
         self.reg.__setattr__(f"stk{sp}", 0)
@@ -311,32 +337,32 @@ class _FastObj:
         k, t, i = self._k, self._t, self._i
         ba = k.ba
         if i == 0:
+            if ba[k._obs_uaf] == 0:
+                ba[k._obs_uaf] = KIND_CODES[t.name] << 5
+            raise Oops()
+        mem = ba[self._base]
+        if mem == MEM_LIVE:
+            return
+        if t.name == "map":
+            bad = mem == 0 or mem == 3
+        elif t.name == "skb":
             bad = True
         else:
-            mem = ba[self._base]
-            if mem == MEM_LIVE:
-                return True
-            if t.name == "map":
-                bad = mem == 0 or mem == 3
-            elif t.name == "skb":
-                bad = True
-            else:
-                bad = mem == MEM_NONE or mem == MEM_FREED or (
-                    mem == MEM_RCU and k.model.lazy_rcu and ba[self._base + 1] == 0)
+            bad = mem == MEM_NONE or mem == MEM_FREED or (
+                mem == MEM_RCU and k.model.lazy_rcu and ba[self._base + 1] == 0)
         if bad and ba[k._obs_uaf] == 0:
             ba[k._obs_uaf] = (KIND_CODES[t.name] << 5) | i
-        return i != 0
 
     def __getattr__(self, name):
         t = self._t
-        if name not in t.meta and not self._ok():
-            return 0
+        if name not in t.meta:
+            self._ok()
         return self._k.ba[self._base + t.offs[name]]
 
     def __setattr__(self, name, value):
         t = self._t
-        if name not in t.meta and not self._ok():
-            return
+        if name not in t.meta:
+            self._ok()
         self._k.ba[self._base + t.offs[name]] = value
 
 
@@ -373,11 +399,9 @@ class ConcreteView(KernelView):
         self.arity: list[int] = []
 
     def _obj(self, table, x):
-        if not self.fast:
-            return super()._obj(table, x)
         if not 0 <= x <= table.n:
             raise ModelError(f"slot {x} out of range 0..{table.n}")
-        return _FastObj(self, table, x)
+        return _FastObj(self, table, x) if self.fast else Obj(self, table, x)
 
     def regs_of(self, t):
         r = self._regs.get(t)
@@ -425,11 +449,11 @@ class ConcreteView(KernelView):
 
 
 def run_step(model, state: bytes, t: int, body, fast: bool = True
-             ) -> list[tuple[bytes, tuple, tuple]]:
+             ) -> list[tuple[bytes, tuple]]:
     """Run ``body(view)`` on ``state`` for CPU ``t`` under every choice sequence.
 
-    Returns the successor states, each with the notes the outcome recorded and the
-    step codes it executed; outcomes that block are dropped.
+    Returns the successor states, each with its label ``(kind, cpu, op, step codes,
+    notes)``; outcomes that block are dropped.
     """
     out = []
     todo: list[list[int]] = [[]]
@@ -438,13 +462,13 @@ def run_step(model, state: bytes, t: int, body, fast: bool = True
     while todo:
         prefix = todo.pop()
         k = ConcreteView(model, state, t, prefix, fast and model.fast)
-        k.ba[lo:hi] = zeros  # observations are per transition
+        k.ba[lo:hi] = zeros  # observations are per transition (KernelView.begin)
         try:
             body(k)
         except Blocked:
             pass
         else:
-            out.append((bytes(k.ba), tuple(k.notes), tuple(k.executed)))
+            out.append((bytes(k.ba), (k.kind, t, k.gid, tuple(k.executed), tuple(k.notes))))
         for pos in range(len(prefix), len(k.taken)):
             for c in range(1, k.arity[pos]):
                 todo.append(k.taken[:pos] + [c])

@@ -5,12 +5,16 @@ CPU: starting an op runs its first step; a step that returns into an op's caller
 completes the op (its assertion is checked, the program run ends if it was the last
 BPF op of the run).  ``local`` steps (register moves only) run in the same transition
 as the step before them (``chain_local``; off for the reduction test).
+
+The scheduler below is written, like the steps, against the kernel view, so that the
+z3 engine (model/symbolic.py) derives the transition relation from this same code.
 """
 
 from __future__ import annotations
 
 from . import rcu
-from .kernel import PC_IDLE, PC_OP_DONE, STEPS, ConcreteView, ModelError, run_step
+from .expr import Concrete
+from .kernel import PC_IDLE, PC_OP_DONE, STEPS, ConcreteView, ModelError, Oops, run_step
 from .layout import MAP_ALIVE, MAP_NONE, MEM_FREED, MEM_LIVE, MEM_NONE, MEM_RCU, Layout, Sizes
 from .ops import Op, start
 from .slab import pool_exhausted_error
@@ -18,6 +22,8 @@ from .spec import Spec
 
 # label kinds
 STEP, CHOOSE, SPEC_ERROR, GRACE_PERIOD = 0, 1, 2, 3
+GO, WAIT, ERROR = 0, 1, 2
+STEP_CODES = tuple(sorted(STEPS))
 
 
 class SkbStorageModel:
@@ -53,10 +59,11 @@ class SkbStorageModel:
                 acc |= {o.map for o in e if o.kind.bpf}
                 out.append(frozenset(acc))
             self.maps_left.append(list(reversed(out)) + [frozenset()])
-        self._pc = [th.idx(t, "pc") for t in range(1, self.sizes.threads + 1)]
-        self._opi = [th.idx(t, "opi") for t in range(1, self.sizes.threads + 1)]
-        self._alt = [th.idx(t, "alt") for t in range(1, self.sizes.threads + 1)]
-        self._rcu = [th.idx(t, "rcu") for t in range(1, self.sizes.threads + 1)]
+        self.threads = range(1, self.sizes.threads + 1)
+        self._pc = [th.idx(t, "pc") for t in self.threads]
+        self._opi = [th.idx(t, "opi") for t in self.threads]
+        self._alt = [th.idx(t, "alt") for t in self.threads]
+        self._rcu = [th.idx(t, "rcu") for t in self.threads]
 
     # ---- hooks used by the steps ----------------------------------------------------
     pool_exhausted = staticmethod(pool_exhausted_error)
@@ -87,106 +94,117 @@ class SkbStorageModel:
         return [bytes(k.ba)]
 
     # ---- Next ------------------------------------------------------------------------
-    def current_op(self, s: bytes, t: int) -> Op:
-        entry = self.entries[t - 1][s[self._opi[t - 1]]]
-        alt = s[self._alt[t - 1]]
-        return entry[alt - 1] if alt else entry[0]
+    def bodies(self):
+        """One transition body per CPU (and, with eager RCU, the grace period)."""
+        out = [(t, self.thread_body(t)) for t in self.threads]
+        if not self.lazy_rcu:
+            out.append((0, grace_period_body))
+        return out
 
     def successors(self, s: bytes) -> list[tuple[tuple, bytes]]:
         out = []
-        for t in range(1, self.sizes.threads + 1):
-            pc = s[self._pc[t - 1]]
-            if pc != PC_IDLE:
-                op = self.current_op(s, t)
-                body = self._continue(t)
-            else:
-                opi = s[self._opi[t - 1]]
-                ents = self.entries[t - 1]
-                if opi >= len(ents):
-                    continue
-                if len(ents[opi]) > 1 and s[self._alt[t - 1]] == 0:
-                    for a, op in enumerate(ents[opi], 1):
-                        ns = bytearray(s)
-                        ns[self._alt[t - 1]] = a
-                        out.append(((CHOOSE, t, op.gid, (), ()), bytes(ns)))
-                    continue
-                op = self.current_op(s, t)
-                ready = self.ready(s, t, op)
-                if ready == "wait":
-                    continue
-                if ready == "error":
-                    for ns, notes, _ in run_step(self, s, t, self._spec_error(t, op)):
-                        out.append(((SPEC_ERROR, t, op.gid, (), notes), ns))
-                    continue
-                body = self._start(t, op)
-            for ns, notes, codes in run_step(self, s, t, body):
-                out.append(((STEP, t, op.gid, codes, notes), ns))
-        if not self.lazy_rcu:
-            gp = ConcreteView(self, s, 0, [])
-            if rcu.grace_period_ready(gp):
-                for ns, notes, _ in run_step(self, s, 0, rcu.grace_period):
-                    out.append(((GRACE_PERIOD, 0, -1, (), notes), ns))
+        for t, body in self.bodies():
+            for ns, info in run_step(self, s, t, body):
+                out.append((info, ns))
         return out
+
+    def thread_body(self, t: int):
+        ents = self.entries[t - 1]
+
+        def body(k):
+            try:
+                run(k)
+            except Oops:
+                self._oops(k, t)
+
+        def run(k):
+            r = k.reg
+            if r.pc != PC_IDLE:
+                k.gid = self.current_op(k, t).gid
+                return self._exec(k, t)
+            opi = k.pick(r.opi, 0, len(ents))
+            if opi == len(ents):
+                k.block()  # this CPU has finished
+            entry = ents[opi]
+            if len(entry) > 1:
+                alt = k.pick(r.alt, 0, len(entry))
+                if alt == 0:
+                    a = k.choose(len(entry))
+                    r.alt = a + 1
+                    k.kind, k.gid = CHOOSE, entry[a].gid
+                    return
+                op = entry[alt - 1]
+            else:
+                op = entry[0]
+            k.gid = op.gid
+            ready = self.ready(k, t, op)
+            if ready == WAIT:
+                k.block()
+            if ready == ERROR:
+                k.kind = SPEC_ERROR
+                return self._spec_error(k, t, op)
+            if op.kind.bpf and r.rcu == 0:
+                rcu.rcu_read_lock(k)  # the program run begins
+            start(k, op)
+            self._exec(k, t)
+
+        return body
+
+    def current_op(self, k, t) -> Op:
+        ents = self.entries[t - 1]
+        opi = k.pick(k.reg.opi, 0, len(ents) - 1)
+        entry = ents[opi]
+        if len(entry) == 1:
+            return entry[0]
+        return entry[k.pick(k.reg.alt, 1, len(entry)) - 1]
 
     def _exec(self, k, t):
         """Run the step at the CPU's pc, then any local steps after it."""
         while True:
-            pc = k.reg.pc
-            st = STEPS.get(pc)
-            if st is None:
-                raise ModelError(f"CPU {t}: no step {pc}")
+            pc = k.pick_in(k.reg.pc, STEP_CODES)
+            st = STEPS[pc]
             k.step = st
             k.executed.append(pc)
             st.fn(k)
-            npc = k.reg.pc
+            npc = k.pick_in(k.reg.pc, (*STEP_CODES, PC_OP_DONE))
             if npc == PC_OP_DONE:
                 return self._complete(k, t)
             if not (self.chain_local and STEPS[npc].local):
                 return
 
-    def _start(self, t, op: Op):
-        def body(k):
-            if op.kind.bpf and k.reg.rcu == 0:
-                rcu.rcu_read_lock(k)  # the program run begins
-            start(k, op)
-            if op.kind.entry is None:
-                return self._complete(k, t)
-            self._exec(k, t)
+    def _oops(self, k, t):
+        """A NULL pointer dereference: the task is killed (its locks stay held)."""
+        k.note("oops: NULL pointer dereference; the task is killed")
+        k.reg.rcu = 1
+        rcu.rcu_read_unlock(k)  # its read-side sections are over
+        for off in self.layout.clear_regs:
+            k._wr(self.layout.thread.base + (t - 1) * self.layout.thread.stride + off, 0)
+        k.reg.pc = PC_IDLE
+        k.reg.sp = 0
+        k.reg.opi = len(self.entries[t - 1])
+        k.reg.alt = 0
 
-        return body
-
-    def _continue(self, t):
-        def body(k):
-            self._exec(k, t)
-
-        return body
-
-    def _spec_error(self, t, op: Op):
-        def body(k):
-            k.set_g("obs_spec_error", op.gid + 1)
-            k.note("spec error: the packet was already freed by another thread")
-            while k.reg.rcu:
-                rcu.rcu_read_unlock(k)
-            k.reg.opi = len(self.entries[t - 1])
-            k.reg.alt = 0
-
-        return body
+    def _spec_error(self, k, t, op: Op):
+        k.set_g("obs_spec_error", op.gid + 1)
+        k.note("spec error: the packet was already freed by another thread")
+        if k.reg.rcu != 0:
+            self.end_run(k)
+        k.reg.opi = len(self.entries[t - 1])
+        k.reg.alt = 0
 
     def _complete(self, k, t):
         """The op returned: check its assertion, end the program run if it is over."""
         r = k.reg
-        opi = r.opi
-        alt = r.alt
-        entry = self.entries[t - 1][opi]
-        op = entry[alt - 1] if alt else entry[0]
-        ret = r.ret
+        op = self.current_op(k, t)
+        opi = k.pick(r.opi, 0, len(self.entries[t - 1]) - 1)
         if op.expect is not None:
-            k.observe_first("obs_assert", ret != op.expect, op.gid + 1)
+            k.observe_first("obs_assert", r.ret != op.expect, op.gid + 1)
         if op.kind.bpf and self.run_ends[t - 1][opi] and r.rcu != 0:
             self.end_run(k)
-        base = self.layout.thread.base + (t - 1) * self.layout.thread.stride
+        th = self.layout.thread
+        base = th.base + (t - 1) * th.stride
         for off in self.layout.clear_regs:
-            if not self.layout.thread.fields[off].startswith("vp"):
+            if not th.fields[off].startswith("vp"):
                 k._wr(base + off, 0)
         r.opi = opi + 1
         r.alt = 0
@@ -199,48 +217,57 @@ class SkbStorageModel:
             for m in range(1, self.sizes.maps + 1):
                 setattr(k.reg, f"vp{x}_{m}", 0)
 
-    def ready(self, s: bytes, t: int, op: Op) -> str:
-        """May ``op`` start?  "go", "wait" (an object it needs does not exist yet, or
-        map_free waits for the programs using the map) or "error" (a freed packet)."""
+    def ready(self, k, t: int, op: Op) -> int:
+        """May ``op`` start?  GO, WAIT (an object it needs does not exist yet, or
+        map_free waits for the programs using the map) or ERROR (a freed packet)."""
         L = self.layout
         if op.kind.needs_skb and op.skb:
-            mem = s[L.skb.idx(op.skb, "mem")]
+            mem = k.meta(L.skb, op.skb, "mem")
             if mem == MEM_NONE:
-                return "wait"
+                return WAIT
             if mem != MEM_LIVE:
-                return "error"
+                return ERROR
         if op.map and op.name != "map_create":
-            mem = s[L.map.idx(op.map, "mem")]
+            mem = k.meta(L.map, op.map, "mem")
             if mem == MAP_NONE:
-                return "wait"
+                return WAIT
             if mem != MAP_ALIVE:
-                return "error"
+                return ERROR
         if op.name == "map_free":
-            for u in range(1, self.sizes.threads + 1):
-                if u != t and op.map in self.maps_left[u - 1][s[self._opi[u - 1]]]:
-                    return "wait"
-        return "go"
+            for u in self.threads:
+                if u != t:
+                    ents = self.entries[u - 1]
+                    opi = k.pick(k.regs_of(u).opi, 0, len(ents))
+                    if op.map in self.maps_left[u - 1][opi]:
+                        return WAIT
+        return GO
 
-    # ---- final states ----------------------------------------------------------------
-    def thread_done(self, s: bytes, t: int) -> bool:
-        return (s[self._pc[t - 1]] == PC_IDLE and s[self._rcu[t - 1]] == 0
-                and s[self._opi[t - 1]] >= len(self.entries[t - 1]))
+    # ---- final and quiescent states (also over z3: model/expr.py) --------------------
+    def thread_done_expr(self, E, s, t):
+        return E.And(s[self._pc[t - 1]] == PC_IDLE, s[self._rcu[t - 1]] == 0,
+                     s[self._opi[t - 1]] == len(self.entries[t - 1]))
 
-    def is_final(self, s: bytes) -> bool:
+    def final_expr(self, E, s):
         """All threads finished and (eager RCU) every pending free completed."""
-        if not all(self.thread_done(s, t) for t in range(1, self.sizes.threads + 1)):
-            return False
+        done = [self.thread_done_expr(E, s, t) for t in self.threads]
         if not self.lazy_rcu:
             L = self.layout
-            for tb in (L.storage, L.selem):
-                for i in range(1, tb.n + 1):
-                    if s[tb.idx(i, "mem")] == MEM_RCU:
-                        return False
-        return True
+            done += [s[tb.idx(i, "mem")] != MEM_RCU for tb in (L.storage, L.selem)
+                     for i in range(1, tb.n + 1)]
+        return E.And(*done)
+
+    def quiescent_expr(self, E, s):
+        """No CPU is inside an op."""
+        return E.And(*(s[p] == PC_IDLE for p in self._pc))
+
+    def thread_done(self, s: bytes, t: int) -> bool:
+        return self.thread_done_expr(Concrete, s, t)
+
+    def is_final(self, s: bytes) -> bool:
+        return self.final_expr(Concrete, s)
 
     def is_quiescent(self, s: bytes) -> bool:
-        """No CPU is inside an op."""
-        return all(s[p] == PC_IDLE for p in self._pc)
+        return self.quiescent_expr(Concrete, s)
 
     def mem_freed(self, s: bytes, table, i) -> bool:
         """Is the object's memory gone (or, lazily, gone in some interleaving)?"""
@@ -249,28 +276,29 @@ class SkbStorageModel:
             return True
         return mem == MEM_RCU and (self.lazy_rcu and s[table.idx(i, "rcuw")] == 0)
 
+    # ---- labels ----------------------------------------------------------------------
     def waiting(self, s: bytes) -> list[str]:
         """What each unfinished CPU is doing or waiting for (for deadlock reports)."""
         out = []
-        for t in range(1, self.sizes.threads + 1):
+        for t in self.threads:
             if self.thread_done(s, t):
                 continue
             name = self.thread_name(t)
             pc = s[self._pc[t - 1]]
+            blocked = not run_step(self, s, t, self.thread_body(t))
             if pc == PC_IDLE:
                 if s[self._opi[t - 1]] >= len(self.entries[t - 1]):
                     out.append(f"{name} is still inside rcu_read_lock()")
                     continue
-                op = self.current_op(s, t)
-                why = {"wait": "cannot start", "go": "may start"}.get(self.ready(s, t, op), "")
-                out.append(f"{name} {why} '{op.text}'")
+                k = ConcreteView(self, s, t, [])
+                text = self.current_op(k, t).text if s[self._alt[t - 1]] else \
+                    self.entries[t - 1][s[self._opi[t - 1]]][0].text
+                out.append(f"{name} {'cannot start' if blocked else 'may start'} '{text}'")
                 continue
-            blocked = not run_step(self, s, t, self._continue(t))
             state = "is blocked at" if blocked else "can only loop at"
             out.append(f"{name} {state} {STEPS[pc].label}")
         return out
 
-    # ---- labels ----------------------------------------------------------------------
     def thread_name(self, t: int) -> str:
         return self.spec.threads[t - 1].name if t else "rcu"
 
@@ -294,8 +322,16 @@ class SkbStorageModel:
                 "shorts": shorts, "notes": list(notes)}
 
 
+def grace_period_body(k):
+    """(eager RCU only) a grace period ends: queued callbacks whose readers left run."""
+    if not rcu.grace_period_ready(k):
+        k.block()
+    k.kind = GRACE_PERIOD
+    rcu.grace_period(k)
+
+
 def build(spec: Spec, **kw) -> SkbStorageModel:
     return SkbStorageModel(spec, **kw)
 
 
-__all__ = ["SkbStorageModel", "build", "Layout", "MEM_FREED"]
+__all__ = ["SkbStorageModel", "build", "Layout", "MEM_FREED", "ModelError"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import invariants
 import model
@@ -13,6 +15,11 @@ from checker.explore import explore
 from model.describe import describe
 
 ROOT = Path(__file__).resolve().parent.parent
+# Random by default (each local run explores new examples); .ci/run sets
+# HYPOTHESIS_PROFILE=ci so that a CI verdict is reproducible from its checkout.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
 SPECS = sorted((ROOT / "specs").glob("*.toml"))
 
 

@@ -1,0 +1,122 @@
+"""Two backends for the property predicates: plain Python and z3.
+
+A predicate is written once, against a backend ``E`` (``E.And``, ``E.Or``, ``E.If``,
+``E.Sum``, ``E.sel``), over a state ``s`` indexed by byte (``s[i]``).  With
+:class:`Concrete` ``s`` is a ``bytes`` state and the result a Python bool (the
+explicit checker); with :class:`Z3` ``s`` is a list of 8-bit z3 bit-vectors and the
+result a z3 formula (BMC and induction).  Both come from the same code, so a state
+satisfies the z3 encoding exactly when the explicit checker says it does
+(tests/test_symbolic.py checks it on every explored state anyway).  The model uses the
+same backends for its own predicates (final and quiescent states).
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import z3
+
+W = 8
+
+
+class Concrete:
+    name = "concrete"
+
+    @staticmethod
+    def And(*xs):
+        return all(xs)
+
+    @staticmethod
+    def Or(*xs):
+        return any(xs)
+
+    @staticmethod
+    def Not(x):
+        return not x
+
+    @staticmethod
+    def Implies(a, b):
+        """``b`` may be a thunk: evaluated only when ``a`` holds."""
+        return (not a) or (b() if callable(b) else b)
+
+    @staticmethod
+    def All(xs):
+        return all(xs)
+
+    @staticmethod
+    def Any(xs):
+        return any(xs)
+
+    @staticmethod
+    def If(c, a, b):
+        return a if c else b
+
+    @staticmethod
+    def Sum(xs):
+        return sum(xs)
+
+    @staticmethod
+    def sel(s, table, i, field):
+        """Field ``field`` of slot ``i`` of ``table``; NULL (0) reads as 0."""
+        return s[table.idx(i, field)] if i else 0
+
+    @staticmethod
+    def eq(a, b):
+        return a == b
+
+
+def _bv(x):
+    return z3.BitVecVal(x, W) if isinstance(x, int) else x
+
+
+def _b(x):
+    return z3.BoolVal(x) if isinstance(x, bool) else x
+
+
+class Z3:
+    name = "z3"
+
+    @staticmethod
+    def And(*xs):
+        return z3.And(*[_b(x) for x in xs]) if xs else z3.BoolVal(True)
+
+    @staticmethod
+    def Or(*xs):
+        return z3.Or(*[_b(x) for x in xs]) if xs else z3.BoolVal(False)
+
+    @staticmethod
+    def Not(x):
+        return z3.Not(_b(x))
+
+    @staticmethod
+    def Implies(a, b):
+        return z3.Implies(_b(a), _b(b() if callable(b) else b))
+
+    @staticmethod
+    def All(xs):
+        return Z3.And(*xs)
+
+    @staticmethod
+    def Any(xs):
+        return Z3.Or(*xs)
+
+    @staticmethod
+    def If(c, a, b):
+        return z3.If(_b(c), _bv(a), _bv(b))
+
+    @staticmethod
+    def Sum(xs):
+        return reduce(lambda a, b: a + b, (_bv(x) for x in xs), z3.BitVecVal(0, W))
+
+    @staticmethod
+    def sel(s, table, i, field):
+        if isinstance(i, int):
+            return s[table.idx(i, field)] if i else z3.BitVecVal(0, W)
+        out = z3.BitVecVal(0, W)
+        for j in range(table.n, 0, -1):
+            out = z3.If(i == j, s[table.idx(j, field)], out)
+        return out
+
+    @staticmethod
+    def eq(a, b):
+        return _bv(a) == _bv(b)

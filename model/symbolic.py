@@ -1,0 +1,498 @@
+"""The model's transition relation in z3, derived from the same step code.
+
+:class:`SymbolicView` runs the steps and the scheduler (the bodies of
+model/system.py) on a state whose bytes are z3 8-bit bit-vectors.  Every Python ``if``
+on a symbolic value, every pointer used as an index and every nondeterministic choice
+forks the execution; :func:`paths` enumerates all forks (pruning infeasible ones with
+z3), so a body becomes a list of :class:`Path`: a guard over the pre-state and the new
+value of each byte it writes.  A :class:`Relation` is the disjunction of all paths of
+all CPUs: ``T(s, s')`` holds iff some path's guard holds in ``s`` and ``s'`` is that
+path's update of ``s``.
+
+Guards and updates are also compiled to Python (:func:`compile_expr`) so that tests
+can check the relation on every edge the explicit checker explores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import z3
+
+from .kernel import Blocked, KernelView, ModelError
+
+W = 8
+MASK = 0xFF
+
+
+def _raw(x):
+    return x.e if isinstance(x, (Sym, SymB)) else x
+
+
+def _bv(x):
+    x = _raw(x)
+    if isinstance(x, bool):
+        raise TypeError("a boolean used as a byte")
+    return z3.BitVecVal(x & MASK, W) if isinstance(x, int) else x
+
+
+def _bool(x):
+    x = _raw(x)
+    return z3.BoolVal(x) if isinstance(x, bool) else x
+
+
+class Sym:
+    """A symbolic byte.  Operators build z3 terms; ``bool()`` forks the execution."""
+
+    __slots__ = ("e", "x")
+
+    def __init__(self, e, x):
+        self.e, self.x = e, x
+
+    def _mk(self, e):
+        return self.x.wrap(e)
+
+    def __add__(self, o):
+        return self._mk(self.e + _bv(o))
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        return self._mk(self.e - _bv(o))
+
+    def __rsub__(self, o):
+        return self._mk(_bv(o) - self.e)
+
+    def __and__(self, o):
+        return self._mk(self.e & _bv(o))
+
+    __rand__ = __and__
+
+    def __or__(self, o):
+        return self._mk(self.e | _bv(o))
+
+    __ror__ = __or__
+
+    def __xor__(self, o):
+        return self._mk(self.e ^ _bv(o))
+
+    __rxor__ = __xor__
+
+    def __lshift__(self, o):
+        return self._mk(self.e << _bv(o))
+
+    def __rlshift__(self, o):
+        return self._mk(_bv(o) << self.e)
+
+    def __rshift__(self, o):
+        return self._mk(z3.LShR(self.e, _bv(o)))
+
+    def __mod__(self, o):
+        return self._mk(z3.URem(self.e, _bv(o)))
+
+    def __eq__(self, o):
+        return self.x.wrapb(self.e == _bv(o))
+
+    def __ne__(self, o):
+        return self.x.wrapb(self.e != _bv(o))
+
+    def __lt__(self, o):
+        return self.x.wrapb(z3.ULT(self.e, _bv(o)))
+
+    def __le__(self, o):
+        return self.x.wrapb(z3.ULE(self.e, _bv(o)))
+
+    def __gt__(self, o):
+        return self.x.wrapb(z3.UGT(self.e, _bv(o)))
+
+    def __ge__(self, o):
+        return self.x.wrapb(z3.UGE(self.e, _bv(o)))
+
+    def __bool__(self):
+        return self.x.branch(self.e != 0)
+
+    __hash__ = object.__hash__
+
+    def __index__(self):
+        raise ModelError("a symbolic value used as an index: use k.pick()")
+
+    def __repr__(self):
+        return f"Sym({self.e})"
+
+
+class SymB:
+    """A symbolic condition; ``bool()`` forks the execution."""
+
+    __slots__ = ("e", "x")
+
+    def __init__(self, e, x):
+        self.e, self.x = e, x
+
+    def __bool__(self):
+        return self.x.branch(self.e)
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return f"SymB({self.e})"
+
+
+@dataclass
+class Path:
+    thread: int
+    guard: z3.BoolRef
+    writes: dict[int, z3.ExprRef]  # byte index -> new value (over the pre-state)
+    label: tuple  # (kind, cpu, op, step codes, notes), as in the explicit checker
+    pc: int | None = None  # the CPU's pc in the pre-state, when the path fixes it
+    _fn: object = field(default=None, repr=False)
+
+
+class _Run:
+    """One execution of a body along a decision prefix."""
+
+    def __init__(self, pre, plan, solver):
+        self.pre = pre
+        self.plan = plan
+        self.pos = 0
+        self.taken: list[int] = []
+        self.pending: list[list[int]] = []  # feasible alternatives not taken
+        self.conds: list = []
+        self.subst: list = []
+        self.solver = solver
+        self.cache: dict = {}
+
+    # -- values ----------------------------------------------------------------------
+    def simp(self, e):
+        if self.subst:
+            e = z3.substitute(e, *self.subst)
+        return z3.simplify(e)
+
+    def wrap(self, e):
+        e = self.simp(e)
+        if z3.is_bv_value(e):
+            return e.as_long()
+        return Sym(e, self)
+
+    def wrapb(self, e):
+        e = self.simp(e)
+        if z3.is_true(e):
+            return True
+        if z3.is_false(e):
+            return False
+        return SymB(e, self)
+
+    # -- decisions -------------------------------------------------------------------
+    def _feasible(self, c):
+        c = self.simp(c)
+        if z3.is_false(c):
+            return False
+        if z3.is_true(c):
+            return True
+        self.solver.push()
+        self.solver.add(c)
+        ok = self.solver.check() != z3.unsat
+        self.solver.pop()
+        return ok
+
+    def decide(self, alts):
+        """Choose among alternatives (z3 conditions, or None for a free choice)."""
+        if self.pos < len(self.plan):
+            i = self.plan[self.pos]
+        else:
+            ok = [i for i, c in enumerate(alts) if c is None or self._feasible(c)]
+            if not ok:
+                raise Blocked()
+            i = ok[0]
+            for j in ok[1:]:
+                self.pending.append([*self.taken, j])
+        self.pos += 1
+        self.taken.append(i)
+        c = alts[i]
+        if c is not None:
+            c = self.simp(c)
+            self.conds.append(c)
+            self.solver.add(c)
+            self._bind(c)
+        return i
+
+    def _bind(self, c):
+        """x == v for a pre-state byte x: substitute v for x from now on."""
+        if z3.is_eq(c):
+            a, b = c.arg(0), c.arg(1)
+            if z3.is_bv_value(a):
+                a, b = b, a
+            if z3.is_const(a) and not z3.is_bv_value(a) and z3.is_bv_value(b):
+                self.subst.append((a, b))
+
+    def branch(self, cond):
+        return self.decide([cond, z3.Not(cond)]) == 0
+
+
+class SymbolicView(KernelView):
+    """The kernel view over symbolic bytes (a pre-state of z3 variables)."""
+
+    def __init__(self, model, run: _Run, t: int):
+        self.run = run
+        self.cur = list(run.pre)
+        self._regs = {}
+        super().__init__(model, t)
+
+    def _rd(self, idx):
+        return self.run.wrap(_bv(self.cur[idx]))
+
+    def _wr(self, idx, v):
+        self.cur[idx] = _bv(v)
+
+    def _wr_if(self, cond, idx, v):
+        c = _bool(cond)
+        if isinstance(c, z3.BoolRef) and z3.is_true(z3.simplify(c)):
+            self.cur[idx] = _bv(v)
+        elif not (isinstance(c, z3.BoolRef) and z3.is_false(z3.simplify(c))):
+            self.cur[idx] = z3.If(c, _bv(v), _bv(self.cur[idx]))
+
+    def _field(self, table, i, name):
+        if isinstance(i, int):
+            return self._rd(table.idx(i, name))
+        e = z3.BitVecVal(0, W)
+        for j in range(table.n, 0, -1):
+            e = z3.If(_raw(i) == j, _bv(self.cur[table.idx(j, name)]), e)
+        return self.run.wrap(e)
+
+    def _set_field(self, table, i, name, v):
+        if isinstance(i, int):
+            return self._wr(table.idx(i, name), v)
+        for j in range(1, table.n + 1):
+            idx = table.idx(j, name)
+            self.cur[idx] = z3.If(_raw(i) == j, _bv(v), _bv(self.cur[idx]))
+
+    def _nonnull(self, i, n):
+        return i if isinstance(i, Sym) else super()._nonnull(i, n)
+
+    def _slot(self, x, n, lo=0):
+        if isinstance(x, int):
+            if not lo <= x <= n:
+                raise ModelError(f"slot {x} out of range {lo}..{n}")
+            return x
+        vals = list(range(lo, n + 1))
+        return vals[self.run.decide([_raw(x) == v for v in vals])]
+
+    def pick_in(self, x, values):
+        if isinstance(x, int):
+            return super().pick_in(x, values)
+        return values[self.run.decide([_raw(x) == v for v in values])]
+
+    def regs_of(self, t):
+        from .kernel import Regs
+
+        r = self._regs.get(t)
+        if r is None:
+            r = self._regs[t] = Regs(self, t)
+        return r
+
+    def choose(self, n):
+        return self.run.decide([None] * n)
+
+    def _and(self, a, b):
+        return self.run.wrapb(z3.And(_bool(a), _bool(b)))
+
+    def _or(self, a, b):
+        return self.run.wrapb(z3.Or(_bool(a), _bool(b)))
+
+    def _not(self, a):
+        return self.run.wrapb(z3.Not(_bool(a)))
+
+    def _ite(self, c, a, b):
+        c = _bool(c)
+        if z3.is_true(z3.simplify(c)):
+            return a
+        if z3.is_false(z3.simplify(c)):
+            return b
+        return self.run.wrap(z3.If(c, _bv(a), _bv(b)))
+
+
+def pre_state(layout, prefix="s"):
+    names = layout.names()
+    return [z3.BitVec(f"{prefix}.{n}", W) for n in names]
+
+
+def paths(model, pre, t: int, body) -> list[Path]:
+    """Every execution path of ``body`` for CPU ``t`` from the symbolic ``pre``."""
+    out = []
+    todo = [[]]
+    while todo:
+        plan = todo.pop()
+        solver = z3.Solver()
+        run = _Run(pre, plan, solver)
+        k = SymbolicView(model, run, t)
+        k.begin()
+        try:
+            body(k)
+        except Blocked:
+            todo.extend(run.pending)
+            continue
+        except ModelError:
+            # only in states outside the model's domain (see the range lemmas)
+            todo.extend(run.pending)
+            continue
+        todo.extend(run.pending)
+        writes = {}
+        for i, (a, b) in enumerate(zip(pre, k.cur, strict=True)):
+            b = run.simp(b)
+            if not b.eq(a):
+                writes[i] = b
+        guard = z3.simplify(z3.And(*run.conds)) if run.conds else z3.BoolVal(True)
+        label = (k.kind, t, k.gid, tuple(k.executed), tuple(k.notes))
+        out.append(Path(t, guard, writes, label))
+    return out
+
+
+class Relation:
+    """T(s, s') of a model: the paths of every CPU (and of the grace period)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.layout = model.layout
+        self.pre = pre_state(model.layout)
+        self.paths: list[Path] = []
+        for t, body in model.bodies():
+            self.paths += paths(model, self.pre, t, body)
+        self._by_thread: dict[int, list[Path]] = {}
+        for p in self.paths:
+            self._by_thread.setdefault(p.thread, []).append(p)
+        self.index = {str(v): i for i, v in enumerate(self.pre)}
+
+    # -- evaluation on concrete states ----------------------------------------------
+    def _compiled(self, p: Path):
+        if p._fn is None:
+            guard = compile_expr(p.guard, self.index)
+            writes = [(i, compile_expr(e, self.index)) for i, e in p.writes.items()]
+            p._fn = (guard, writes)
+        return p._fn
+
+    def post(self, p: Path, s: bytes) -> bytes | None:
+        """The successor of ``s`` along path ``p`` (None if its guard is false)."""
+        guard, writes = self._compiled(p)
+        if not guard(s):
+            return None
+        n = bytearray(s)
+        vals = [(i, f(s)) for i, f in writes]
+        for i, v in vals:
+            n[i] = v
+        return bytes(n)
+
+    def holds(self, s: bytes, s2: bytes, thread: int | None = None) -> bool:
+        """Does T(s, s2) hold (optionally: by a step of ``thread``)?"""
+        cands = self.paths if thread is None else self._by_thread.get(thread, [])
+        return any(self.post(p, s) == s2 for p in cands)
+
+    def successors(self, s: bytes) -> list[tuple[tuple, bytes]]:
+        out = []
+        for p in self.paths:
+            n = self.post(p, s)
+            if n is not None:
+                out.append((p.label, n))
+        return out
+
+    def z3_holds(self, s: bytes, s2: bytes) -> bool:
+        """The same question answered by z3 itself (substitution and simplification)."""
+        sub = [(v, z3.BitVecVal(b, W)) for v, b in zip(self.pre, s, strict=True)]
+        for p in self.paths:
+            if not z3.is_true(z3.simplify(z3.substitute(p.guard, *sub))):
+                continue
+            n = bytearray(s)
+            for i, e in p.writes.items():
+                n[i] = z3.simplify(z3.substitute(e, *sub)).as_long()
+            if bytes(n) == s2:
+                return True
+        return False
+
+
+# ------------------------------------------------------------------------------------
+# z3 expression -> Python function of the state bytes
+
+
+def compile_expr(e, index: dict[str, int]):
+    """Compile a z3 term over the pre-state bytes into ``f(state) -> int | bool``."""
+    code = _py(e, index, {})
+    return eval(f"lambda s: {code}", {"_mask": _mask})  # noqa: S307
+
+
+def _mask(v, w):
+    return v & ((1 << w) - 1)
+
+
+def _py(e, index, memo) -> str:
+    key = e.get_id()
+    if key in memo:
+        return memo[key]
+    out = _py1(e, index, memo)
+    memo[key] = out
+    return out
+
+
+def _py1(e, index, memo) -> str:
+    if z3.is_true(e):
+        return "True"
+    if z3.is_false(e):
+        return "False"
+    if z3.is_bv_value(e):
+        return str(e.as_long())
+    if z3.is_const(e):
+        return f"s[{index[str(e)]}]"
+    k = e.decl().kind()
+    a = [_py(c, index, memo) for c in e.children()]
+    w = e.size() if z3.is_bv(e) else 0
+    if k == z3.Z3_OP_AND:
+        return "(" + " and ".join(a) + ")"
+    if k == z3.Z3_OP_OR:
+        return "(" + " or ".join(a) + ")"
+    if k == z3.Z3_OP_NOT:
+        return f"(not {a[0]})"
+    if k == z3.Z3_OP_EQ:
+        return f"({a[0]} == {a[1]})"
+    if k == z3.Z3_OP_DISTINCT:
+        return f"({a[0]} != {a[1]})"
+    if k == z3.Z3_OP_ITE:
+        return f"({a[1]} if {a[0]} else {a[2]})"
+    if k == z3.Z3_OP_IMPLIES:
+        return f"((not {a[0]}) or {a[1]})"
+    if k == z3.Z3_OP_ULEQ:
+        return f"({a[0]} <= {a[1]})"
+    if k == z3.Z3_OP_ULT:
+        return f"({a[0]} < {a[1]})"
+    if k == z3.Z3_OP_UGEQ:
+        return f"({a[0]} >= {a[1]})"
+    if k == z3.Z3_OP_UGT:
+        return f"({a[0]} > {a[1]})"
+    if k == z3.Z3_OP_BADD:
+        return f"_mask({' + '.join(a)}, {w})"
+    if k == z3.Z3_OP_BSUB:
+        return f"_mask({a[0]} - {a[1]}, {w})"
+    if k == z3.Z3_OP_BMUL:
+        return f"_mask({' * '.join(a)}, {w})"
+    if k == z3.Z3_OP_BAND:
+        return "(" + " & ".join(a) + ")"
+    if k == z3.Z3_OP_BOR:
+        return "(" + " | ".join(a) + ")"
+    if k == z3.Z3_OP_BXOR:
+        return "(" + " ^ ".join(a) + ")"
+    if k == z3.Z3_OP_BNOT:
+        return f"_mask(~{a[0]}, {w})"
+    if k == z3.Z3_OP_BSHL:
+        return f"_mask({a[0]} << {a[1]}, {w})"
+    if k == z3.Z3_OP_BLSHR:
+        return f"({a[0]} >> {a[1]})"
+    if k in (z3.Z3_OP_BUREM, z3.Z3_OP_BUREM_I):
+        return f"({a[0]} % {a[1]} if {a[1]} else {a[0]})"
+    if k == z3.Z3_OP_EXTRACT:
+        hi, lo = e.params()
+        return f"(({a[0]} >> {lo}) & {(1 << (hi - lo + 1)) - 1})"
+    if k == z3.Z3_OP_CONCAT:
+        out, shift = "0", 0
+        for c, code in zip(reversed(e.children()), reversed(a), strict=True):
+            out = f"({out} | ({code} << {shift}))"
+            shift += c.size()
+        return out
+    if k == z3.Z3_OP_ZERO_EXT:
+        return a[0]
+    raise NotImplementedError(f"compile: {e.decl()} ({e})")
