@@ -1,5 +1,5 @@
 """Properties checked on the model (SEMANTICS.md section 8), kept apart from the model."""
 
-from .properties import MEANINGS, Property, Props, properties_for
+from .properties import MEANINGS, Property, Props, properties_for, z3_encodings
 
-__all__ = ["MEANINGS", "Property", "Props", "properties_for"]
+__all__ = ["MEANINGS", "Property", "Props", "properties_for", "z3_encodings"]

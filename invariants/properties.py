@@ -327,3 +327,14 @@ def properties_for(model) -> list[Property]:
         explain = getattr(why, name) if kind != "graph" else None
         out.append(Property(name, kind, check, explain, meaning))
     return out
+
+
+def z3_encodings(model, s) -> dict[str, object]:
+    """Each state and final property as a z3 formula over the state bytes ``s`` (a list
+    of 8-bit z3 terms), from the same predicates the explicit checker runs.  ``no_leak``
+    is the formula a final state must satisfy; the deadlock property has none."""
+    from model.expr import Z3
+
+    p = Props(model, Z3)
+    return {name: Z3.And(getattr(p, name)(s)) for name in MEANINGS
+            if KINDS.get(name) != "graph"}

@@ -5,7 +5,7 @@ model/system.py) on a state whose bytes are z3 8-bit bit-vectors.  Every Python 
 on a symbolic value, every pointer used as an index and every nondeterministic choice
 forks the execution; :func:`paths` enumerates all forks (pruning infeasible ones with
 z3), so a body becomes a list of :class:`Path`: a guard over the pre-state and the new
-value of each byte it writes.  A :class:`Relation` is the disjunction of all paths of
+value of each byte it writes.  A :class:`Fragments` object is the disjunction of all paths of
 all CPUs: ``T(s, s')`` holds iff some path's guard holds in ``s`` and ``s'`` is that
 path's update of ``s``.
 
@@ -18,8 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import z3
+from z3.z3 import _to_expr_ref
 
 from .kernel import Blocked, KernelView, ModelError
+from .layout import STACK_DEPTH
 
 W = 8
 MASK = 0xFF
@@ -150,22 +152,40 @@ class Path:
 class _Run:
     """One execution of a body along a decision prefix."""
 
-    def __init__(self, pre, plan, solver):
+    def __init__(self, pre, plan, solver, bind=()):
         self.pre = pre
         self.plan = plan
         self.pos = 0
         self.taken: list[int] = []
         self.pending: list[list[int]] = []  # feasible alternatives not taken
         self.conds: list = []
-        self.subst: list = []
+        self.subst: list = list(bind)  # (pre-state byte, value): fixed control
         self.solver = solver
         self.cache: dict = {}
+        self._arr = None
 
     # -- values ----------------------------------------------------------------------
     def simp(self, e):
+        """Substitute the bound pre-state bytes and simplify (memoised per run; the
+        z3 Python wrapper of substitute is slow, so the C API is called directly)."""
+        key = e.get_id()
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] == len(self.subst):
+            return hit[2]
+        out = e
         if self.subst:
-            e = z3.substitute(e, *self.subst)
-        return z3.simplify(e)
+            n = len(self.subst)
+            if self._arr is None or self._arr[0] != n:
+                src, dst = (z3.Ast * n)(), (z3.Ast * n)()
+                for i, (a, b) in enumerate(self.subst):
+                    src[i], dst[i] = a.as_ast(), b.as_ast()
+                self._arr = (n, src, dst)
+            _, src, dst = self._arr
+            out = _to_expr_ref(z3.Z3_substitute(e.ctx.ref(), e.as_ast(), n, src, dst),
+                                  e.ctx)
+        out = z3.simplify(out)
+        self.cache[key] = (len(self.subst), e, out)
+        return out
 
     def wrap(self, e):
         e = self.simp(e)
@@ -315,14 +335,18 @@ def pre_state(layout, prefix="s"):
     return [z3.BitVec(f"{prefix}.{n}", W) for n in names]
 
 
-def paths(model, pre, t: int, body) -> list[Path]:
-    """Every execution path of ``body`` for CPU ``t`` from the symbolic ``pre``."""
+def paths(model, pre, t: int, body, bind=()) -> list[Path]:
+    """Every execution path of ``body`` for CPU ``t`` from the symbolic ``pre``, with
+    the pre-state bytes of ``bind`` fixed to the given values."""
     out = []
     todo = [[]]
+    pos = {v.get_id(): i for i, v in enumerate(pre)}
+    bind_idx = [(pos[a.get_id()], b) for a, b in bind]
+    bind = [(a, z3.BitVecVal(b, W)) for a, b in bind]
     while todo:
         plan = todo.pop()
         solver = z3.Solver()
-        run = _Run(pre, plan, solver)
+        run = _Run(pre, plan, solver, bind)
         k = SymbolicView(model, run, t)
         k.begin()
         try:
@@ -340,71 +364,11 @@ def paths(model, pre, t: int, body) -> list[Path]:
             b = run.simp(b)
             if not b.eq(a):
                 writes[i] = b
-        guard = z3.simplify(z3.And(*run.conds)) if run.conds else z3.BoolVal(True)
+        conds = [run.pre[i] == v for i, v in bind_idx] + run.conds
+        guard = z3.simplify(z3.And(*conds)) if conds else z3.BoolVal(True)
         label = (k.kind, t, k.gid, tuple(k.executed), tuple(k.notes))
         out.append(Path(t, guard, writes, label))
     return out
-
-
-class Relation:
-    """T(s, s') of a model: the paths of every CPU (and of the grace period)."""
-
-    def __init__(self, model):
-        self.model = model
-        self.layout = model.layout
-        self.pre = pre_state(model.layout)
-        self.paths: list[Path] = []
-        for t, body in model.bodies():
-            self.paths += paths(model, self.pre, t, body)
-        self._by_thread: dict[int, list[Path]] = {}
-        for p in self.paths:
-            self._by_thread.setdefault(p.thread, []).append(p)
-        self.index = {str(v): i for i, v in enumerate(self.pre)}
-
-    # -- evaluation on concrete states ----------------------------------------------
-    def _compiled(self, p: Path):
-        if p._fn is None:
-            guard = compile_expr(p.guard, self.index)
-            writes = [(i, compile_expr(e, self.index)) for i, e in p.writes.items()]
-            p._fn = (guard, writes)
-        return p._fn
-
-    def post(self, p: Path, s: bytes) -> bytes | None:
-        """The successor of ``s`` along path ``p`` (None if its guard is false)."""
-        guard, writes = self._compiled(p)
-        if not guard(s):
-            return None
-        n = bytearray(s)
-        vals = [(i, f(s)) for i, f in writes]
-        for i, v in vals:
-            n[i] = v
-        return bytes(n)
-
-    def holds(self, s: bytes, s2: bytes, thread: int | None = None) -> bool:
-        """Does T(s, s2) hold (optionally: by a step of ``thread``)?"""
-        cands = self.paths if thread is None else self._by_thread.get(thread, [])
-        return any(self.post(p, s) == s2 for p in cands)
-
-    def successors(self, s: bytes) -> list[tuple[tuple, bytes]]:
-        out = []
-        for p in self.paths:
-            n = self.post(p, s)
-            if n is not None:
-                out.append((p.label, n))
-        return out
-
-    def z3_holds(self, s: bytes, s2: bytes) -> bool:
-        """The same question answered by z3 itself (substitution and simplification)."""
-        sub = [(v, z3.BitVecVal(b, W)) for v, b in zip(self.pre, s, strict=True)]
-        for p in self.paths:
-            if not z3.is_true(z3.simplify(z3.substitute(p.guard, *sub))):
-                continue
-            n = bytearray(s)
-            for i, e in p.writes.items():
-                n[i] = z3.simplify(z3.substitute(e, *sub)).as_long()
-            if bytes(n) == s2:
-                return True
-        return False
 
 
 # ------------------------------------------------------------------------------------
@@ -412,25 +376,38 @@ class Relation:
 
 
 def compile_expr(e, index: dict[str, int]):
-    """Compile a z3 term over the pre-state bytes into ``f(state) -> int | bool``."""
-    code = _py(e, index, {})
-    return eval(f"lambda s: {code}", {"_mask": _mask})  # noqa: S307
+    """Compile a z3 term over the pre-state bytes into ``f(state) -> int | bool``.
+
+    Shared subterms become local variables (z3 terms are DAGs; printed as trees they
+    can grow exponentially).  Conditionals evaluate both arms, which is safe: every
+    operation is total (division by zero as in SMT-LIB)."""
+    lines: list[str] = []
+    code = _py(e, index, {}, lines)
+    body = "\n".join(f"    {ln}" for ln in lines)
+    src = f"def f(s):\n{body}\n    return {code}\n" if lines else f"def f(s):\n    return {code}\n"
+    env = {"_mask": _mask}
+    exec(src, env)  # noqa: S102
+    return env["f"]
 
 
 def _mask(v, w):
     return v & ((1 << w) - 1)
 
 
-def _py(e, index, memo) -> str:
+def _py(e, index, memo, lines) -> str:
     key = e.get_id()
     if key in memo:
         return memo[key]
-    out = _py1(e, index, memo)
+    out = _py1(e, index, memo, lines)
+    if e.num_args() > 0:
+        name = f"v{len(lines)}"
+        lines.append(f"{name} = {out}")
+        out = name
     memo[key] = out
     return out
 
 
-def _py1(e, index, memo) -> str:
+def _py1(e, index, memo, lines) -> str:
     if z3.is_true(e):
         return "True"
     if z3.is_false(e):
@@ -440,7 +417,7 @@ def _py1(e, index, memo) -> str:
     if z3.is_const(e):
         return f"s[{index[str(e)]}]"
     k = e.decl().kind()
-    a = [_py(c, index, memo) for c in e.children()]
+    a = [_py(c, index, memo, lines) for c in e.children()]
     w = e.size() if z3.is_bv(e) else 0
     if k == z3.Z3_OP_AND:
         return "(" + " and ".join(a) + ")"
@@ -496,3 +473,101 @@ def _py1(e, index, memo) -> str:
     if k == z3.Z3_OP_ZERO_EXT:
         return a[0]
     raise NotImplementedError(f"compile: {e.decl()} ({e})")
+
+
+# ------------------------------------------------------------------------------------
+# The relation cut by control: T = OR over (cpu, control) of (ctl == c AND paths)
+
+CTL_REGS = ("pc", "sp", *(f"stk{i}" for i in range(STACK_DEPTH)), "opi", "alt")
+
+
+class Fragments:
+    """T(s, s') as a disjunction over each CPU's control registers (pc, call stack,
+    op index, alternative): ``ctl_t(s) == c  AND  OR(paths of the body with ctl = c)``.
+
+    A CPU's control takes finitely many values in a spec, so this is the whole
+    relation; fragments are built on first use.  Everything else (the heap, the other
+    CPUs, the CPU's own locals) stays symbolic in a fragment, so one fragment serves
+    every state with that control.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        L = self.layout = model.layout
+        self.pre = pre_state(L)
+        self.index = {str(v): i for i, v in enumerate(self.pre)}
+        self.bodies = dict(model.bodies())
+        self.ctl_idx = {t: [L.thread.idx(t, r) for r in CTL_REGS] for t in self.bodies if t}
+        self._cache: dict = {}
+
+    def key(self, s, t: int) -> tuple:
+        return tuple(s[i] for i in self.ctl_idx[t]) if t else ()
+
+    def paths(self, t: int, key: tuple) -> list[Path]:
+        got = self._cache.get((t, key))
+        if got is None:
+            bind = [(self.pre[i], v) for i, v in zip(self.ctl_idx.get(t, ()), key,
+                                                      strict=True)]
+            got = self._cache[(t, key)] = paths(self.model, self.pre, t, self.bodies[t],
+                                                bind)
+        return got
+
+    def _compiled(self, p: Path):
+        if p._fn is None:
+            guard = compile_expr(p.guard, self.index)
+            writes = [(i, compile_expr(e, self.index)) for i, e in p.writes.items()]
+            p._fn = (guard, writes)
+        return p._fn
+
+    def post(self, p: Path, s: bytes) -> bytes | None:
+        """The successor of ``s`` along ``p`` (None where its guard is false)."""
+        guard, writes = self._compiled(p)
+        if not guard(s):
+            return None
+        n = bytearray(s)
+        vals = [(i, f(s)) for i, f in writes]
+        for i, v in vals:
+            n[i] = v
+        return bytes(n)
+
+    def successors(self, s: bytes) -> list[tuple[tuple, bytes]]:
+        """Every (label, s') with T(s, s'), by evaluating the z3 terms on ``s``."""
+        out = []
+        for t in self.bodies:
+            for p in self.paths(t, self.key(s, t)):
+                n = self.post(p, s)
+                if n is not None:
+                    out.append((p.label, n))
+        return out
+
+    def reachable_paths(self, initial: list[bytes]) -> list[Path]:
+        """Every path of every fragment whose control some run can reach from the
+        initial states: a closure over each CPU's control values, computed from the
+        paths themselves (their writes to the control registers are constants), not
+        from the explicit search."""
+        out: list[Path] = []
+        for t in self.bodies:
+            if t == 0:
+                out += self.paths(0, ())
+                continue
+            seen = {self.key(s, t) for s in initial}
+            todo = list(seen)
+            while todo:
+                key = todo.pop()
+                for p in self.paths(t, key):
+                    out.append(p)
+                    new = []
+                    for i, v in zip(self.ctl_idx[t], key, strict=True):
+                        w = p.writes.get(i)
+                        if w is None:
+                            new.append(v)
+                        elif z3.is_bv_value(w):
+                            new.append(w.as_long())
+                        else:
+                            raise ModelError(f"control register {self.pre[i]} written "
+                                             f"with a non-constant: {w}")
+                    nk = tuple(new)
+                    if nk not in seen:
+                        seen.add(nk)
+                        todo.append(nk)
+        return out
