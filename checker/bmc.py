@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 
 import z3
-from z3.z3 import _to_expr_ref
+
+from model.expr import Substitution
 
 
 @dataclass
@@ -31,18 +32,6 @@ class BmcResult:
 
 def _state(prefix: str, n: int, width: int = 8):
     return [z3.BitVec(f"{prefix}_{j}", width) for j in range(n)]
-
-
-def _subst(e, pairs):
-    """z3.substitute through the C API (the Python wrapper checks every pair's sorts,
-    which dominates on terms of this size)."""
-    if not pairs:
-        return e
-    n = len(pairs)
-    src, dst = (z3.Ast * n)(), (z3.Ast * n)()
-    for i, (a, b) in enumerate(pairs):
-        src[i], dst[i] = a.as_ast(), b.as_ast()
-    return _to_expr_ref(z3.Z3_substitute(e.ctx.ref(), e.as_ast(), n, src, dst), e.ctx)
 
 
 def step_template(pre, post, branches):
@@ -77,11 +66,13 @@ def bmc(pre, initial: list[bytes], branches, props: dict[str, object],
     for depth in range(max_depth + 1):
         cur = states[-1]
         pairs = list(zip(pre, cur, strict=True))
+        at = Substitution(pairs)
+        is_final = at(final) if final is not None else None
         bads = {}
         for name in sorted(pending):
-            bad = z3.Not(_subst(pending[name], pairs))
-            if name in final_props and final is not None:
-                bad = z3.And(_subst(final, pairs), bad)
+            bad = z3.Not(at(pending[name]))
+            if name in final_props and is_final is not None:
+                bad = z3.And(is_final, bad)
             bads[name] = bad
         solver.push()
         solver.add(z3.Or(*bads.values()))
@@ -107,7 +98,7 @@ def bmc(pre, initial: list[bytes], branches, props: dict[str, object],
         nxt = _state(f"s{depth + 1}", n)
         sub = pairs + list(zip(post, nxt, strict=True)) + [
             (b, z3.Bool(f"b{depth}_{i}")) for i, b in enumerate(sel)]
-        solver.add(_subst(template, sub))
+        solver.add(Substitution(sub)(template))
         states.append(nxt)
     res.seconds = time.time() - t0
     return res

@@ -6,7 +6,7 @@ A predicate is written once, against a backend ``E`` (``E.And``, ``E.Or``, ``E.I
 explicit checker); with :class:`Z3` ``s`` is a list of 8-bit z3 bit-vectors and the
 result a z3 formula (BMC and induction).  Both come from the same code, so a state
 satisfies the z3 encoding exactly when the explicit checker says it does
-(tests/test_symbolic.py checks it on every explored state anyway).  The model uses the
+(tests/test_engines.py checks it on every explored state anyway).  The model uses the
 same backends for its own predicates (final and quiescent states).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from functools import reduce
 
 import z3
+from z3.z3 import _to_expr_ref
 
 W = 8
 
@@ -120,3 +121,21 @@ class Z3:
     @staticmethod
     def eq(a, b):
         return _bv(a) == _bv(b)
+
+
+class Substitution:
+    """``z3.substitute(e, *pairs)`` through the C API, the pairs marshalled once (the
+    Python wrapper re-checks every pair's sorts on each call, which dominated symbolic
+    execution and BMC unrolling)."""
+
+    def __init__(self, pairs):
+        self.n = len(pairs)
+        self.src, self.dst = (z3.Ast * self.n)(), (z3.Ast * self.n)()
+        for i, (a, b) in enumerate(pairs):
+            self.src[i], self.dst[i] = a.as_ast(), b.as_ast()
+
+    def __call__(self, e):
+        if not self.n:
+            return e
+        return _to_expr_ref(z3.Z3_substitute(e.ctx.ref(), e.as_ast(), self.n, self.src,
+                                             self.dst), e.ctx)

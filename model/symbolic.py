@@ -18,12 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import z3
-from z3.z3 import _to_expr_ref
 
+from .expr import (
+    Substitution,
+    W,  # noqa: E402  (one byte per field)
+)
 from .kernel import Blocked, KernelView, ModelError
 from .layout import STACK_DEPTH
 
-W = 8
 MASK = 0xFF
 
 
@@ -145,7 +147,6 @@ class Path:
     guard: z3.BoolRef
     writes: dict[int, z3.ExprRef]  # byte index -> new value (over the pre-state)
     label: tuple  # (kind, cpu, op, step codes, notes), as in the explicit checker
-    pc: int | None = None  # the CPU's pc in the pre-state, when the path fixes it
     _fn: object = field(default=None, repr=False)
 
 
@@ -162,27 +163,18 @@ class _Run:
         self.subst: list = list(bind)  # (pre-state byte, value): fixed control
         self.solver = solver
         self.cache: dict = {}
-        self._arr = None
+        self._sub = None  # Substitution of self.subst, rebuilt when it grows
 
     # -- values ----------------------------------------------------------------------
     def simp(self, e):
-        """Substitute the bound pre-state bytes and simplify (memoised per run; the
-        z3 Python wrapper of substitute is slow, so the C API is called directly)."""
+        """Substitute the bound pre-state bytes and simplify (memoised per run)."""
         key = e.get_id()
         hit = self.cache.get(key)
         if hit is not None and hit[0] == len(self.subst):
             return hit[2]
-        out = e
-        if self.subst:
-            n = len(self.subst)
-            if self._arr is None or self._arr[0] != n:
-                src, dst = (z3.Ast * n)(), (z3.Ast * n)()
-                for i, (a, b) in enumerate(self.subst):
-                    src[i], dst[i] = a.as_ast(), b.as_ast()
-                self._arr = (n, src, dst)
-            _, src, dst = self._arr
-            out = _to_expr_ref(z3.Z3_substitute(e.ctx.ref(), e.as_ast(), n, src, dst),
-                                  e.ctx)
+        if self._sub is None or self._sub.n != len(self.subst):
+            self._sub = Substitution(self.subst)
+        out = self._sub(e)
         out = z3.simplify(out)
         self.cache[key] = (len(self.subst), e, out)
         return out
@@ -407,6 +399,25 @@ def _py(e, index, memo, lines) -> str:
     return out
 
 
+_INFIX = {z3.Z3_OP_AND: " and ", z3.Z3_OP_OR: " or ", z3.Z3_OP_BAND: " & ",
+          z3.Z3_OP_BOR: " | ", z3.Z3_OP_BXOR: " ^ "}
+_WRAPPING = {z3.Z3_OP_BADD: " + ", z3.Z3_OP_BSUB: " - ", z3.Z3_OP_BMUL: " * "}
+_FORMS = {
+    z3.Z3_OP_NOT: "(not {0})",
+    z3.Z3_OP_EQ: "({0} == {1})",
+    z3.Z3_OP_DISTINCT: "({0} != {1})",
+    z3.Z3_OP_ITE: "({1} if {0} else {2})",
+    z3.Z3_OP_IMPLIES: "((not {0}) or {1})",
+    z3.Z3_OP_ULEQ: "({0} <= {1})",
+    z3.Z3_OP_ULT: "({0} < {1})",
+    z3.Z3_OP_UGEQ: "({0} >= {1})",
+    z3.Z3_OP_UGT: "({0} > {1})",
+    z3.Z3_OP_BNOT: "_mask(~{0}, {w})",
+    z3.Z3_OP_BSHL: "_mask({0} << {1}, {w})",
+    z3.Z3_OP_BLSHR: "({0} >> {1})",
+}
+
+
 def _py1(e, index, memo, lines) -> str:
     if z3.is_true(e):
         return "True"
@@ -419,46 +430,12 @@ def _py1(e, index, memo, lines) -> str:
     k = e.decl().kind()
     a = [_py(c, index, memo, lines) for c in e.children()]
     w = e.size() if z3.is_bv(e) else 0
-    if k == z3.Z3_OP_AND:
-        return "(" + " and ".join(a) + ")"
-    if k == z3.Z3_OP_OR:
-        return "(" + " or ".join(a) + ")"
-    if k == z3.Z3_OP_NOT:
-        return f"(not {a[0]})"
-    if k == z3.Z3_OP_EQ:
-        return f"({a[0]} == {a[1]})"
-    if k == z3.Z3_OP_DISTINCT:
-        return f"({a[0]} != {a[1]})"
-    if k == z3.Z3_OP_ITE:
-        return f"({a[1]} if {a[0]} else {a[2]})"
-    if k == z3.Z3_OP_IMPLIES:
-        return f"((not {a[0]}) or {a[1]})"
-    if k == z3.Z3_OP_ULEQ:
-        return f"({a[0]} <= {a[1]})"
-    if k == z3.Z3_OP_ULT:
-        return f"({a[0]} < {a[1]})"
-    if k == z3.Z3_OP_UGEQ:
-        return f"({a[0]} >= {a[1]})"
-    if k == z3.Z3_OP_UGT:
-        return f"({a[0]} > {a[1]})"
-    if k == z3.Z3_OP_BADD:
-        return f"_mask({' + '.join(a)}, {w})"
-    if k == z3.Z3_OP_BSUB:
-        return f"_mask({a[0]} - {a[1]}, {w})"
-    if k == z3.Z3_OP_BMUL:
-        return f"_mask({' * '.join(a)}, {w})"
-    if k == z3.Z3_OP_BAND:
-        return "(" + " & ".join(a) + ")"
-    if k == z3.Z3_OP_BOR:
-        return "(" + " | ".join(a) + ")"
-    if k == z3.Z3_OP_BXOR:
-        return "(" + " ^ ".join(a) + ")"
-    if k == z3.Z3_OP_BNOT:
-        return f"_mask(~{a[0]}, {w})"
-    if k == z3.Z3_OP_BSHL:
-        return f"_mask({a[0]} << {a[1]}, {w})"
-    if k == z3.Z3_OP_BLSHR:
-        return f"({a[0]} >> {a[1]})"
+    if k in _INFIX:
+        return "(" + _INFIX[k].join(a) + ")"
+    if k in _WRAPPING:
+        return f"_mask({_WRAPPING[k].join(a)}, {w})"
+    if k in _FORMS:
+        return _FORMS[k].format(*a, w=w)
     if k in (z3.Z3_OP_BUREM, z3.Z3_OP_BUREM_I):
         return f"({a[0]} % {a[1]} if {a[1]} else {a[0]})"
     if k == z3.Z3_OP_EXTRACT:
