@@ -186,10 +186,29 @@ def cmd_check(files: list[str], args) -> int:
     ok = all(r["matches_expectations"] for r in results) and not interrupted
     ok = ok and len(results) == len(files)
     run_dir = None if args.no_traces else write_traces(results, Path(args.out))
+    proofs_res = []
+    pfile = Path(args.dir or default_specs_dir()) / "default.proofs" \
+        if getattr(args, "proofs", False) else None
+    if pfile and pfile.is_file() and not interrupted:
+        from . import proofs
+
+        proofs_res = proofs.run_defaults(pfile, progress=not args.quiet)
+        ok = ok and all(r["matches_expectations"] for r in proofs_res)
     if args.json:
-        print(report_json(results, ok))
+        rep = json.loads(report_json(results, ok))
+        if pfile:
+            rep["proofs"] = proofs_res
+        print(json.dumps(rep, indent=1))
     else:
         print(table(results))
+        if proofs_res:
+            from . import proofs
+
+            print("\nDefault proofs (specs/default.proofs; `check prove` for more):\n")
+            print(proofs.table(proofs_res))
+            bad = [r["design"] for r in proofs_res if not r["matches_expectations"]]
+            if bad:
+                print("proofs not as expected: " + ", ".join(bad))
         if interrupted:
             print(f"\ninterrupted: {len(results)} of {len(files)} specs reported; "
                   "verdicts not yet found are unknown")
@@ -203,6 +222,29 @@ def cmd_check(files: list[str], args) -> int:
         print(f"check: {e}", file=sys.stderr)
     if errs:
         return 2
+    return 0 if ok else 1
+
+
+def cmd_prove(args) -> int:
+    from . import proofs
+
+    size = proofs.size_from_args(args)
+    from model.designs import DESIGNS
+
+    if args.design not in DESIGNS:
+        raise UsageError(f"prove: unknown design '{args.design}' (expected one of: "
+                         f"{', '.join(DESIGNS)})")
+    muts = proofs.mutations_from_args(args.mutations)
+    res = proofs.run_proof(args.design, muts, size, search_states=args.search_states,
+                           exhaustive_states=args.exhaustive_states,
+                           induction=not args.no_induction,
+                           induction_seconds=args.induction_seconds, progress=not args.quiet)
+    ok = all(e["proof"] == "proved" for e in res["properties"].values())
+    if args.json:
+        print(json.dumps({"format": 1, "proofs": [res], "matches_expectations": ok}, indent=1))
+    else:
+        print(proofs.table([res]))
+        print(proofs.details([res]))
     return 0 if ok else 1
 
 
@@ -250,8 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-chain", action="store_true",
                        help="run local steps as separate transitions (slower)")
 
-    p = sub.add_parser("all", help="check every spec in DIR (default: the shipped specs/)")
+    p = sub.add_parser("all", help="check every spec in DIR (default: the shipped specs/) "
+                                   "and run the default proofs")
     p.add_argument("dir", nargs="?")
+    p.add_argument("--no-proofs", dest="proofs", action="store_false",
+                   help="skip the default proofs (specs/default.proofs)")
     common(p)
     p = sub.add_parser("run", help="check the named spec files")
     p.add_argument("files", nargs="+")
@@ -260,6 +305,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--conformance", action="store_true",
                    help="print the conformance table (model step <-> kernel function)")
+    p = sub.add_parser("prove", help="prove the properties for every workload of a size")
+    p.add_argument("--design", default="rfc-refcnt-guard")
+    p.add_argument("--mutations", default="", help="comma-separated protections to remove")
+    p.add_argument("--skbs", type=int, default=4, help="packets (default 4)")
+    p.add_argument("--maps", type=int, default=2, help="maps (default 2)")
+    p.add_argument("--cpus", type=int, default=3, help="CPUs (default 3)")
+    p.add_argument("--cache-size", type=int, default=16)
+    p.add_argument("--lock-failures", type=int, default=0)
+    p.add_argument("--alloc-failures", type=int, default=0)
+    p.add_argument("--without", default="",
+                   help="comma-separated op kinds left out of the world (a restriction "
+                        "the report names)")
+    p.add_argument("--search-states", type=int, default=150_000,
+                   help="state budget of each violation search in a smaller world")
+    p.add_argument("--exhaustive-states", type=int, default=500_000,
+                   help="state budget of the exhaustive exploration at the full size")
+    p.add_argument("--induction-seconds", type=float, default=600,
+                   help="time budget for building the z3 relation (default 600)")
+    p.add_argument("--no-induction", action="store_true", help="skip the induction")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p = sub.add_parser("bench", help="states, transitions, seconds, states/s, peak memory")
     p.add_argument("paths", nargs="*", help="spec files or folders (default: specs/)")
     p.add_argument("--json", action="store_true")
@@ -283,6 +349,8 @@ def main(argv=None) -> int:
                 if not Path(f).is_file():
                     raise UsageError(f"{f}: no such spec file")
             return cmd_check(args.files, args)
+        if args.cmd == "prove":
+            return cmd_prove(args)
         if args.cmd == "bench":
             from .bench import main as bench_main
 
@@ -291,6 +359,13 @@ def main(argv=None) -> int:
         print(f"check: {e}", file=sys.stderr)
         return 2
     except UsageError as e:
+        print(f"check: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        from .proofs import ProofUsageError
+
+        if not isinstance(e, ProofUsageError):
+            raise
         print(f"check: {e}", file=sys.stderr)
         return 2
     return 2

@@ -147,6 +147,13 @@ class Props:
               for q in self.selems]
         return E.And(*exts, *sts, *qs)
 
+    def no_leak_safety(self, s):
+        """``no_leak`` as a safety invariant (SEMANTICS.md section 8; ``check prove``):
+        whenever no CPU is inside an op, every allocated object is owned by something
+        alive.  Objects whose free is pending are not allocated (mem is not LIVE); an op
+        in progress may hold objects in its registers, so only quiescent states count."""
+        return self.E.Implies(self.quiescent(s), lambda: self.no_leak(s))
+
     def cache_consistent(self, s):
         E, L = self.E, self.L
 
@@ -195,6 +202,18 @@ class Props:
 
     def assertions(self, s):
         return s[self.G["obs_assert"]] == 0
+
+
+# the properties ``check prove`` proves for every workload of a size (no_leak in its
+# safety form, Props.no_leak_safety)
+PROVE_PROPERTIES = ("no_shared_storage", "no_leak", "cache_consistent", "no_use_after_free",
+                    "no_double_free")
+
+
+def prove_properties(model, E=Concrete) -> dict[str, Callable]:
+    p = Props(model, E)
+    return {n: (p.no_leak_safety if n == "no_leak" else getattr(p, n))
+            for n in PROVE_PROPERTIES}
 
 
 class Why:

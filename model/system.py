@@ -37,15 +37,7 @@ class SkbStorageModel:
         self.mutations = frozenset(spec.mutations)
         self.lazy_rcu = lazy_rcu
         self.chain_local = chain_local
-        creates = sum(1 for th in spec.threads for e in th.entries for o in e
-                      if o.name == "get" and o.create)
-        ext_allocs = creates + sum(1 for th in spec.threads for e in th.entries for o in e
-                                   if o.name == "ext_add")
-        self.sizes = Sizes(
-            skbs=len(spec.skbs), exts=ext_allocs, storages=creates, selems=creates,
-            maps=len(spec.maps), threads=len(spec.threads),
-            cache_slots=max(1, min(spec.cache_size, len(spec.maps))),
-        )
+        self.sizes = self.spec_sizes(spec)
         self.layout = Layout(self.sizes)
         th = self.layout.thread
         self.reg_off = {f: th.off(f) for f in th.fields}
@@ -64,6 +56,19 @@ class SkbStorageModel:
         self._opi = [th.idx(t, "opi") for t in self.threads]
         self._alt = [th.idx(t, "alt") for t in self.threads]
         self._rcu = [th.idx(t, "rcu") for t in self.threads]
+
+    @staticmethod
+    def spec_sizes(spec: Spec) -> Sizes:
+        """Pools sized so that the spec's ops cannot run out of objects."""
+        creates = sum(1 for th in spec.threads for e in th.entries for o in e
+                      if o.name == "get" and o.create)
+        ext_allocs = creates + sum(1 for th in spec.threads for e in th.entries for o in e
+                                   if o.name == "ext_add")
+        return Sizes(
+            skbs=len(spec.skbs), exts=ext_allocs, storages=creates, selems=creates,
+            maps=len(spec.maps), threads=len(spec.threads),
+            cache_slots=max(1, min(spec.cache_size, len(spec.maps))),
+        )
 
     # ---- hooks used by the steps ----------------------------------------------------
     pool_exhausted = staticmethod(pool_exhausted_error)

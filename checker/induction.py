@@ -1,0 +1,118 @@
+"""Proof by induction with strengthening lemmas, Houdini style (Flanagan & Leino 2001).
+
+Generic: it knows a state vector of z3 bit-vectors, the initial states (concrete),
+the transition relation as a list of paths (a guard over the pre-state and the bytes
+each path writes, as z3 terms over the pre-state) and candidate invariants, each with
+a concrete check and a z3 formula.  Nothing about skbs.
+
+Houdini computes the largest subset of the candidates that is inductive:
+
+    every initial state satisfies it, and
+    for every path p:  AND(subset)(s) AND guard_p(s)  =>  AND(subset)(post_p(s))
+
+by dropping, until nothing changes, each candidate that fails on an initial state or
+whose preservation has a counterexample (a *counterexample to induction*: a state that
+satisfies the current subset, a path enabled in it, and the candidate false after the
+step).  A goal in the final subset is proved for every reachable state; a goal that was
+dropped is not proved, and its counterexample is returned (the CTI may be unreachable:
+it says only that these lemmas are too weak).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import z3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    holds: Callable[[bytes], bool]  # on a concrete state
+    formula: Callable[[list], object]  # z3 formula over a state vector
+    goal: bool = False
+
+
+@dataclass
+class Cti:
+    """The state, the path taken from it, and the candidate false afterwards."""
+
+    candidate: str
+    state: bytes
+    path: object
+    relative_to: tuple[str, ...]
+
+
+@dataclass
+class HoudiniResult:
+    kept: list[str]
+    dropped: dict[str, Cti | None]  # None: false on an initial state
+    seconds: float
+    queries: int
+    rounds: int
+    per_goal_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _post(pre, path):
+    return [path.writes.get(i, v) for i, v in enumerate(pre)]
+
+
+def _state_of(model: z3.ModelRef, pre) -> bytes:
+    return bytes(model.eval(v, model_completion=True).as_long() for v in pre)
+
+
+def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate], *,
+            progress=None, timeout_ms: int = 0) -> HoudiniResult:
+    t0 = time.monotonic()
+    alive = [c for c in candidates if all(c.holds(s) for s in initial)]
+    dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
+    pre_f = {c.name: c.formula(pre) for c in candidates}
+    post_cache: dict[int, dict[str, object]] = {}
+    queries = rounds = 0
+    first_drop: dict[str, float] = {}
+    changed = True
+    while changed:
+        changed = False
+        rounds += 1
+        for n, p in enumerate(paths):
+            if progress:
+                progress(rounds, n, len(paths), len(alive))
+            post = post_cache.get(n)
+            if post is None:
+                vec = _post(pre, p)
+                post = post_cache[n] = {c.name: c.formula(vec) for c in candidates}
+            s = z3.Solver()
+            if timeout_ms:
+                s.set("timeout", timeout_ms)
+            s.add(p.guard)
+            s.add(*(pre_f[c.name] for c in alive))
+            # one query for all candidates; a model names every candidate it breaks
+            while True:
+                todo = [c for c in alive if not z3.is_true(z3.simplify(post[c.name]))]
+                if not todo:
+                    break
+                queries += 1
+                s.push()
+                s.add(z3.Or(*(z3.Not(post[c.name]) for c in todo)))
+                r = s.check()
+                if r == z3.unsat:
+                    s.pop()
+                    break
+                if r == z3.sat:
+                    mdl = s.model()
+                    bad = [c for c in todo
+                           if z3.is_false(mdl.eval(post[c.name], model_completion=True))]
+                    state = _state_of(mdl, pre)
+                else:  # solver gave up: nothing in this query is shown preserved
+                    bad, state = todo, b""
+                s.pop()
+                for c in bad:
+                    dropped[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive))
+                    first_drop[c.name] = time.monotonic() - t0
+                    alive.remove(c)
+                changed = True
+    secs = time.monotonic() - t0
+    return HoudiniResult([c.name for c in alive], dropped, secs, queries, rounds,
+                         {c.name: first_drop.get(c.name, secs) for c in candidates if c.goal})

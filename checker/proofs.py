@@ -1,0 +1,166 @@
+"""Proof reports: sizes from the command line, the default proofs of ``check all``
+(specs/default.proofs, with the expected verdicts read from their traces), tables.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import tomllib
+from pathlib import Path
+
+from invariants.properties import PROVE_PROPERTIES
+from model.designs import DESIGNS, MUTATIONS
+from model.layout import Sizes
+from model.openworld import WorldSize
+from model.ops import OPS
+
+from .prover import prove
+
+PROOF_VERDICTS = ("proved", "violated", "unknown")
+SHORT = {"no_shared_storage": "share", "no_leak": "leak", "cache_consistent": "cache",
+         "no_use_after_free": "uaf", "no_double_free": "dfree"}
+
+
+class ProofUsageError(Exception):
+    pass
+
+
+def size_from_args(a) -> WorldSize:
+    for name in ("skbs", "maps", "cpus", "cache_size"):
+        if getattr(a, name) < 1:
+            raise ProofUsageError(f"prove: --{name.replace('_', '-')} must be at least 1")
+    for name in ("lock_failures", "alloc_failures"):
+        if getattr(a, name) < 0:
+            raise ProofUsageError(f"prove: --{name.replace('_', '-')} must be at least 0")
+    without = tuple(x.strip() for x in a.without.split(",") if x.strip())
+    for w in without:
+        if w not in OPS or w == "end":
+            raise ProofUsageError(f"prove: --without: unknown op '{w}'")
+    z = WorldSize(a.skbs, a.maps, a.cpus, a.cache_size, a.lock_failures, a.alloc_failures,
+                  without=without)
+    try:
+        e, s, q = z.pools()
+        Sizes(z.skbs, e, s, q, z.maps, z.cpus, 1)
+    except ValueError as err:
+        raise ProofUsageError(f"prove: {err}") from None
+    return z
+
+
+def mutations_from_args(text: str) -> tuple[str, ...]:
+    out = tuple(x.strip() for x in text.split(",") if x.strip())
+    for m in out:
+        if m not in MUTATIONS:
+            raise ProofUsageError(f"prove: unknown mutation '{m}' (expected one of: "
+                             f"{', '.join(MUTATIONS)})")
+    return out
+
+
+def run_proof(design, mutations, size, **kw) -> dict:
+    return prove(design, mutations, size, **kw)
+
+
+# ---- the default proofs of `check all` ----------------------------------------------
+
+def load_defaults(path: Path) -> list[dict]:
+    """[[proof]] tables: design, mutations, sizes, budgets and [proof.expect]."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ProofUsageError(f"{path}: {e}") from None
+    out = []
+    for n, p in enumerate(data.get("proof", []), 1):
+        where = f"{path}: [[proof]] #{n}"
+        if p.get("design") not in DESIGNS:
+            raise ProofUsageError(f"{where}: unknown design {p.get('design')!r}")
+        for m in p.get("mutations", []):
+            if m not in MUTATIONS:
+                raise ProofUsageError(f"{where}: unknown mutation {m!r}")
+        sz = p.get("sizes", {})
+        try:
+            size = WorldSize(**sz)
+        except TypeError as e:
+            raise ProofUsageError(f"{where}: sizes: {e}") from None
+        exp = p.get("expect", {})
+        for k, v in exp.items():
+            if k not in PROVE_PROPERTIES or v not in PROOF_VERDICTS:
+                raise ProofUsageError(f"{where}: expect {k} = {v!r}")
+        out.append({"design": p["design"], "mutations": tuple(p.get("mutations", [])),
+                    "size": size, "expect": exp, "budgets": p.get("budgets", {})})
+    return out
+
+
+def run_defaults(path: Path, progress: bool) -> list[dict]:
+    out = []
+    for d in load_defaults(path):
+        b = d["budgets"]
+        res = prove(d["design"], d["mutations"], d["size"],
+                    search_states=b.get("search_states", 100_000),
+                    exhaustive_states=b.get("exhaustive_states", 0),
+                    induction=b.get("induction", False),
+                    induction_seconds=b.get("induction_seconds", 60), progress=progress,
+                    max_search_cpus=b.get("max_search_cpus", 2))
+        ok = True
+        for n, e in res["properties"].items():
+            e["expected"] = d["expect"].get(n, "proved")
+            ok = ok and e["proof"] == e["expected"]
+        res["matches_expectations"] = ok
+        out.append(res)
+    return out
+
+
+# ---- tables -------------------------------------------------------------------------
+
+def _sizes_text(z: dict) -> str:
+    t = f"{z['skbs']} pkts, {z['maps']} maps, {z['cpus']} CPUs"
+    if z.get("without"):
+        t += ", without " + ",".join(z["without"])
+    return t
+
+
+def table(results: list[dict]) -> str:
+    head = ["design", "sizes", "secs", *SHORT.values(), ""]
+    rows = []
+    for r in results:
+        cells = []
+        for n in PROVE_PROPERTIES:
+            e = r["properties"][n]
+            c = {"proved": "P", "violated": "V", "unknown": "?"}[e["proof"]]
+            if "expected" in e and e["proof"] != e["expected"]:
+                c += "!"
+            cells.append(c)
+        design = r["design"] + ("+" + ",".join(r["mutations"]) if r["mutations"] else "")
+        status = ("ok" if r.get("matches_expectations") else "MISMATCH") \
+            if "matches_expectations" in r else ""
+        rows.append([design, _sizes_text(r["sizes"]), f"{r['seconds']:.1f}", *cells, status])
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+    fmt = lambda row: "  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
+    lines = [fmt(head), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows), "",
+             "P proved for every workload of the size   V violated (trace replayed at the "
+             "size)   ? unknown   ! differs from specs/default.proofs",
+             "columns: " + ", ".join(f"{v}={k}" for k, v in SHORT.items())]
+    return "\n".join(lines)
+
+
+def details(results: list[dict]) -> str:
+    from .trace import render_steps
+
+    out = []
+    for r in results:
+        for n, e in r["properties"].items():
+            line = f"{r['design']} {n}: {e['proof']} ({e['seconds']} s)"
+            if e.get("method"):
+                line += f" by {e['method']}"
+            if e.get("lemmas"):
+                line += f"; {len(e['lemmas'])} lemmas: " + ", ".join(e["lemmas"])
+            out.append(textwrap.fill(line, 100, subsequent_indent="    "))
+            if e.get("why"):
+                out.append(f"    why: {e['why']}")
+            if e.get("trace"):
+                out.append(f"    trace ({len(e['trace'])} steps):")
+                out.append(textwrap.indent(render_steps(e["trace"]), "    "))
+            if e.get("cti"):
+                out.append("    counterexample to induction (state, step):")
+                out.append(textwrap.indent(render_steps(e["cti"]), "    "))
+        if r.get("induction", {}).get("note"):
+            out.append(f"  induction: {r['induction']['note']}")
+    return "\n".join(out)

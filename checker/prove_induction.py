@@ -1,0 +1,160 @@
+"""The induction half of ``check prove``: the open world's z3 relation (model/symbolic.py,
+from the same step code the explicit checker runs), the goals and the lemmas of
+invariants/lemmas.py, and Houdini (induction.py).
+
+The relation is built for CPU 1 only: the open world and every candidate are
+symmetric under a renaming of the CPUs (each CPU runs the same scheduler; candidates
+quantify over all CPUs alike), so a candidate preserved by every step of CPU 1 from
+every state satisfying the candidates is preserved by every step of any CPU.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+import z3
+
+from invariants.lemmas import Lemmas
+from invariants.properties import prove_properties
+from model.expr import Z3, Concrete
+from model.kernel import ModelError
+from model.symbolic import Fragments
+
+from .induction import Candidate, houdini
+
+
+class Budget(Exception):
+    pass
+
+
+def cpu1_paths(F: Fragments, initial: list[bytes], deadline: float, progress=None):
+    """Every path of CPU 1 from every control value it can reach (closure over the
+    constant writes to its control registers)."""
+    seen = {F.key(s, 1) for s in initial}
+    todo, out = list(seen), []
+    while todo:
+        if time.monotonic() > deadline:
+            raise Budget(f"relation not built within the budget ({len(seen)} control "
+                         f"points seen, {len(out)} paths)")
+        key = todo.pop()
+        for p in F.paths(1, key):
+            out.append(p)
+            new = []
+            for i, v in zip(F.ctl_idx[1], key, strict=True):
+                w = p.writes.get(i)
+                if w is None:
+                    new.append(v)
+                elif z3.is_bv_value(w):
+                    new.append(w.as_long())
+                else:
+                    raise ModelError(f"control register written with a non-constant: {w}")
+            nk = tuple(new)
+            if nk not in seen:
+                seen.add(nk)
+                todo.append(nk)
+        if progress:
+            sys.stderr.write(f"  relation: {len(seen) - len(todo)}/{len(seen)} control "
+                             f"points, {len(out)} paths\r")
+            sys.stderr.flush()
+    if progress:
+        sys.stderr.write("\n")
+    return out, len(seen)
+
+
+def candidates(m, goals: list[str]) -> list[Candidate]:
+    gc, gz = prove_properties(m, Concrete), prove_properties(m, Z3)
+    out = [Candidate(n, gc[n], (lambda f: lambda s: Z3.And(f(s)))(gz[n]), goal=True)
+           for n in goals]
+    lc, lz = Lemmas(m, Concrete).all(), Lemmas(m, Z3).all()
+    out += [Candidate(n, lc[n], (lambda f: lambda s: Z3.And(f(s)))(lz[n])) for n in lc]
+    return out
+
+
+def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
+    t0 = time.monotonic()
+    F = Fragments(m)
+    initial = m.initial_states()
+    stats = {"paths": 0, "control_points": 0, "seconds": 0.0}
+    def alarm(*_):
+        raise Budget(f"relation not built within the budget ({seconds:g} s)")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        ps, npts = cpu1_paths(F, initial, t0 + seconds, progress)
+    except Budget as e:
+        stats["seconds"] = round(time.monotonic() - t0, 2)
+        stats["note"] = str(e)
+        return {"stats": stats, "proved": set(), "cti": {}, "lemmas": [], "seconds": {}}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    stats.update(paths=len(ps), control_points=npts,
+                 relation_seconds=round(time.monotonic() - t0, 2))
+    cands = candidates(m, goals)
+
+    def prog(rnd, n, total, alive):
+        if progress and n % 50 == 0:
+            sys.stderr.write(f"  houdini round {rnd}: path {n}/{total}, {alive} "
+                             "candidates alive\r")
+            sys.stderr.flush()
+
+    res = houdini(F.pre, initial, ps, cands, progress=prog)
+    if progress:
+        sys.stderr.write("\n")
+    stats.update(seconds=round(time.monotonic() - t0, 2), queries=res.queries,
+                 rounds=res.rounds, lemmas_kept=[n for n in res.kept if n not in goals],
+                 lemmas_dropped=sorted(n for n in res.dropped if n not in goals))
+    proved = {g for g in goals if g in res.kept}
+    lemmas = [n for n in res.kept if n not in goals]
+    cti = {}
+    for g in goals:
+        c = res.dropped.get(g)
+        if g not in proved and c is not None:
+            cti[g] = render_cti(m, c)
+    return {"stats": stats, "proved": proved, "cti": cti, "lemmas": lemmas,
+            "seconds": {g: round(res.per_goal_seconds.get(g, res.seconds)
+                                 + stats["relation_seconds"], 2) for g in goals}}
+
+
+def _describe(m, s: bytes) -> dict[str, str]:
+    """describe(), or the raw nonzero fields of a state describe() cannot read (a CTI
+    need not be reachable: it may hold values no run produces)."""
+    from model.describe import describe
+
+    try:
+        return describe(m, s)
+    except (KeyError, IndexError, ValueError):
+        return {n: str(v) for n, v in zip(m.layout.names(), s, strict=True) if v}
+
+
+def render_cti(m, c) -> list[dict]:
+    """The CTI like a trace: the state (as entry 0), the step, the broken property."""
+    describe = _describe
+
+    label = c.path.label
+    state = c.state
+    entry0 = {"thread": "", "op": "", "step": "state satisfying the invariant and lemmas",
+              "function": "", "calls": [], "notes": [], "changes": describe(m, state)}
+    post = bytearray(state)
+    if state:
+        from model.symbolic import compile_expr
+
+        index = {str(v): i for i, v in enumerate(
+            __import__("model.symbolic", fromlist=["pre_state"]).pre_state(m.layout))}
+        for i, e in c.path.writes.items():
+            post[i] = compile_expr(e, index)(state)
+    lp = m.label_parts(label)
+    da, db = describe(m, state), describe(m, bytes(post))
+    changes = {k: (f"{da[k]} -> {db[k]}" if k in da else db[k])
+               for k in db if da.get(k) != db[k]}
+    step = {"thread": lp["thread"], "op": lp["op"], "step": " ; ".join(lp["steps"]),
+            "function": lp["functions"][0] if lp["functions"] else "",
+            "calls": [f"{f}: {sh}" for f, sh in zip(lp["functions"], lp["shorts"],
+                                                     strict=True)],
+            "notes": [*lp["notes"], f"after this step {c.candidate} is false "
+                      f"(assumed: {len(c.relative_to)} candidates)"],
+            "changes": changes}
+    return [entry0, step]

@@ -1,0 +1,199 @@
+"""``check prove``: the five properties for every workload of a size (model/openworld.py).
+
+Where the generic engines (explore.py, induction.py) meet the skb model; the result is
+a JSON-ready dict in the shape SPEC_FORMAT.md gives for ``check prove --json``.
+
+For each property, in this order:
+
+1. **violated**: breadth-first search of the open world at sub-sizes (a trace in a
+   smaller world is a workload of the requested size too: the extra CPUs stay idle,
+   the extra packets are never born, the extra maps unused).  The shortest trace found
+   is *replayed* step by step by the explicit model of the requested size, and the
+   property is checked on the replayed state; only then is the verdict ``violated``.
+2. **proved**: exhaustive exploration of the open world of the requested size, when it
+   completes within the state budget (the state space is finite: pools are not
+   reused), or induction (Houdini over the lemmas of invariants/lemmas.py, relation
+   from model/symbolic.py) within its time budget.
+3. otherwise **unknown**, with the counterexample to induction where one was found.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from invariants import Property
+from invariants.properties import MEANINGS, PROVE_PROPERTIES, Props, prove_properties
+from model.describe import describe
+from model.kernel import run_step
+from model.openworld import WorldSize
+from model.openworld import build as build_world
+
+from . import trace as tr
+from .explore import Progress, explore
+
+LEAK_MEANING = ("whenever no CPU is inside an op, every allocated object is owned by "
+                "something alive (safety form of no_leak)")
+
+
+class ReplayError(Exception):
+    """The explicit model of the requested size cannot replay a trace: an engine bug."""
+
+
+class _Run:
+    """A replayed trace, shaped like an Exploration for trace.build."""
+
+    def __init__(self, states, labels):
+        self.states, self.labels = states, labels
+
+    def path(self, sid):
+        return [(i, i, i + 1) for i in range(sid)]
+
+
+def sub_sizes(size: WorldSize, max_cpus: int = 2) -> list[WorldSize]:
+    """Smaller worlds to search for violations first, cheapest first."""
+    out = []
+    for cpus in sorted({1, min(max_cpus, size.cpus)}):
+        for skbs in sorted({1, min(2, size.skbs)}):
+            for maps in sorted({1, min(2, size.maps)}):
+                z = WorldSize(skbs, maps, cpus, size.cache_size, size.lock_failures,
+                              size.alloc_failures, without=size.without)
+                if z.pools() <= size.pools() and z not in out:
+                    out.append(z)
+    return out
+
+
+def _props(m):
+    return [Property(n, "state", f) for n, f in prove_properties(m).items()]
+
+
+def replay(small, ex, sid: int, big) -> tuple[list[bytes], list[tuple]]:
+    """Replay the path to ``sid`` of ``small``'s exploration in world ``big``."""
+    text_gid = {o.text: o.gid for o in big.alts}
+    s = big.initial_states()[0]
+    states, labels = [s], []
+    for lid, _a, _b in ex.path(sid):
+        kind, t, gid, codes, notes = ex.labels[lid]
+        want_gid = text_gid[small.alts[gid].text] if gid >= 0 else -1
+        match = next(((nxt, lab) for nxt, lab in run_step(big, s, t, big.thread_body(t))
+                      if lab[0] == kind and lab[2] == want_gid and lab[3] == codes
+                      and lab[4] == notes), None)
+        if match is None:
+            raise ReplayError(f"step {len(labels) + 1} ({small.alts[gid].text}) has no "
+                              "matching successor in the larger world")
+        s, lab = match
+        states.append(s)
+        labels.append(lab)
+    return states, labels
+
+
+def search_violations(size: WorldSize, design, mutations, big, budget: int, progress,
+                      max_cpus: int = 2):
+    """property -> (states, labels) replayed in ``big``; plus search statistics."""
+    found: dict[str, tuple] = {}
+    stats = []
+    for z in sub_sizes(size, max_cpus):
+        small = build_world(design, mutations, z)
+        props = [p for p in _props(small) if p.name not in found]
+        if not props:
+            break
+        prog = Progress(f"search {_size_text(z)}", sys.stderr) if progress else None
+        ex = explore(small, props, budget, prog)
+        stats.append({"sizes": _size_text(z), "states": len(ex.states),
+                      "complete": ex.complete, "seconds": round(ex.seconds, 2)})
+        for name, sid in sorted(ex.violations.items(), key=lambda kv: kv[1]):
+            states, labels = replay(small, ex, sid, big)
+            if not prove_properties(big)[name](states[-1]):
+                found[name] = (states, labels)
+            else:
+                raise ReplayError(f"{name}: the replayed trace does not violate it in "
+                                  "the larger world")
+        if ex.complete and z == size:
+            stats[-1]["exhaustive"] = True
+    return found, stats
+
+
+def _size_text(z: WorldSize) -> str:
+    return f"{z.skbs} packets, {z.maps} maps, {z.cpus} CPUs"
+
+
+def render_trace(m, states, labels) -> list[dict]:
+    run = _Run(states, labels)
+    return tr.build(run, len(labels), m.label_parts, lambda s: describe(m, s))
+
+
+def prove(design: str, mutations=(), size: WorldSize | None = None, *,
+          search_states: int = 150_000, exhaustive_states: int = 2_000_000,
+          induction: bool = True, induction_seconds: float = 600,
+          progress: bool = True, max_search_cpus: int = 2) -> dict:
+    t0 = time.monotonic()
+    size = size or WorldSize()
+    m = build_world(design, mutations, size)
+    found, stats = search_violations(size, design, mutations, m, search_states, progress,
+                                     max_search_cpus)
+    res = {"design": design, "mutations": list(mutations), "sizes": size.as_dict(),
+           "search": stats, "properties": {}}
+    times = {n: round(time.monotonic() - t0, 2) for n in found}
+    open_props = [n for n in PROVE_PROPERTIES if n not in found]
+    method, lemmas, ctis, kept = {}, {}, {}, set()
+    if open_props and exhaustive_states > 0:
+        prog = Progress(f"exhaustive {_size_text(size)}", sys.stderr) if progress else None
+        t1 = time.monotonic()
+        ex = explore(m, [p for p in _props(m) if p.name in open_props], exhaustive_states,
+                     prog)
+        res["exhaustive"] = {"states": len(ex.states), "complete": ex.complete,
+                             "seconds": round(ex.seconds, 2)}
+        for n in open_props:
+            if ex.complete and n not in ex.violations:
+                method[n] = "exhaustive"
+                times[n] = round(time.monotonic() - t1, 2)
+            elif n in ex.violations:
+                sid = ex.violations[n]
+                states = [ex.states[b] for _l, _a, b in ex.path(sid)]
+                found[n] = ([m.initial_states()[0], *states],
+                            [ex.labels[lid] for lid, _a, _b in ex.path(sid)])
+                times[n] = round(time.monotonic() - t1, 2)
+        open_props = [n for n in open_props if n not in method and n not in found]
+    if open_props and induction:
+        from .prove_induction import induct
+
+        ind = induct(m, open_props, induction_seconds, progress)
+        res["induction"] = ind["stats"]
+        for n in open_props:
+            times[n] = ind["seconds"].get(n, ind["stats"]["seconds"])
+            lemmas[n] = ind["lemmas"]
+            if n in ind["proved"]:
+                kept.add(n)
+                method[n] = "induction"
+            elif n in ind["cti"]:
+                ctis[n] = ind["cti"][n]
+    for n in PROVE_PROPERTIES:
+        e = {"proof": "unknown", "seconds": times.get(n, round(time.monotonic() - t0, 2)),
+             "lemmas": lemmas.get(n, []),
+             "meaning": LEAK_MEANING if n == "no_leak" else MEANINGS[n]}
+        if n in found:
+            states, labels = found[n]
+            e["proof"] = "violated"
+            e["trace"] = render_trace(m, states, labels)
+            e["why"] = why(m, n, states[-1])
+            e["race"] = tr.render_race(e["trace"], [f"cpu{t}" for t in range(size.cpus)])
+        elif n in method:
+            e["proof"] = "proved"
+            e["method"] = method[n]
+        elif n in ctis:
+            e["cti"] = ctis[n]
+        res["properties"][n] = e
+    res["seconds"] = round(time.monotonic() - t0, 2)
+    return res
+
+
+def why(m, name: str, s: bytes) -> str:
+    from invariants.properties import Why
+
+    w = Why(m)
+    if name == "no_leak":
+        return w.no_leak(s)
+    return getattr(w, name)(s)
+
+
+__all__ = ["prove", "ReplayError", "sub_sizes", "Props"]

@@ -1,0 +1,140 @@
+"""Strengthening lemmas for ``check prove``'s induction (checker/induction.py).
+
+Each lemma is a candidate invariant written once over an expression backend (like the
+properties): Houdini keeps the largest subset that is inductive together with the
+goals, so a lemma that is false or not inductive is simply dropped (and reported as
+such), never assumed.  All are symmetric in the CPUs.
+
+The families:
+
+* ``range:*``       every pointer and small field within its pool or domain;
+* ``none-zero:*``   a never-allocated object is all zeroes;
+* ``no-ptr-to-none:*`` no field points at a never-allocated object;
+* ``idle-clear``    a CPU between ops has no op-local register set (``_complete``);
+* ``skb-ext-live``  a live packet with extensions points at a live ext;
+* ``ext-users``     between ops, ext->refcnt counts the live packets using it;
+* ``lock-owner:*``  a held spinlock names a CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from model.expr import Concrete
+from model.layout import MEM_LIVE, MEM_NONE, NBUCKETS, PERSISTENT_REGS, STACK_DEPTH
+
+# field -> the table it points into
+HEAP_POINTERS = {
+    ("skb", "ext"): "ext",
+    ("ext", "storage"): "storage",
+    ("storage", "first"): "selem",
+    ("storage", "owner"): "ext",
+    ("selem", "local_storage"): "storage",
+    ("selem", "smap"): "map",
+    ("selem", "snext"): "selem",
+    ("selem", "mnext"): "selem",
+    **{("map", f"b{b}_first"): "selem" for b in range(NBUCKETS)},
+}
+REG_POINTERS = {
+    "a_skb": "skb", "a_new": "skb", "a_map": "map", "own": "skb",
+    "g_ext": "ext", "x_old": "ext", "x_new": "ext", "p_ext": "ext",
+    "g_storage": "storage", "u_storage": "storage", "d_storage": "storage",
+    "n_ls": "storage", "s_ls": "storage",
+    "g_sdata": "selem", "l_sdata": "selem", "u_selem": "selem", "n_selem": "selem",
+    "d_cursor": "selem", "m_cursor": "selem", "n_sm": "map",
+}
+
+
+class Lemmas:
+    """The lemma families for one (open-world) model, over backend ``E``."""
+
+    def __init__(self, model, E=Concrete):
+        self.m, self.E, self.L = model, E, model.layout
+        L = self.L
+        self.tables = {t.name: t for t in (L.skb, L.ext, L.storage, L.selem, L.map)}
+        self.threads = range(1, L.thread.n + 1)
+
+    def _slots(self, table):
+        return range(1, table.n + 1)
+
+    def _every(self, table, pred) -> Callable:
+        """The lemma: ``pred(s, i)`` for every slot ``i`` of ``table``."""
+        return lambda s: self.E.And(*(pred(s, i) for i in self._slots(table)))
+
+    def _ptr_range(self, tb, f, n) -> Callable:
+        return self._every(tb, lambda s, i: s[tb.idx(i, f)] <= n)
+
+    def _ptr_allocated(self, tb, f, target) -> Callable:
+        E = self.E
+        return self._every(tb, lambda s, i: E.Implies(
+            s[tb.idx(i, f)] != 0,
+            lambda: E.sel(s, target, s[tb.idx(i, f)], "mem") != MEM_NONE))
+
+    def _none_zero(self, tb) -> Callable:
+        E = self.E
+        rest = [f for f in tb.fields if f != "mem"]
+        return self._every(tb, lambda s, i: E.Implies(
+            s[tb.idx(i, "mem")] == MEM_NONE, lambda: E.And(*(s[tb.idx(i, f)] == 0
+                                                             for f in rest))))
+
+    def _reg_range(self, reg, n) -> Callable:
+        L = self.L
+        return lambda s: self.E.And(*(s[L.thread.idx(t, reg)] <= n for t in self.threads))
+
+    def all(self) -> dict[str, Callable]:
+        out: dict[str, Callable] = {}
+        E, L = self.E, self.L
+        for (tname, f), target in HEAP_POINTERS.items():
+            tb, tt = self.tables[tname], self.tables[target]
+            out[f"range:{tname}.{f}"] = self._ptr_range(tb, f, tt.n)
+            out[f"no-ptr-to-none:{tname}.{f}"] = self._ptr_allocated(tb, f, tt)
+        for c in (f for f in L.storage.fields if f.startswith("cache")):
+            out[f"range:storage.{c}"] = self._ptr_range(L.storage, c, L.selem.n)
+        for reg, target in REG_POINTERS.items():
+            out[f"range:cpu.{reg}"] = self._reg_range(reg, self.tables[target].n)
+        vps = [f for f in L.thread.fields if f.startswith("vp")]
+        out["range:cpu.vp"] = lambda s: E.And(*(s[L.thread.idx(t, v)] <= L.selem.n
+                                                for t in self.threads for v in vps))
+        out["range:mem"] = lambda s: E.And(*(s[tb.idx(i, "mem")] <= 3
+                                             for tb in self.tables.values()
+                                             for i in self._slots(tb)))
+        for tb in self.tables.values():
+            out[f"none-zero:{tb.name}"] = self._none_zero(tb)
+        clear = [f for f in L.thread.fields
+                 if f not in PERSISTENT_REGS and not f.startswith("vp")
+                 and f not in ("pc", "sp")]
+        out["idle-clear"] = lambda s: E.And(*(
+            E.Implies(s[L.thread.idx(t, "pc")] == 0,
+                      lambda t=t: E.And(s[L.thread.idx(t, "sp")] == 0,
+                                        *(s[L.thread.idx(t, f)] == 0 for f in clear)))
+            for t in self.threads))
+        out["range:cpu.sp"] = lambda s: E.And(*(s[L.thread.idx(t, "sp")] <= STACK_DEPTH
+                                                for t in self.threads))
+        out["range:cpu.rcu"] = lambda s: E.And(*(s[L.thread.idx(t, "rcu")] <= 2
+                                                 for t in self.threads))
+        out["skb-ext-live"] = lambda s: E.And(*(
+            E.Implies(E.And(s[L.skb.idx(x, "mem")] == MEM_LIVE, s[L.skb.idx(x, "active")] != 0),
+                      lambda x=x: E.sel(s, L.ext, s[L.skb.idx(x, "ext")], "mem") == MEM_LIVE)
+            for x in self._slots(L.skb)))
+        nthreads = L.thread.n
+        out["lock-owner:storage"] = lambda s: E.And(*(s[L.storage.idx(i, "lock")] <= nthreads
+                                                      for i in self._slots(L.storage)))
+        out["lock-owner:map"] = lambda s: E.And(*(s[L.map.idx(i, f"b{b}_lock")] <= nthreads
+                                                  for i in self._slots(L.map)
+                                                  for b in range(NBUCKETS)))
+
+        def users(s, e):
+            return E.Sum(E.If(E.And(s[L.skb.idx(x, "mem")] == MEM_LIVE,
+                                    s[L.skb.idx(x, "active")] != 0,
+                                    s[L.skb.idx(x, "ext")] == e), 1, 0)
+                         for x in self._slots(L.skb))
+
+        out["ext-users"] = lambda s: E.Implies(self.m.quiescent_expr(E, s), lambda: E.And(*(
+            E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE,
+                      lambda e=e: s[L.ext.idx(e, "refcnt")] == users(s, e))
+            for e in self._slots(L.ext))))
+        return out
+
+
+def lemma_names(model) -> list[str]:
+    return list(Lemmas(model).all())

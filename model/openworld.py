@@ -1,0 +1,250 @@
+"""The open world of ``check prove``: every workload of a size.
+
+A spec fixes each CPU's ops; here each CPU, whenever it is between ops, may start *any*
+op on *any* packet or map, again and again, without end.  The sizes bound the objects:
+at most ``skbs`` packets (packet 1 exists at the start, the others are born from
+clone/copy), ``maps`` maps (all loaded at the start; map_free tears one down for good)
+and pools of ``exts``/``storages``/``selems`` objects.  Slots are not reused, so a
+workload of this size is one that allocates at most that many objects of each kind;
+an allocation beyond the pool is simply not taken (the run stops there, which only
+removes behaviours of larger workloads).  The steps are the same kernel steps the
+spec-driven model runs: only the scheduler differs.
+
+The kernel's rules on who may touch what, as enabling conditions of an op:
+
+* an skb belongs to one context at a time: a CPU starts an op on packet X only if no
+  other CPU is inside an op on X (as its argument or as the packet a clone/copy is
+  creating) or inside a program run on X;
+* a BPF program run is on one packet (its context, ``own``): rcu_read_lock() at its
+  first kfunc call, then get/read/write/delete on that packet with any live map, until
+  ``end`` (rcu_read_unlock(), its value pointers die);  kernel ops (clone, free, ...)
+  run outside program runs;
+* a program holds a reference on each map it uses, so bpf_local_storage_map_free(M)
+  starts only when no other CPU's run has used M (``runmaps``), and no program uses M
+  once it has started (map->mem is no longer MAP_ALIVE);
+* clone/copy create the packet in the lowest slot never used.
+
+A CPU that oopses is dead (``opi`` = 1) and never runs again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import rcu
+from .kernel import PC_IDLE, ConcreteView
+from .layout import MAP_ALIVE, MEM_LIVE, MEM_NONE, Sizes
+from .ops import OPS, Op, start
+from .spec import Spec, Thread
+from .system import CHOOSE, STEP, SkbStorageModel
+
+END = 4  # label kind: the program run ends
+KIND_CODE = {name: i + 1 for i, name in enumerate(OPS)}
+DEAD = 1  # opi of a CPU that oopsed
+
+
+@dataclass(frozen=True)
+class WorldSize:
+    skbs: int = 4
+    maps: int = 2
+    cpus: int = 3
+    cache_size: int = 16
+    lock_failures: int = 0
+    alloc_failures: int = 0
+    exts: int | None = None  # pools; None: the defaults below
+    storages: int | None = None
+    selems: int | None = None
+    without: tuple[str, ...] = ()  # op kinds left out of the world (a named restriction)
+
+    def pools(self) -> tuple[int, int, int]:
+        """Default pools: one ext and storage per packet and one selem per packet and
+        map, plus one of each to spare (a replacement after a delete or a COW)."""
+        return (self.exts if self.exts is not None else self.skbs + 1,
+                self.storages if self.storages is not None else self.skbs + 1,
+                self.selems if self.selems is not None else self.skbs * self.maps + 1)
+
+    def as_dict(self) -> dict:
+        e, s, q = self.pools()
+        return {"skbs": self.skbs, "maps": self.maps, "cpus": self.cpus,
+                "cache_size": self.cache_size, "lock_failures": self.lock_failures,
+                "alloc_failures": self.alloc_failures, "exts": e, "storages": s,
+                "selems": q, "without": list(self.without)}
+
+
+def alternatives(n_skbs: int, n_maps: int, without=()) -> tuple[Op, ...]:
+    """Every op a CPU may start, with its arguments (gid = index)."""
+    P = [f"P{x}" for x in range(1, n_skbs + 1)]
+    M = [f"M{m}" for m in range(1, n_maps + 1)]
+    out: list[Op] = []
+
+    def add(name, text, **kw):
+        if name not in without:
+            out.append(Op(OPS[name], text, len(out), **kw))
+
+    for x in range(1, n_skbs + 1):
+        for m in range(1, n_maps + 1):
+            a = f"{P[x - 1]}, {M[m - 1]}"
+            add("get", f"get({a})", skb=x, map=m)
+            add("get", f"get({a}, create)", skb=x, map=m, create=True)
+            add("write", f"write({a}, 1)", skb=x, map=m, val=1)
+            add("read", f"read({a})", skb=x, map=m)
+            add("delete", f"delete({a})", skb=x, map=m)
+        for y in range(1, n_skbs + 1):
+            if y != x:
+                add("clone", f"clone({P[x - 1]}) -> {P[y - 1]}", skb=x, new=y)
+                add("copy", f"copy({P[x - 1]}) -> {P[y - 1]}", skb=x, new=y)
+        for name in ("unclone", "ext_add", "ext_del", "scrub", "free"):
+            add(name, f"{name}({P[x - 1]})", skb=x)
+    for m in range(1, n_maps + 1):
+        add("map_free", f"map_free({M[m - 1]})", map=m)
+    add("end", "end")
+    return tuple(out)
+
+
+class OpenWorldModel(SkbStorageModel):
+    """Every workload of a size (see the module docstring)."""
+
+    def __init__(self, design: str, mutations=(), size: WorldSize = WorldSize(), **kw):
+        self.size = size
+        self.alts = alternatives(size.skbs, size.maps, size.without)
+        self._gid = {(o.kind.name, o.skb, o.map, o.new, o.create): o.gid for o in self.alts}
+        spec = Spec(
+            "<open world>", "open-world", "every workload of a size", design,
+            tuple(mutations), size.cache_size, size.lock_failures, size.alloc_failures,
+            0, [f"P{x}" for x in range(1, size.skbs + 1)], 1,
+            [f"M{m}" for m in range(1, size.maps + 1)], size.maps,
+            [Thread(f"cpu{t}", (self.alts,), (True,)) for t in range(size.cpus)], [0, 1])
+        super().__init__(spec, **kw)
+
+    def spec_sizes(self, spec: Spec) -> Sizes:
+        z = self.size
+        e, s, q = z.pools()
+        return Sizes(skbs=z.skbs, exts=e, storages=s, selems=q, maps=z.maps,
+                     threads=z.cpus, cache_slots=max(1, min(z.cache_size, z.maps)))
+
+    @staticmethod
+    def pool_exhausted(k, table):
+        k.note(f"{table.name} pool exhausted: beyond this workload size")
+        k.block()
+
+    # ---- Next ------------------------------------------------------------------------
+    def thread_body(self, t: int):
+        def body(k):
+            from .kernel import Oops
+
+            try:
+                run(k)
+            except Oops:
+                self._oops(k, t)
+
+        def run(k):
+            r = k.reg
+            if r.pc != PC_IDLE:
+                if isinstance(k, ConcreteView):
+                    k.gid = self._gid_now(k)
+                return self._exec(k, t)
+            if r.opi == DEAD:
+                k.block()
+            op = self.alts[k.choose(len(self.alts))]
+            k.gid = op.gid
+            if not self.enabled(k, t, op):
+                k.block()
+            if op.name == "end":
+                k.kind = END
+                r.own = 0
+                r.runmaps = 0
+                return self.end_run(k)
+            if op.kind.bpf:
+                if r.rcu == 0:
+                    rcu.rcu_read_lock(k)  # the program run begins
+                    r.own = op.skb
+                r.runmaps = r.runmaps | (1 << (op.map - 1))
+            r.alt = KIND_CODE[op.name]
+            start(k, op)
+            self._exec(k, t)
+
+        return body
+
+    def _gid_now(self, k) -> int:
+        r = k.reg
+        name = list(OPS)[r.alt - 1]
+        return self._gid.get((name, r.a_skb, r.a_map, r.a_new, r.a_create), -1)
+
+    def busy(self, k, t: int, x: int):
+        """Is packet ``x`` in another CPU's hands (an op on it, or a program run)?"""
+        out = False
+        for u in self.threads:
+            if u == t:
+                continue
+            ru = k.regs_of(u)
+            inside = ru.pc != PC_IDLE
+            out = k._or(out, k._or(ru.own == x, k._and(inside, k._or(ru.a_skb == x,
+                                                                       ru.a_new == x))))
+        return out
+
+    def enabled(self, k, t: int, op: Op) -> bool:
+        L, r = self.layout, k.reg
+        in_run = r.rcu != 0
+        if op.name == "end":
+            return bool(in_run)
+        if in_run:
+            if not op.kind.bpf or op.skb != r.own:
+                return False
+        elif op.skb and self.busy(k, t, op.skb):
+            return False
+        if op.skb and k.meta(L.skb, op.skb, "mem") != MEM_LIVE:
+            return False
+        if op.map and k.meta(L.map, op.map, "mem") != MAP_ALIVE:
+            return False
+        if op.new:
+            if k.meta(L.skb, op.new, "mem") != MEM_NONE:
+                return False
+            for y in range(1, op.new):
+                if k.meta(L.skb, y, "mem") == MEM_NONE:
+                    return False
+        if op.name == "map_free":
+            bit = 1 << (op.map - 1)
+            for u in self.threads:
+                if u != t and (k.regs_of(u).runmaps & bit) != 0:
+                    return False
+        return True
+
+    def _complete(self, k, t):
+        """The op returned: back to idle (no assertions in the open world)."""
+        th = self.layout.thread
+        base = th.base + (t - 1) * th.stride
+        for off in self.layout.clear_regs:
+            if not th.fields[off].startswith("vp"):
+                k._wr(base + off, 0)
+        k.reg.alt = 0
+        k.reg.pc = PC_IDLE
+
+    def _oops(self, k, t):
+        super()._oops(k, t)
+        k.reg.opi = DEAD
+        k.reg.own = 0
+        k.reg.runmaps = 0
+        for x in range(1, self.sizes.skbs + 1):
+            for m in range(1, self.sizes.maps + 1):
+                setattr(k.reg, f"vp{x}_{m}", 0)
+
+    # ---- final states: none (CPUs can always start another op) -----------------------
+    def thread_done_expr(self, E, s, t):
+        return s[self._opi[t - 1]] == DEAD
+
+    def label_parts(self, label) -> dict:
+        kind, t, gid, codes, notes = label
+        if kind == END:
+            return {"thread": self.thread_name(t), "op": "end",
+                    "steps": ["end of the BPF program run: rcu_read_unlock()"],
+                    "functions": ["BPF program"], "shorts": ["rcu_read_unlock()"],
+                    "notes": list(notes)}
+        if kind in (STEP, CHOOSE) and 0 <= gid < len(self.alts):
+            out = super().label_parts((kind, t, -1, codes, notes))
+            out["op"] = self.alts[gid].text
+            return out
+        return super().label_parts(label)
+
+
+def build(design: str, mutations=(), size: WorldSize = WorldSize(), **kw) -> OpenWorldModel:
+    return OpenWorldModel(design, mutations, size, **kw)
