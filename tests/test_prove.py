@@ -12,7 +12,7 @@ from checker.prover import prove, sub_sizes
 from invariants import Property
 from invariants.properties import PROVE_PROPERTIES, prove_properties
 from model.openworld import WorldSize, build
-from tests.conftest import ROOT
+from conftest import ROOT
 
 
 def _world_verdicts(design, muts=(), without=()):
