@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from checker.explore import explore
 from checker.induction import Candidate, houdini
@@ -12,7 +13,6 @@ from checker.prover import prove, sub_sizes
 from invariants import Property
 from invariants.properties import PROVE_PROPERTIES, prove_properties
 from model.openworld import WorldSize, build
-from conftest import ROOT
 
 
 def _world_verdicts(design, muts=(), without=()):
