@@ -14,12 +14,9 @@ import signal
 import sys
 import time
 
-import z3
-
 from invariants.lemmas import Lemmas
 from invariants.properties import prove_properties
 from model.expr import Z3, Concrete
-from model.kernel import ModelError
 from model.symbolic import Fragments
 
 from .induction import Candidate, houdini
@@ -29,38 +26,17 @@ class Budget(Exception):
     pass
 
 
-def cpu1_paths(F: Fragments, initial: list[bytes], deadline: float, progress=None):
-    """Every path of CPU 1 from every control value it can reach (closure over the
-    constant writes to its control registers)."""
-    seen = {F.key(s, 1) for s in initial}
-    todo, out = list(seen), []
-    while todo:
-        if time.monotonic() > deadline:
-            raise Budget(f"relation not built within the budget ({len(seen)} control "
-                         f"points seen, {len(out)} paths)")
-        key = todo.pop()
-        for p in F.paths(1, key):
-            out.append(p)
-            new = []
-            for i, v in zip(F.ctl_idx[1], key, strict=True):
-                w = p.writes.get(i)
-                if w is None:
-                    new.append(v)
-                elif z3.is_bv_value(w):
-                    new.append(w.as_long())
-                else:
-                    raise ModelError(f"control register written with a non-constant: {w}")
-            nk = tuple(new)
-            if nk not in seen:
-                seen.add(nk)
-                todo.append(nk)
-        if progress:
-            sys.stderr.write(f"  relation: {len(seen) - len(todo)}/{len(seen)} control "
-                             f"points, {len(out)} paths\r")
-            sys.stderr.flush()
+def cpu1_paths(F: Fragments, initial: list[bytes], progress=None):
+    """Every path of CPU 1 from every control value it can reach."""
+
+    def tick(done, seen, npaths):
+        sys.stderr.write(f"  relation: {done}/{seen} control points, {npaths} paths\r")
+        sys.stderr.flush()
+
+    out = F.control_closure(1, initial, tick if progress else None)
     if progress:
         sys.stderr.write("\n")
-    return out, len(seen)
+    return out
 
 
 def candidates(m, goals: list[str]) -> list[Candidate]:
@@ -83,7 +59,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
     old = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        ps, npts = cpu1_paths(F, initial, t0 + seconds, progress)
+        ps, npts = cpu1_paths(F, initial, progress)
     except Budget as e:
         stats["seconds"] = round(time.monotonic() - t0, 2)
         stats["note"] = str(e)
@@ -113,7 +89,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
     for g in goals:
         c = res.dropped.get(g)
         if g not in proved and c is not None:
-            cti[g] = render_cti(m, c)
+            cti[g] = render_cti(m, F, c)
     return {"stats": stats, "proved": proved, "cti": cti, "lemmas": lemmas,
             "seconds": {g: round(res.per_goal_seconds.get(g, res.seconds)
                                  + stats["relation_seconds"], 2) for g in goals}}
@@ -130,7 +106,7 @@ def _describe(m, s: bytes) -> dict[str, str]:
         return {n: str(v) for n, v in zip(m.layout.names(), s, strict=True) if v}
 
 
-def render_cti(m, c) -> list[dict]:
+def render_cti(m, F: Fragments, c) -> list[dict]:
     """The CTI like a trace: the state (as entry 0), the step, the broken property."""
     describe = _describe
 
@@ -138,14 +114,7 @@ def render_cti(m, c) -> list[dict]:
     state = c.state
     entry0 = {"thread": "", "op": "", "step": "state satisfying the invariant and lemmas",
               "function": "", "calls": [], "notes": [], "changes": describe(m, state)}
-    post = bytearray(state)
-    if state:
-        from model.symbolic import compile_expr
-
-        index = {str(v): i for i, v in enumerate(
-            __import__("model.symbolic", fromlist=["pre_state"]).pre_state(m.layout))}
-        for i, e in c.path.writes.items():
-            post[i] = compile_expr(e, index)(state)
+    post = F.post(c.path, state) if state else state
     lp = m.label_parts(label)
     da, db = describe(m, state), describe(m, bytes(post))
     changes = {k: (f"{da[k]} -> {db[k]}" if k in da else db[k])

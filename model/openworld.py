@@ -128,14 +128,8 @@ class OpenWorldModel(SkbStorageModel):
         k.block()
 
     # ---- Next ------------------------------------------------------------------------
-    def thread_body(self, t: int):
-        def body(k):
-            from .kernel import Oops
-
-            try:
-                run(k)
-            except Oops:
-                self._oops(k, t)
+    def scheduler(self, t: int):
+        """Any enabled op, again and again (see the module docstring)."""
 
         def run(k):
             r = k.reg
@@ -163,7 +157,7 @@ class OpenWorldModel(SkbStorageModel):
             start(k, op)
             self._exec(k, t)
 
-        return body
+        return run
 
     def _gid_now(self, k) -> int:
         r = k.reg

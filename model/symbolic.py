@@ -517,34 +517,38 @@ class Fragments:
                     out.append((p.label, n))
         return out
 
-    def reachable_paths(self, initial: list[bytes]) -> list[Path]:
-        """Every path of every fragment whose control some run can reach from the
-        initial states: a closure over each CPU's control values, computed from the
+    def control_closure(self, t: int, initial: list[bytes], tick=None) -> tuple[list[Path], int]:
+        """Every path of CPU ``t`` from every control value it can reach from the
+        initial states, and the number of control values: a closure computed from the
         paths themselves (their writes to the control registers are constants), not
-        from the explicit search."""
+        from the explicit search.  ``tick(done, seen, paths)`` after each control value."""
+        seen = {self.key(s, t) for s in initial}
+        todo, out = list(seen), []
+        while todo:
+            key = todo.pop()
+            for p in self.paths(t, key):
+                out.append(p)
+                new = []
+                for i, v in zip(self.ctl_idx[t], key, strict=True):
+                    w = p.writes.get(i)
+                    if w is None:
+                        new.append(v)
+                    elif z3.is_bv_value(w):
+                        new.append(w.as_long())
+                    else:
+                        raise ModelError(f"control register {self.pre[i]} written "
+                                         f"with a non-constant: {w}")
+                nk = tuple(new)
+                if nk not in seen:
+                    seen.add(nk)
+                    todo.append(nk)
+            if tick:
+                tick(len(seen) - len(todo), len(seen), len(out))
+        return out, len(seen)
+
+    def reachable_paths(self, initial: list[bytes]) -> list[Path]:
+        """Every path of every fragment whose control some run can reach."""
         out: list[Path] = []
         for t in self.bodies:
-            if t == 0:
-                out += self.paths(0, ())
-                continue
-            seen = {self.key(s, t) for s in initial}
-            todo = list(seen)
-            while todo:
-                key = todo.pop()
-                for p in self.paths(t, key):
-                    out.append(p)
-                    new = []
-                    for i, v in zip(self.ctl_idx[t], key, strict=True):
-                        w = p.writes.get(i)
-                        if w is None:
-                            new.append(v)
-                        elif z3.is_bv_value(w):
-                            new.append(w.as_long())
-                        else:
-                            raise ModelError(f"control register {self.pre[i]} written "
-                                             f"with a non-constant: {w}")
-                    nk = tuple(new)
-                    if nk not in seen:
-                        seen.add(nk)
-                        todo.append(nk)
+            out += self.paths(0, ()) if t == 0 else self.control_closure(t, initial)[0]
         return out

@@ -114,13 +114,20 @@ class SkbStorageModel:
         return out
 
     def thread_body(self, t: int):
-        ents = self.entries[t - 1]
+        """CPU ``t``'s transition body: its scheduler, a NULL dereference kills it."""
+        run = self.scheduler(t)
 
         def body(k):
             try:
                 run(k)
             except Oops:
                 self._oops(k, t)
+
+        return body
+
+    def scheduler(self, t: int):
+        """Spec threads: run the ops in order (entries with alternatives choose one)."""
+        ents = self.entries[t - 1]
 
         def run(k):
             r = k.reg
@@ -153,7 +160,7 @@ class SkbStorageModel:
             start(k, op)
             self._exec(k, t)
 
-        return body
+        return run
 
     def current_op(self, k, t) -> Op:
         ents = self.entries[t - 1]
