@@ -238,7 +238,8 @@ def cmd_prove(args) -> int:
     res = proofs.run_proof(args.design, muts, size, search_states=args.search_states,
                            exhaustive_states=args.exhaustive_states,
                            induction=not args.no_induction,
-                           induction_seconds=args.induction_seconds, progress=not args.quiet)
+                           induction_seconds=args.induction_seconds, progress=not args.quiet,
+                           focus=proofs.focus_from_args(args.focus, args.focus_spec))
     ok = all(e["proof"] == "proved" for e in res["properties"].values())
     if args.json:
         print(json.dumps({"format": 1, "proofs": [res], "matches_expectations": ok}, indent=1))
@@ -317,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--without", default="",
                    help="comma-separated op kinds left out of the world (a restriction "
                         "the report names)")
+    p.add_argument("--focus", action="append", metavar="OPS@S/M/C",
+                   help="also search for violations in a narrower world: only these op "
+                        "kinds, at most S packets, M maps, C CPUs (repeatable)")
+    p.add_argument("--focus-spec", action="append", metavar="FILE",
+                   help="a focus world from a spec: its op kinds, packets, maps and CPUs "
+                        "(repeatable)")
     p.add_argument("--search-states", type=int, default=150_000,
                    help="state budget of each violation search in a smaller world")
     p.add_argument("--exhaustive-states", type=int, default=500_000,

@@ -11,7 +11,7 @@ from pathlib import Path
 from invariants.properties import PROVE_PROPERTIES
 from model.designs import DESIGNS, MUTATIONS
 from model.layout import Sizes
-from model.openworld import WorldSize
+from model.openworld import Focus, WorldSize, focus_from_spec, parse_focus
 from model.ops import OPS
 
 from .prover import prove
@@ -55,6 +55,23 @@ def mutations_from_args(text: str) -> tuple[str, ...]:
     return out
 
 
+def focus_from_args(texts, spec_files) -> tuple[Focus, ...]:
+    """--focus OPS@S/M/C and --focus-spec FILE (a scenario's op kinds and objects)."""
+    import model
+
+    out = []
+    for t in texts or ():
+        try:
+            out.append(parse_focus(t))
+        except ValueError as e:
+            raise ProofUsageError(f"prove: --focus: {e}") from None
+    for f in spec_files or ():
+        if not Path(f).is_file():
+            raise ProofUsageError(f"prove: --focus-spec: {f}: no such spec file")
+        out.append(focus_from_spec(model.load(f)))
+    return tuple(out)
+
+
 def run_proof(design, mutations, size, **kw) -> dict:
     return prove(design, mutations, size, **kw)
 
@@ -80,12 +97,17 @@ def load_defaults(path: Path) -> list[dict]:
             size = WorldSize(**sz)
         except TypeError as e:
             raise ProofUsageError(f"{where}: sizes: {e}") from None
+        b = p.get("budgets", {})
+        try:
+            focus = tuple(parse_focus(t) for t in b.get("focus", []))
+        except ValueError as e:
+            raise ProofUsageError(f"{where}: budgets.{e}") from None
         exp = p.get("expect", {})
         for k, v in exp.items():
             if k not in PROVE_PROPERTIES or v not in PROOF_VERDICTS:
                 raise ProofUsageError(f"{where}: expect {k} = {v!r}")
         out.append({"design": p["design"], "mutations": tuple(p.get("mutations", [])),
-                    "size": size, "expect": exp, "budgets": p.get("budgets", {})})
+                    "size": size, "expect": exp, "budgets": b, "focus": focus})
     return out
 
 
@@ -98,7 +120,8 @@ def run_defaults(path: Path, progress: bool) -> list[dict]:
                     exhaustive_states=b.get("exhaustive_states", 0),
                     induction=b.get("induction", False),
                     induction_seconds=b.get("induction_seconds", 60), progress=progress,
-                    max_search_cpus=b.get("max_search_cpus", 2))
+                    max_search_cpus=b.get("max_search_cpus", 2), focus=d["focus"],
+                    focus_states=b.get("focus_states"))
         ok = True
         for n, e in res["properties"].items():
             e["expected"] = d["expect"].get(n, "proved")

@@ -7,7 +7,9 @@ For each property, in this order:
 
 1. **violated**: breadth-first search of the open world at sub-sizes (a trace in a
    smaller world is a workload of the requested size too: the extra CPUs stay idle,
-   the extra packets are never born, the extra maps unused).  The shortest trace found
+   the extra packets are never born, the extra maps unused), then in the *focus*
+   worlds the caller names (only some op kinds: a subset of the behaviours again,
+   so deeper traces come within the budget; model/openworld.py ``Focus``).  The shortest trace found
    is *replayed* step by step by the explicit model of the requested size, and the
    property is checked on the replayed state; only then is the verdict ``violated``.
 2. **proved**: exhaustive exploration of the open world of the requested size, when it
@@ -87,20 +89,33 @@ def replay(small, ex, sid: int, big) -> tuple[list[bytes], list[tuple]]:
     return states, labels
 
 
+def search_worlds(size: WorldSize, max_cpus: int = 2, focus=()) -> list[tuple]:
+    """(world, focus or None) to search, in order: sub-sizes, then focus worlds."""
+    out = [(z, None) for z in sub_sizes(size, max_cpus)]
+    for f in focus:
+        z = f.world(size)
+        if z.pools() <= size.pools() and all(z != w for w, _ in out):
+            out.append((z, f))
+    return out
+
+
 def search_violations(size: WorldSize, design, mutations, big, budget: int, progress,
-                      max_cpus: int = 2):
+                      max_cpus: int = 2, focus=(), focus_budget: int | None = None):
     """property -> (states, labels) replayed in ``big``; plus search statistics."""
     found: dict[str, tuple] = {}
     stats = []
-    for z in sub_sizes(size, max_cpus):
+    for z, f in search_worlds(size, max_cpus, focus):
         small = build_world(design, mutations, z)
         props = [p for p in _props(small) if p.name not in found]
         if not props:
             break
-        prog = Progress(f"search {_size_text(z)}", sys.stderr) if progress else None
-        ex = explore(small, props, budget, prog)
+        where = _size_text(z) if f is None else f"focus {f.text()}"
+        prog = Progress(f"search {where}", sys.stderr) if progress else None
+        ex = explore(small, props, budget if f is None else focus_budget or budget, prog)
         stats.append({"sizes": _size_text(z), "states": len(ex.states),
                       "complete": ex.complete, "seconds": round(ex.seconds, 2)})
+        if f is not None:
+            stats[-1]["focus"] = f.text()
         for name, sid in sorted(ex.violations.items(), key=lambda kv: kv[1]):
             states, labels = replay(small, ex, sid, big)
             if not prove_properties(big)[name](states[-1]):
@@ -108,7 +123,7 @@ def search_violations(size: WorldSize, design, mutations, big, budget: int, prog
             else:
                 raise ReplayError(f"{name}: the replayed trace does not violate it in "
                                   "the larger world")
-        if ex.complete and z == size:
+        if ex.complete and z == size and f is None:
             stats[-1]["exhaustive"] = True
     return found, stats
 
@@ -125,12 +140,13 @@ def render_trace(m, states, labels) -> list[dict]:
 def prove(design: str, mutations=(), size: WorldSize | None = None, *,
           search_states: int = 150_000, exhaustive_states: int = 2_000_000,
           induction: bool = True, induction_seconds: float = 600,
-          progress: bool = True, max_search_cpus: int = 2) -> dict:
+          progress: bool = True, max_search_cpus: int = 2, focus=(),
+          focus_states: int | None = None) -> dict:
     t0 = time.monotonic()
     size = size or WorldSize()
     m = build_world(design, mutations, size)
     found, stats = search_violations(size, design, mutations, m, search_states, progress,
-                                     max_search_cpus)
+                                     max_search_cpus, focus, focus_states)
     res = {"design": design, "mutations": list(mutations), "sizes": size.as_dict(),
            "search": stats, "properties": {}}
     times = {n: round(time.monotonic() - t0, 2) for n in found}

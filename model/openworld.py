@@ -30,6 +30,7 @@ A CPU that oopses is dead (``opi`` = 1) and never runs again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import rcu
 from .kernel import PC_IDLE, ConcreteView
@@ -55,6 +56,9 @@ class WorldSize:
     storages: int | None = None
     selems: int | None = None
     without: tuple[str, ...] = ()  # op kinds left out of the world (a named restriction)
+    # focus worlds only (never a proof): per CPU, the ops (alternatives' texts) it may
+    # start; () = any
+    cpu_ops: tuple[tuple[str, ...], ...] = ()
 
     def pools(self) -> tuple[int, int, int]:
         """Default pools: one ext and storage per packet and one selem per packet and
@@ -68,7 +72,77 @@ class WorldSize:
         return {"skbs": self.skbs, "maps": self.maps, "cpus": self.cpus,
                 "cache_size": self.cache_size, "lock_failures": self.lock_failures,
                 "alloc_failures": self.alloc_failures, "exts": e, "storages": s,
-                "selems": q, "without": list(self.without)}
+                "selems": q, "without": list(self.without),
+                **({"cpu_ops": [list(x) for x in self.cpu_ops]} if self.cpu_ops else {})}
+
+
+@dataclass(frozen=True)
+class Focus:
+    """A narrower world for the violation search: only some op kinds, at some sizes,
+    and (from a spec) for each CPU only the ops that spec's thread runs, in any order,
+    any number of times.
+
+    Its behaviours are a subset of the full world's (fewer ops, fewer objects), so a
+    violation found there is one of the full world too; the prover still replays it
+    at the full size before it says ``violated``.  It never contributes to a proof.
+    """
+
+    ops: tuple[str, ...]
+    skbs: int
+    maps: int
+    cpus: int
+    cpu_ops: tuple[tuple[str, ...], ...] = ()
+    name: str = ""
+
+    def world(self, size: WorldSize) -> WorldSize:
+        keep = set(self.ops) | {"end"}
+        return WorldSize(min(self.skbs, size.skbs), min(self.maps, size.maps),
+                         min(self.cpus, size.cpus), size.cache_size, size.lock_failures,
+                         size.alloc_failures,
+                         without=tuple(sorted(set(size.without) | (set(OPS) - keep))),
+                         cpu_ops=self.cpu_ops[:size.cpus])
+
+    def text(self) -> str:
+        if self.name:
+            return f"the ops of {self.name}@{self.skbs}/{self.maps}/{self.cpus}"
+        return f"{','.join(self.ops)}@{self.skbs}/{self.maps}/{self.cpus}"
+
+
+def parse_focus(text: str) -> Focus:
+    """``OPS@SKBS/MAPS/CPUS``, e.g. ``get,copy,ext_add,ext_del@2/1/1``."""
+    ops_text, sep, sz = text.partition("@")
+    ops = tuple(x.strip() for x in ops_text.split(",") if x.strip())
+    bad = [o for o in ops if o not in OPS]
+    if bad or not ops:
+        raise ValueError(f"focus '{text}': unknown op '{bad[0]}'" if bad
+                         else f"focus '{text}': no ops")
+    try:
+        n = [int(x) for x in sz.split("/")] if sep else []
+    except ValueError:
+        n = []
+    if len(n) != 3 or min(n) < 1:
+        raise ValueError(f"focus '{text}': expected OPS@SKBS/MAPS/CPUS, e.g. "
+                         "get,copy,ext_add,ext_del@2/1/1")
+    return Focus(ops, *n)
+
+
+def focus_from_spec(spec: Spec) -> Focus:
+    """The world of a scenario: each CPU runs its thread's ops (named as the open world
+    names them: the spec's packets and maps in slot order are P1.., M1..), in any order
+    and any number of times, on at most the spec's packets and maps."""
+    texts = {op.gid: op.text for op in alternatives(len(spec.skbs), len(spec.maps))}
+    index = {_key(op): op.gid for op in alternatives(len(spec.skbs), len(spec.maps))}
+    cpu_ops, kinds = [], set()
+    for th in spec.threads:
+        ops = [op for entry in th.entries for op in entry if _key(op) in index]
+        kinds |= {op.name for op in ops}
+        cpu_ops.append(tuple(dict.fromkeys(texts[index[_key(op)]] for op in ops)))
+    return Focus(tuple(k for k in OPS if k in kinds and k != "end"), len(spec.skbs),
+                 len(spec.maps), len(spec.threads), tuple(cpu_ops), Path(spec.file).stem)
+
+
+def _key(op: Op) -> tuple:
+    return (op.name, op.skb, op.map, op.new, op.create)
 
 
 def alternatives(n_skbs: int, n_maps: int, without=()) -> tuple[Op, ...]:
@@ -107,7 +181,11 @@ class OpenWorldModel(SkbStorageModel):
     def __init__(self, design: str, mutations=(), size: WorldSize = WorldSize(), **kw):
         self.size = size
         self.alts = alternatives(size.skbs, size.maps, size.without)
-        self._gid = {(o.kind.name, o.skb, o.map, o.new, o.create): o.gid for o in self.alts}
+        self._gid = {_key(o): o.gid for o in self.alts}
+        self.cpu_alts = [tuple(o for o in self.alts
+                               if not size.cpu_ops or o.name == "end"
+                               or o.text in size.cpu_ops[t])
+                         for t in range(size.cpus)]
         spec = Spec(
             "<open world>", "open-world", "every workload of a size", design,
             tuple(mutations), size.cache_size, size.lock_failures, size.alloc_failures,
@@ -139,7 +217,8 @@ class OpenWorldModel(SkbStorageModel):
                 return self._exec(k, t)
             if r.opi == DEAD:
                 k.block()
-            op = self.alts[k.choose(len(self.alts))]
+            alts = self.cpu_alts[t - 1]
+            op = alts[k.choose(len(alts))]
             k.gid = op.gid
             if not self.enabled(k, t, op):
                 k.block()

@@ -12,7 +12,7 @@ from checker.induction import Candidate, houdini
 from checker.prover import prove, sub_sizes
 from invariants import Property
 from invariants.properties import PROVE_PROPERTIES, prove_properties
-from model.openworld import WorldSize, build
+from model.openworld import WorldSize, build, focus_from_spec, parse_focus
 
 
 def _world_verdicts(design, muts=(), without=()):
@@ -60,6 +60,47 @@ def test_rfc_violations_replayed_at_4_2_3():
     assert any(s["op"] == "ext_del(P1)" for s in p["no_leak"]["trace"])
 
 
+MUT_SPECS = sorted((ROOT / "specs").glob("mut-*.toml"))
+
+
+@pytest.mark.parametrize("path", MUT_SPECS, ids=lambda p: p.stem)
+def test_each_mutation_violations_come_back_violated(path):
+    """check prove --mutations X at 4 packets, 2 maps, 3 CPUs: every property of the five
+    that the mutation's spec violates comes back ``violated``, found in the focus world
+    of that spec (its CPUs' ops in any order, any number of times) and replayed at the
+    full size.  The sub-size search is skipped (budget 1) so the focus world alone must
+    find it."""
+    import model
+
+    sp = model.load(path)
+    want = {p for p, v in sp.expect.items() if v == "violated" and p in PROVE_PROPERTIES}
+    size = WorldSize(4, 2, 3, lock_failures=sp.lock_failures,
+                     alloc_failures=sp.alloc_failures)
+    r = prove(sp.design, sp.mutations, size, search_states=1, exhaustive_states=0,
+              induction=False, progress=False, max_search_cpus=1,
+              focus=(focus_from_spec(sp),), focus_states=200_000)
+    got = {n for n, e in r["properties"].items() if e["proof"] == "violated"}
+    assert want <= got, f"{path.stem}: not found: {sorted(want - got)}"
+    for n in want:
+        assert r["properties"][n]["trace"]
+
+
+def test_focus_world_is_a_restriction():
+    """A focus world only removes behaviours: per CPU, only the spec's ops (plus end)."""
+    import model
+
+    sp = model.load(ROOT / "specs" / "mut-no-owner-pin.toml")
+    f = focus_from_spec(sp)
+    assert f.cpu_ops == (("get(P1, M1, create)", "get(P1, M2, create)", "free(P1)"),
+                         ("map_free(M1)",))
+    m = build("rfc", (), f.world(WorldSize(4, 2, 3)))
+    assert [o.text for o in m.cpu_alts[1]] == ["map_free(M1)", "end"]
+    assert parse_focus("get,copy@2/1/1").world(WorldSize(4, 2, 3)).without
+    for bad in ("get,nope@2/1/1", "get@2/1", "get@0/1/1", "@1/1/1"):
+        with pytest.raises(ValueError):
+            parse_focus(bad)
+
+
 def test_houdini_keeps_inductive_and_drops_with_cti():
     import z3
 
@@ -91,6 +132,12 @@ def test_cli_prove_bad_usage_is_one_line():
     out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", "--mutations",
                           "nope"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "unknown mutation 'nope'" in out.stderr
+    for args, msg in ((["--focus", "get,nope@1/1/1"], "unknown op 'nope'"),
+                      (["--focus-spec", "nope.toml"], "no such spec file")):
+        out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", *args],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert out.returncode == 2 and msg in out.stderr
+        assert out.stderr.strip().count("\n") == 0
 
 
 @pytest.mark.parametrize("design", ["rfc"])
