@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from model.bpf_skb_storage import get_ext_added
 from model.expr import Concrete
+from model.kernel import step_of
 from model.layout import (
     KIND_NAMES,
     MAP_ALIVE,
@@ -21,6 +23,8 @@ from model.layout import (
     REFCOUNT_SATURATED,
     SKB_EXT_BPF_STORAGE,
 )
+
+_PC_EXT_ADDED = step_of(get_ext_added).code
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,20 @@ class Props:
         E, L = self.E, self.L
         return E.Sum(E.If(E.And(self.live(s, x),
                                 (s[L.skb.idx(x, "active")] & SKB_EXT_BPF_STORAGE) != 0,
+                                E.Not(self.initialising(s, x)),
                                 self.sel(s, L.ext, self.ext_of(s, x), "storage") == st),
                           1 << (x - 1), 0) for x in self.skbs)
+
+    def initialising(self, s, x):
+        """Packet ``x``'s CPU is in bpf_skb_storage_get between ``skb_ext_add(skb,
+        SKB_EXT_BPF_STORAGE)`` and ``RCU_INIT_POINTER(ext->storage, NULL)``.  When
+        skb_ext_add reused a data area (the id was present but not active), the old
+        pointer is still there for this one step; the CPU that owns the packet is about
+        to overwrite it and no program can follow it (like ``ext_of``'s window)."""
+        E, L = self.E, self.L
+        return E.Or(*(E.And(s[L.thread.idx(t, "a_skb")] == x,
+                            s[L.thread.idx(t, "pc")] == _PC_EXT_ADDED)
+                      for t in range(1, L.thread.n + 1)))
 
     @staticmethod
     def two_or_more(mask):
