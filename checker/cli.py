@@ -321,9 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focus", action="append", metavar="OPS@S/M/C",
                    help="also search for violations in a narrower world: only these op "
                         "kinds, at most S packets, M maps, C CPUs (repeatable)")
-    p.add_argument("--focus-spec", action="append", metavar="FILE",
-                   help="a focus world from a spec: its op kinds, packets, maps and CPUs "
-                        "(repeatable)")
+    p.add_argument("--focus-spec", action="extend", nargs="+", metavar="FILE",
+                   help="focus worlds from specs: each CPU starts only the ops of its "
+                        "thread in the spec, in any order, any number of times")
     p.add_argument("--search-states", type=int, default=150_000,
                    help="state budget of each violation search in a smaller world")
     p.add_argument("--exhaustive-states", type=int, default=500_000,

@@ -169,6 +169,11 @@ def details(results: list[dict]) -> str:
 
     out = []
     for r in results:
+        for x in r.get("search", []):
+            where = f"focus {x['focus']}" if "focus" in x else x["sizes"]
+            out.append(f"searched {where}: {x['states']:,} states"
+                       + (" (complete)" if x["complete"] else " (budget reached)")
+                       + f", {x['seconds']} s")
         for n, e in r["properties"].items():
             line = f"{r['design']} {n}: {e['proof']} ({e['seconds']} s)"
             if e.get("method"):
