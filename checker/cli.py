@@ -19,17 +19,7 @@ import model
 from invariants import MEANINGS
 
 from . import runner
-
-SHORT = {
-    "no_shared_storage": "share", "clone_isolation": "iso", "no_use_after_free": "uaf",
-    "no_double_free": "dfree", "no_leak": "leak", "cache_consistent": "cache",
-    "lookup_correct": "lookup", "refcount_sane": "ref", "no_deadlock": "dead",
-    "accounting": "acct", "assertions": "assert",
-}
-
-
-class UsageError(Exception):
-    pass
+from .tables import SHORT, UsageError, cell, columns, design_label, grid
 
 
 def default_specs_dir() -> Path:
@@ -117,40 +107,26 @@ def write_traces(results: list[dict], out: Path) -> Path | None:
 def table(results: list[dict]) -> str:
     props = list(SHORT)
     head = ["spec", "design", "states", "trans", "secs", *(SHORT[p] for p in props), ""]
+    letters = {"holds": ".", "violated": "V", "unknown": "?"}
     rows = []
     for r in results:
-        cells = []
-        for p in props:
-            e = r["properties"][p]
-            c = {"holds": ".", "violated": "V", "unknown": "?"}[e["verdict"]]
-            if e["verdict"] != e["expected"]:
-                c += "!"
-            cells.append(c)
-        design = r["design"] + ("+" + ",".join(r["mutations"]) if r["mutations"] else "")
+        cells = [cell(letters, r["properties"][p]["verdict"], r["properties"][p]["expected"])
+                 for p in props]
         status = "ok" if r["matches_expectations"] else "MISMATCH"
         if r["spec_error"]:
             status = "SPEC ERROR"
-        rows.append([r["name"], design, str(r["states"]), str(r["transitions"]),
+        rows.append([r["name"], design_label(r), str(r["states"]), str(r["transitions"]),
                      f"{r['seconds']:.1f}", *cells, status])
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    widths[1] = min(widths[1], 34)
-
-    def fmt(row):
-        out = []
-        for i, (x, w) in enumerate(zip(row, widths, strict=True)):
-            x = x if len(x) <= w else x[: w - 1] + "~"
-            out.append(x.rjust(w) if 2 <= i <= 4 else x.ljust(w))
-        return "  ".join(out).rstrip()
-
-    lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+    lines = grid(head, rows, right=(2, 3, 4), max_width={1: 34})
     lines.append("")
     lines.append(". holds   V violated   ? unknown (exploration incomplete)   "
                  "! differs from the spec's [expect]")
-    lines.append("columns: " + ", ".join(f"{SHORT[p]}={p}" for p in props))
+    lines.append(columns(props))
     return "\n".join(lines)
 
 
-def report_json(results: list[dict], ok: bool) -> str:
+def report(results: list[dict], ok: bool) -> dict:
+    """The JSON report of SPEC_FORMAT.md (``check all --json``)."""
     specs = []
     for r in results:
         props = {}
@@ -166,7 +142,7 @@ def report_json(results: list[dict], ok: bool) -> str:
                                         "states", "transitions", "seconds")}
                      | {"properties": props, "matches_expectations": r["matches_expectations"],
                         "spec_error": r["spec_error"]})
-    return json.dumps({"format": 1, "specs": specs, "matches_expectations": ok}, indent=1)
+    return {"format": 1, "specs": specs, "matches_expectations": ok}
 
 
 def cmd_check(files: list[str], args) -> int:
@@ -195,7 +171,7 @@ def cmd_check(files: list[str], args) -> int:
         proofs_res = proofs.run_defaults(pfile, progress=not args.quiet)
         ok = ok and all(r["matches_expectations"] for r in proofs_res)
     if args.json:
-        rep = json.loads(report_json(results, ok))
+        rep = report(results, ok)
         if pfile:
             rep["proofs"] = proofs_res
         print(json.dumps(rep, indent=1))
@@ -229,17 +205,13 @@ def cmd_prove(args) -> int:
     from . import proofs
 
     size = proofs.size_from_args(args)
-    from model.designs import DESIGNS
-
-    if args.design not in DESIGNS:
-        raise UsageError(f"prove: unknown design '{args.design}' (expected one of: "
-                         f"{', '.join(DESIGNS)})")
+    proofs.check_design(args.design)
     muts = proofs.mutations_from_args(args.mutations)
-    res = proofs.run_proof(args.design, muts, size, search_states=args.search_states,
-                           exhaustive_states=args.exhaustive_states,
-                           induction=not args.no_induction,
-                           induction_seconds=args.induction_seconds, progress=not args.quiet,
-                           focus=proofs.focus_from_args(args.focus, args.focus_spec))
+    res = proofs.prove(args.design, muts, size, search_states=args.search_states,
+                       exhaustive_states=args.exhaustive_states,
+                       induction=not args.no_induction,
+                       induction_seconds=args.induction_seconds, progress=not args.quiet,
+                       focus=proofs.focus_from_args(args.focus, args.focus_spec))
     ok = all(e["proof"] == "proved" for e in res["properties"].values())
     if args.json:
         print(json.dumps({"format": 1, "proofs": [res], "matches_expectations": ok}, indent=1))
@@ -365,14 +337,7 @@ def main(argv=None) -> int:
     except model.SpecError as e:
         print(f"check: {e}", file=sys.stderr)
         return 2
-    except UsageError as e:
-        print(f"check: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        from .proofs import ProofUsageError
-
-        if not isinstance(e, ProofUsageError):
-            raise
+    except UsageError as e:  # also proofs.ProofUsageError
         print(f"check: {e}", file=sys.stderr)
         return 2
     return 2

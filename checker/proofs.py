@@ -15,14 +15,19 @@ from model.openworld import Focus, WorldSize, focus_from_spec, parse_focus
 from model.ops import OPS
 
 from .prover import prove
+from .tables import SHORT, UsageError, cell, columns, design_label, grid
 
 PROOF_VERDICTS = ("proved", "violated", "unknown")
-SHORT = {"no_shared_storage": "share", "no_leak": "leak", "cache_consistent": "cache",
-         "no_use_after_free": "uaf", "no_double_free": "dfree"}
 
 
-class ProofUsageError(Exception):
+class ProofUsageError(UsageError):
     pass
+
+
+def check_design(design: str) -> None:
+    if design not in DESIGNS:
+        raise ProofUsageError(f"prove: unknown design '{design}' (expected one of: "
+                              f"{', '.join(DESIGNS)})")
 
 
 def size_from_args(a) -> WorldSize:
@@ -70,10 +75,6 @@ def focus_from_args(texts, spec_files) -> tuple[Focus, ...]:
             raise ProofUsageError(f"prove: --focus-spec: {f}: no such spec file")
         out.append(focus_from_spec(model.load(f)))
     return tuple(out)
-
-
-def run_proof(design, mutations, size, **kw) -> dict:
-    return prove(design, mutations, size, **kw)
 
 
 # ---- the default proofs of `check all` ----------------------------------------------
@@ -141,26 +142,20 @@ def _sizes_text(z: dict) -> str:
 
 
 def table(results: list[dict]) -> str:
-    head = ["design", "sizes", "secs", *SHORT.values(), ""]
+    head = ["design", "sizes", "secs", *(SHORT[n] for n in PROVE_PROPERTIES), ""]
+    letters = {"proved": "P", "violated": "V", "unknown": "?"}
     rows = []
     for r in results:
-        cells = []
-        for n in PROVE_PROPERTIES:
-            e = r["properties"][n]
-            c = {"proved": "P", "violated": "V", "unknown": "?"}[e["proof"]]
-            if "expected" in e and e["proof"] != e["expected"]:
-                c += "!"
-            cells.append(c)
-        design = r["design"] + ("+" + ",".join(r["mutations"]) if r["mutations"] else "")
+        cells = [cell(letters, r["properties"][n]["proof"], r["properties"][n].get("expected"))
+                 for n in PROVE_PROPERTIES]
         status = ("ok" if r.get("matches_expectations") else "MISMATCH") \
             if "matches_expectations" in r else ""
-        rows.append([design, _sizes_text(r["sizes"]), f"{r['seconds']:.1f}", *cells, status])
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    fmt = lambda row: "  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
-    lines = [fmt(head), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows), "",
+        rows.append([design_label(r), _sizes_text(r["sizes"]), f"{r['seconds']:.1f}", *cells,
+                     status])
+    lines = [*grid(head, rows), "",
              "P proved for every workload of the size   V violated (trace replayed at the "
              "size)   ? unknown   ! differs from specs/default.proofs",
-             "columns: " + ", ".join(f"{v}={k}" for k, v in SHORT.items())]
+             columns(PROVE_PROPERTIES)]
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from model.expr import Z3, Concrete
 from model.symbolic import Fragments
 
 from .induction import Candidate, houdini
+from .trace import entry
 
 
 class Budget(Exception):
@@ -40,12 +41,15 @@ def cpu1_paths(F: Fragments, initial: list[bytes], progress=None):
 
 
 def candidates(m, goals: list[str]) -> list[Candidate]:
+    """The goals, then the lemmas: each with its concrete check and its z3 formula."""
     gc, gz = prove_properties(m, Concrete), prove_properties(m, Z3)
-    out = [Candidate(n, gc[n], (lambda f: lambda s: Z3.And(f(s)))(gz[n]), goal=True)
-           for n in goals]
     lc, lz = Lemmas(m, Concrete).all(), Lemmas(m, Z3).all()
-    out += [Candidate(n, lc[n], (lambda f: lambda s: Z3.And(f(s)))(lz[n])) for n in lc]
-    return out
+    return ([_candidate(n, gc[n], gz[n], True) for n in goals]
+            + [_candidate(n, lc[n], lz[n], False) for n in lc])
+
+
+def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
+    return Candidate(name, concrete, lambda s: Z3.And(z3_pred(s)), goal=goal)
 
 
 def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
@@ -80,11 +84,11 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
     res = houdini(F.pre, initial, ps, cands, progress=prog)
     if progress:
         sys.stderr.write("\n")
+    lemmas = [n for n in res.kept if n not in goals]
     stats.update(seconds=round(time.monotonic() - t0, 2), queries=res.queries,
-                 rounds=res.rounds, lemmas_kept=[n for n in res.kept if n not in goals],
+                 rounds=res.rounds, lemmas_kept=lemmas,
                  lemmas_dropped=sorted(n for n in res.dropped if n not in goals))
     proved = {g for g in goals if g in res.kept}
-    lemmas = [n for n in res.kept if n not in goals]
     cti = {}
     for g in goals:
         c = res.dropped.get(g)
@@ -108,22 +112,12 @@ def _describe(m, s: bytes) -> dict[str, str]:
 
 def render_cti(m, F: Fragments, c) -> list[dict]:
     """The CTI like a trace: the state (as entry 0), the step, the broken property."""
-    describe = _describe
-
-    label = c.path.label
     state = c.state
+    da = _describe(m, state)
     entry0 = {"thread": "", "op": "", "step": "state satisfying the invariant and lemmas",
-              "function": "", "calls": [], "notes": [], "changes": describe(m, state)}
+              "function": "", "calls": [], "notes": [], "changes": da}
     post = F.post(c.path, state) if state else state
-    lp = m.label_parts(label)
-    da, db = describe(m, state), describe(m, bytes(post))
-    changes = {k: (f"{da[k]} -> {db[k]}" if k in da else db[k])
-               for k in db if da.get(k) != db[k]}
-    step = {"thread": lp["thread"], "op": lp["op"], "step": " ; ".join(lp["steps"]),
-            "function": lp["functions"][0] if lp["functions"] else "",
-            "calls": [f"{f}: {sh}" for f, sh in zip(lp["functions"], lp["shorts"],
-                                                     strict=True)],
-            "notes": [*lp["notes"], f"after this step {c.candidate} is false "
-                      f"(assumed: {len(c.relative_to)} candidates)"],
-            "changes": changes}
+    step = entry(m.label_parts(c.path.label), da, _describe(m, bytes(post)),
+                 [f"after this step {c.candidate} is false (assumed: "
+                  f"{len(c.relative_to)} candidates)"])
     return [entry0, step]

@@ -42,16 +42,6 @@ class ReplayError(Exception):
     """The explicit model of the requested size cannot replay a trace: an engine bug."""
 
 
-class _Run:
-    """A replayed trace, shaped like an Exploration for trace.build."""
-
-    def __init__(self, states, labels):
-        self.states, self.labels = states, labels
-
-    def path(self, sid):
-        return [(i, i, i + 1) for i in range(sid)]
-
-
 def sub_sizes(size: WorldSize, max_cpus: int = 2) -> list[WorldSize]:
     """Smaller worlds to search for violations first, cheapest first."""
     out = []
@@ -133,8 +123,9 @@ def _size_text(z: WorldSize) -> str:
 
 
 def render_trace(m, states, labels) -> list[dict]:
-    run = _Run(states, labels)
-    return tr.build(run, len(labels), m.label_parts, lambda s: describe(m, s))
+    """A replayed trace (states[i] --labels[i]--> states[i + 1]) as trace entries."""
+    d = [describe(m, s) for s in states]
+    return [tr.entry(m.label_parts(lab), d[i], d[i + 1]) for i, lab in enumerate(labels)]
 
 
 def prove(design: str, mutations=(), size: WorldSize | None = None, *,

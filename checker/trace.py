@@ -11,24 +11,26 @@ import textwrap
 
 def build(ex, sid: int, label_parts, describe) -> list[dict]:
     """One entry per transition from the initial state to state ``sid``."""
-    out = []
-    for lid, a, b in ex.path(sid):
-        lp = label_parts(ex.labels[lid])
-        da, db = describe(ex.states[a]), describe(ex.states[b])
-        changes = {}
-        for key in db:
-            if da.get(key) != db[key]:
-                changes[key] = db[key] if key not in da else f"{da[key]} -> {db[key]}"
-        for key in da:
-            if key not in db:
-                changes[key] = f"{da[key]} -> (gone)"
-        out.append({
-            "thread": lp["thread"], "op": lp["op"], "step": " ; ".join(lp["steps"]),
-            "function": lp["functions"][0] if lp["functions"] else "",
-            "calls": [f"{f}: {sh}" for f, sh in zip(lp["functions"], lp["shorts"], strict=True)],
-            "notes": lp["notes"], "changes": changes,
-        })
-    return out
+    return [entry(label_parts(ex.labels[lid]), describe(ex.states[a]), describe(ex.states[b]))
+            for lid, a, b in ex.path(sid)]
+
+
+def entry(lp: dict, da: dict, db: dict, notes=()) -> dict:
+    """A trace entry: the step (``label_parts`` of its label), extra ``notes``, and
+    the fields that changed between the descriptions ``da`` (before) and ``db``."""
+    changes = {}
+    for key in db:
+        if da.get(key) != db[key]:
+            changes[key] = db[key] if key not in da else f"{da[key]} -> {db[key]}"
+    for key in da:
+        if key not in db:
+            changes[key] = f"{da[key]} -> (gone)"
+    return {
+        "thread": lp["thread"], "op": lp["op"], "step": " ; ".join(lp["steps"]),
+        "function": lp["functions"][0] if lp["functions"] else "",
+        "calls": [f"{f}: {sh}" for f, sh in zip(lp["functions"], lp["shorts"], strict=True)],
+        "notes": [*lp["notes"], *notes], "changes": changes,
+    }
 
 
 def render_steps(trace: list[dict], header: str = "") -> str:

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from model.expr import Concrete
 from model.layout import MEM_LIVE, MEM_NONE, NBUCKETS, PERSISTENT_REGS, STACK_DEPTH
 
+from .properties import Props
+
 # field -> the table it points into
 HEAP_POINTERS = {
     ("skb", "ext"): "ext",
@@ -123,18 +125,9 @@ class Lemmas:
                                                   for i in self._slots(L.map)
                                                   for b in range(NBUCKETS)))
 
-        def users(s, e):
-            return E.Sum(E.If(E.And(s[L.skb.idx(x, "mem")] == MEM_LIVE,
-                                    s[L.skb.idx(x, "active")] != 0,
-                                    s[L.skb.idx(x, "ext")] == e), 1, 0)
-                         for x in self._slots(L.skb))
-
-        out["ext-users"] = lambda s: E.Implies(self.m.quiescent_expr(E, s), lambda: E.And(*(
+        p = Props(self.m, E)
+        out["ext-users"] = lambda s: E.Implies(p.quiescent(s), lambda: E.And(*(
             E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE,
-                      lambda e=e: s[L.ext.idx(e, "refcnt")] == users(s, e))
-            for e in self._slots(L.ext))))
+                      lambda e=e: s[L.ext.idx(e, "refcnt")] == p.users(s, e))
+            for e in p.exts)))
         return out
-
-
-def lemma_names(model) -> list[str]:
-    return list(Lemmas(model).all())

@@ -62,10 +62,6 @@ class Props:
     def live(self, s, x):
         return s[self.L.skb.idx(x, "mem")] == MEM_LIVE
 
-    def live_mask(self, s):
-        E = self.E
-        return E.Sum(E.If(self.live(s, x), 1 << (x - 1), 0) for x in self.skbs)
-
     def ext_of(self, s, x):
         """The ext packet ``x`` uses: ``skb->extensions``, except while its CPU is inside
         skb_ext_add's copy-on-write after allocating the copy (x_new set): then the
@@ -104,11 +100,19 @@ class Props:
     def two_or_more(mask):
         return (mask & (mask - 1)) != 0
 
+    def uses(self, s, x, e):
+        """Live packet ``x`` has ext ``e`` attached (any id active)."""
+        L = self.L
+        return self.E.And(self.live(s, x), s[L.skb.idx(x, "active")] != 0,
+                          s[L.skb.idx(x, "ext")] == e)
+
+    def users(self, s, e):
+        """How many live packets have ext ``e`` attached (what its refcnt counts)."""
+        return self.E.Sum(self.E.If(self.uses(s, x, e), 1, 0) for x in self.skbs)
+
     def ext_owned(self, s, e):
-        """A live packet has ext ``e`` attached (any id active)."""
-        E, L = self.E, self.L
-        return E.Or(*(E.And(self.live(s, x), s[L.skb.idx(x, "active")] != 0,
-                            s[L.skb.idx(x, "ext")] == e) for x in self.skbs))
+        """A live packet has ext ``e`` attached."""
+        return self.E.Or(*(self.uses(s, x, e) for x in self.skbs))
 
     def in_list(self, s, st, q):
         """selem ``q`` is on storage ``st``'s list (a walk of at most #selems nodes)."""
@@ -196,10 +200,8 @@ class Props:
         E, L = self.E, self.L
 
         def users_ok(e):
-            return E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE, lambda: (
-                s[L.ext.idx(e, "refcnt")] == E.Sum(
-                    E.If(E.And(self.live(s, x), s[L.skb.idx(x, "active")] != 0,
-                               s[L.skb.idx(x, "ext")] == e), 1, 0) for x in self.skbs)))
+            return E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE,
+                             lambda: s[L.ext.idx(e, "refcnt")] == self.users(s, e))
 
         return E.And(
             s[self.G["obs_warn"]] == 0,
@@ -311,8 +313,7 @@ class Why:
         for e in p.exts:
             if s[L.ext.idx(e, "mem")] != MEM_LIVE:
                 continue
-            refs = sum(1 for x in p.skbs if p.live(s, x) and s[L.skb.idx(x, "active")]
-                       and s[L.skb.idx(x, "ext")] == e)
+            refs = p.users(s, e)
             if refs != s[L.ext.idx(e, "refcnt")]:
                 return (f"ext{e}.refcnt is {s[L.ext.idx(e, 'refcnt')]} but {refs} live "
                         "packet(s) use it")

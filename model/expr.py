@@ -45,10 +45,6 @@ class Concrete:
         return all(xs)
 
     @staticmethod
-    def Any(xs):
-        return any(xs)
-
-    @staticmethod
     def If(c, a, b):
         return a if c else b
 
@@ -60,10 +56,6 @@ class Concrete:
     def sel(s, table, i, field):
         """Field ``field`` of slot ``i`` of ``table``; NULL (0) reads as 0."""
         return s[table.idx(i, field)] if i else 0
-
-    @staticmethod
-    def eq(a, b):
-        return a == b
 
 
 def _bv(x):
@@ -98,10 +90,6 @@ class Z3:
         return Z3.And(*xs)
 
     @staticmethod
-    def Any(xs):
-        return Z3.Or(*xs)
-
-    @staticmethod
     def If(c, a, b):
         return z3.If(_b(c), _bv(a), _bv(b))
 
@@ -117,10 +105,6 @@ class Z3:
         for j in range(table.n, 0, -1):
             out = z3.If(i == j, s[table.idx(j, field)], out)
         return out
-
-    @staticmethod
-    def eq(a, b):
-        return _bv(a) == _bv(b)
 
 
 class Substitution:

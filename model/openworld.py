@@ -41,6 +41,7 @@ from .system import CHOOSE, STEP, SkbStorageModel
 
 END = 4  # label kind: the program run ends
 KIND_CODE = {name: i + 1 for i, name in enumerate(OPS)}
+KIND_NAME = tuple(OPS)  # KIND_CODE's inverse (code - 1)
 DEAD = 1  # opi of a CPU that oopsed
 
 
@@ -130,13 +131,12 @@ def focus_from_spec(spec: Spec) -> Focus:
     """The world of a scenario: each CPU runs its thread's ops (named as the open world
     names them: the spec's packets and maps in slot order are P1.., M1..), in any order
     and any number of times, on at most the spec's packets and maps."""
-    texts = {op.gid: op.text for op in alternatives(len(spec.skbs), len(spec.maps))}
-    index = {_key(op): op.gid for op in alternatives(len(spec.skbs), len(spec.maps))}
+    text = {_key(op): op.text for op in alternatives(len(spec.skbs), len(spec.maps))}
     cpu_ops, kinds = [], set()
     for th in spec.threads:
-        ops = [op for entry in th.entries for op in entry if _key(op) in index]
+        ops = [op for entry in th.entries for op in entry if _key(op) in text]
         kinds |= {op.name for op in ops}
-        cpu_ops.append(tuple(dict.fromkeys(texts[index[_key(op)]] for op in ops)))
+        cpu_ops.append(tuple(dict.fromkeys(text[_key(op)] for op in ops)))
     return Focus(tuple(k for k in OPS if k in kinds and k != "end"), len(spec.skbs),
                  len(spec.maps), len(spec.threads), tuple(cpu_ops), Path(spec.file).stem)
 
@@ -240,7 +240,7 @@ class OpenWorldModel(SkbStorageModel):
 
     def _gid_now(self, k) -> int:
         r = k.reg
-        name = list(OPS)[r.alt - 1]
+        name = KIND_NAME[r.alt - 1]
         return self._gid.get((name, r.a_skb, r.a_map, r.a_new, r.a_create), -1)
 
     def busy(self, k, t: int, x: int):
@@ -284,11 +284,7 @@ class OpenWorldModel(SkbStorageModel):
 
     def _complete(self, k, t):
         """The op returned: back to idle (no assertions in the open world)."""
-        th = self.layout.thread
-        base = th.base + (t - 1) * th.stride
-        for off in self.layout.clear_regs:
-            if not th.fields[off].startswith("vp"):
-                k._wr(base + off, 0)
+        self.clear_regs(k, t)
         k.reg.alt = 0
         k.reg.pc = PC_IDLE
 
@@ -297,9 +293,6 @@ class OpenWorldModel(SkbStorageModel):
         k.reg.opi = DEAD
         k.reg.own = 0
         k.reg.runmaps = 0
-        for x in range(1, self.sizes.skbs + 1):
-            for m in range(1, self.sizes.maps + 1):
-                setattr(k.reg, f"vp{x}_{m}", 0)
 
     # ---- final states: none (CPUs can always start another op) -----------------------
     def thread_done_expr(self, E, s, t):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import z3
 
 from .expr import (
+    Z3,
     Substitution,
     W,  # noqa: E402  (one byte per field)
 )
@@ -256,19 +257,16 @@ class SymbolicView(KernelView):
         self.cur[idx] = _bv(v)
 
     def _wr_if(self, cond, idx, v):
-        c = _bool(cond)
-        if isinstance(c, z3.BoolRef) and z3.is_true(z3.simplify(c)):
+        c = z3.simplify(_bool(cond))
+        if z3.is_true(c):
             self.cur[idx] = _bv(v)
-        elif not (isinstance(c, z3.BoolRef) and z3.is_false(z3.simplify(c))):
+        elif not z3.is_false(c):
             self.cur[idx] = z3.If(c, _bv(v), _bv(self.cur[idx]))
 
     def _field(self, table, i, name):
         if isinstance(i, int):
             return self._rd(table.idx(i, name))
-        e = z3.BitVecVal(0, W)
-        for j in range(table.n, 0, -1):
-            e = z3.If(_raw(i) == j, _bv(self.cur[table.idx(j, name)]), e)
-        return self.run.wrap(e)
+        return self.run.wrap(Z3.sel(self.cur, table, _raw(i), name))
 
     def _set_field(self, table, i, name, v):
         if isinstance(i, int):
@@ -314,10 +312,10 @@ class SymbolicView(KernelView):
         return self.run.wrapb(z3.Not(_bool(a)))
 
     def _ite(self, c, a, b):
-        c = _bool(c)
-        if z3.is_true(z3.simplify(c)):
+        c = z3.simplify(_bool(c))
+        if z3.is_true(c):
             return a
-        if z3.is_false(z3.simplify(c)):
+        if z3.is_false(c):
             return b
         return self.run.wrap(z3.If(c, _bv(a), _bv(b)))
 
@@ -502,9 +500,8 @@ class Fragments:
         if not guard(s):
             return None
         n = bytearray(s)
-        vals = [(i, f(s)) for i, f in writes]
-        for i, v in vals:
-            n[i] = v
+        for i, f in writes:
+            n[i] = f(s)  # every value is a function of the pre-state s
         return bytes(n)
 
     def successors(self, s: bytes) -> list[tuple[tuple, bytes]]:

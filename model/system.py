@@ -24,6 +24,7 @@ from .spec import Spec
 STEP, CHOOSE, SPEC_ERROR, GRACE_PERIOD = 0, 1, 2, 3
 GO, WAIT, ERROR = 0, 1, 2
 STEP_CODES = tuple(sorted(STEPS))
+NEXT_PCS = (*STEP_CODES, PC_OP_DONE)  # where a step may leave the pc
 
 
 class SkbStorageModel:
@@ -178,7 +179,7 @@ class SkbStorageModel:
             k.step = st
             k.executed.append(pc)
             st.fn(k)
-            npc = k.pick_in(k.reg.pc, (*STEP_CODES, PC_OP_DONE))
+            npc = k.pick_in(k.reg.pc, NEXT_PCS)
             if npc == PC_OP_DONE:
                 return self._complete(k, t)
             if not (self.chain_local and STEPS[npc].local):
@@ -189,8 +190,7 @@ class SkbStorageModel:
         k.note("oops: NULL pointer dereference; the task is killed")
         k.reg.rcu = 1
         rcu.rcu_read_unlock(k)  # its read-side sections are over
-        for off in self.layout.clear_regs:
-            k._wr(self.layout.thread.base + (t - 1) * self.layout.thread.stride + off, 0)
+        self.clear_regs(k, t, keep_vp=False)
         k.reg.pc = PC_IDLE
         k.reg.sp = 0
         k.reg.opi = len(self.entries[t - 1])
@@ -213,14 +213,19 @@ class SkbStorageModel:
             k.observe_first("obs_assert", r.ret != op.expect, op.gid + 1)
         if op.kind.bpf and self.run_ends[t - 1][opi] and r.rcu != 0:
             self.end_run(k)
-        th = self.layout.thread
-        base = th.base + (t - 1) * th.stride
-        for off in self.layout.clear_regs:
-            if not th.fields[off].startswith("vp"):
-                k._wr(base + off, 0)
+        self.clear_regs(k, t)
         r.opi = opi + 1
         r.alt = 0
         r.pc = PC_IDLE
+
+    def clear_regs(self, k, t, keep_vp=True):
+        """Zero CPU ``t``'s op-local registers (dead values must not split states);
+        the program's value pointers survive an op unless ``keep_vp`` is false."""
+        th = self.layout.thread
+        base = th.base + (t - 1) * th.stride
+        for off in self.layout.clear_regs:
+            if not (keep_vp and th.fields[off].startswith("vp")):
+                k._wr(base + off, 0)
 
     def end_run(self, k):
         """The BPF program returns: rcu_read_unlock(); its value pointers are gone."""
