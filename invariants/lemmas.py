@@ -13,7 +13,10 @@ The families:
 * ``idle-clear``    a CPU between ops has no op-local register set (``_complete``);
 * ``skb-ext-live``  a live packet with extensions points at a live ext;
 * ``ext-users``     between ops, ext->refcnt counts the live packets using it;
-* ``lock-owner:*``  a held spinlock names a CPU.
+* ``lock-owner:*``  a held spinlock names a CPU;
+* ``hlist:*``       the hlist links agree (include/linux/list.h): a node's pprev names
+                    the field pointing at it (the head's first or the previous node's
+                    next), and the node after it points back at its next field.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from model.expr import Concrete
-from model.layout import MEM_LIVE, MEM_NONE, NBUCKETS, PERSISTENT_REGS, STACK_DEPTH
+from model.layout import (
+    MEM_LIVE,
+    MEM_NONE,
+    NBUCKETS,
+    PERSISTENT_REGS,
+    PPREV_HEAD,
+    STACK_DEPTH,
+)
 
 from .properties import Props
 
@@ -79,6 +89,26 @@ class Lemmas:
             s[tb.idx(i, "mem")] == MEM_NONE, lambda: E.And(*(s[tb.idx(i, f)] == 0
                                                              for f in rest))))
 
+    def _hlist(self, nxt, pprev) -> Callable:
+        """Every linked node: *pprev == node, and next->pprev == &node->next."""
+        E, tb = self.E, self.L.selem
+
+        def ok(s, q):
+            pp, n = s[tb.idx(q, pprev)], s[tb.idx(q, nxt)]
+            return E.And(
+                E.Implies(pp > PPREV_HEAD, lambda: E.sel(s, tb, pp - 1, nxt) == q),
+                E.Implies(E.And(pp != 0, n != 0), lambda: E.sel(s, tb, n, pprev) == q + 1))
+
+        return self._every(tb, ok)
+
+    def _hlist_head(self) -> Callable:
+        """local_storage->list.first points at a node whose pprev is the head."""
+        E, L = self.E, self.L
+        return self._every(L.storage, lambda s, st: E.Implies(
+            s[L.storage.idx(st, "first")] != 0, lambda: E.And(
+                E.sel(s, L.selem, s[L.storage.idx(st, "first")], "spprev") == PPREV_HEAD,
+                E.sel(s, L.selem, s[L.storage.idx(st, "first")], "local_storage") == st)))
+
     def _reg_range(self, reg, n) -> Callable:
         L = self.L
         return lambda s: self.E.And(*(s[L.thread.idx(t, reg)] <= n for t in self.threads))
@@ -90,6 +120,11 @@ class Lemmas:
             tb, tt = self.tables[tname], self.tables[target]
             out[f"range:{tname}.{f}"] = self._ptr_range(tb, f, tt.n)
             out[f"no-ptr-to-none:{tname}.{f}"] = self._ptr_allocated(tb, f, tt)
+        for f in ("spprev", "mpprev"):
+            out[f"range:selem.{f}"] = self._ptr_range(L.selem, f, L.selem.n + 1)
+        out["hlist:snode"] = self._hlist("snext", "spprev")
+        out["hlist:map_node"] = self._hlist("mnext", "mpprev")
+        out["hlist:storage-head"] = self._hlist_head()
         for c in (f for f in L.storage.fields if f.startswith("cache")):
             out[f"range:storage.{c}"] = self._ptr_range(L.storage, c, L.selem.n)
         for reg, target in REG_POINTERS.items():

@@ -180,7 +180,7 @@ class Props:
         def slot_ok(st, i):
             c = s[L.storage.idx(st, f"cache{i}")]
             return E.Implies(c != 0, lambda: E.And(
-                self.sel(s, L.selem, c, "slinked") != 0,
+                self.sel(s, L.selem, c, "spprev") != 0,
                 self.sel(s, L.selem, c, "local_storage") == st))
 
         def ok(st):
@@ -289,7 +289,7 @@ class Why:
                 continue
             for i in p.slots:
                 c = s[L.storage.idx(st, f"cache{i}")]
-                if c and not (s[L.selem.idx(c, "slinked")]
+                if c and not (s[L.selem.idx(c, "spprev")]
                               and s[L.selem.idx(c, "local_storage")] == st):
                     return f"storage{st}.cache[{i}] points at selem{c}, not linked to it"
         return ""

@@ -24,10 +24,12 @@ from .layout import (
     MAP_FREED,
     MAP_FREEING,
     NBUCKETS,
+    PPREV_HEAD,
     SELEM_MAP_UNLINKED,
     SELEM_STORAGE_UNLINKED,
     SELEM_TOFREE,
     SELEM_UNLINKED,
+    pprev_of,
 )
 from .refcount import refcount_dec, refcount_dec_and_test, refcount_inc_not_zero
 from .rqspinlock import raw_res_spin_lock, raw_res_spin_unlock
@@ -59,67 +61,75 @@ def _selems(k):
     return range(k.L.selem.n + 1)  # bound for list walks
 
 
+def _hlist_add_head(k, head_get, head_set, nxt, q):
+    """hlist_add_head_rcu(n, h): n->next = first; n->pprev = &h->first;
+    rcu_assign_pointer(h->first, n); if (first) first->pprev = &n->next."""
+    first = head_get()
+    e = k.selem(q)
+    setattr(e, nxt, first)
+    setattr(e, nxt[0] + "pprev", PPREV_HEAD)
+    head_set(q)
+    if first != 0:
+        setattr(k.selem(first), nxt[0] + "pprev", pprev_of(q))
+
+
+def _hlist_del_init(k, head_set, nxt, q):
+    """hlist_del_init_rcu(n): *n->pprev = n->next; if (next) next->pprev = n->pprev;
+    n->pprev = NULL (the node keeps its next pointer for RCU readers).  No walk: the
+    pprev pointer names the predecessor's next field (or the head)."""
+    e = k.selem(q)
+    pp = getattr(e, nxt[0] + "pprev")
+    n = getattr(e, nxt)
+    if pp == PPREV_HEAD:
+        head_set(n)
+    else:
+        setattr(k.selem(pp - 1), nxt, n)
+    if n != 0:
+        setattr(k.selem(n), nxt[0] + "pprev", pp)
+    setattr(e, nxt[0] + "pprev", 0)
+
+
 def storage_link(k, st, q):
     """bpf_selem_link_storage_nolock(): local_storage = st; hlist_add_head_rcu(snode)."""
-    e = k.selem(q)
-    e.local_storage = st
-    e.snext = k.storage(st).first
-    e.slinked = 1
-    k.storage(st).first = q
+    k.selem(q).local_storage = st
+    s = k.storage(st)
+    _hlist_add_head(k, lambda: s.first, lambda v: setattr(s, "first", v), "snext", q)
 
 
 def storage_unlink(k, st, q):
-    """hlist_del_init_rcu(&selem->snode): the node keeps its next pointer."""
-    e = k.selem(q)
-    nxt = e.snext
-    p = k.storage(st).first
-    if p == q:
-        k.storage(st).first = nxt
-    else:
-        for _ in _selems(k):
-            if p == 0:
-                break
-            pn = k.selem(p).snext
-            if pn == q:
-                k.selem(p).snext = nxt
-                break
-            p = pn
-    e.slinked = 0
+    """hlist_del_init_rcu(&selem->snode)."""
+    s = k.storage(st)
+    _hlist_del_init(k, lambda v: setattr(s, "first", v), "snext", q)
+
+
+def linked_to_storage(k, q):
+    """selem_linked_to_storage(): !hlist_unhashed(&selem->snode)."""
+    return k.selem(q).spprev != 0
+
+
+def linked_to_map(k, q):
+    """selem_linked_to_map(): !hlist_unhashed(&selem->map_node)."""
+    return k.selem(q).mpprev != 0
 
 
 def storage_singular(k, st, q):
     """hlist_is_singular_node(&selem->snode, &local_storage->list)."""
     e = k.selem(q)
-    return e.slinked != 0 and k.storage(st).first == q and e.snext == 0
+    return e.spprev == PPREV_HEAD and e.snext == 0
 
 
 def map_link(k, m, b, q):
     """bpf_selem_link_map_nolock(): hlist_add_head_rcu(&selem->map_node, &b->list)."""
     mo = k.map(m)
-    e = k.selem(q)
-    e.mnext = getattr(mo, f"b{b}_first")
-    e.mlinked = 1
-    setattr(mo, f"b{b}_first", q)
+    f = f"b{b}_first"
+    _hlist_add_head(k, lambda: getattr(mo, f), lambda v: setattr(mo, f, v), "mnext", q)
 
 
 def map_unlink(k, m, b, q):
     """hlist_del_init_rcu(&selem->map_node)."""
     mo = k.map(m)
-    e = k.selem(q)
-    nxt = e.mnext
-    p = getattr(mo, f"b{b}_first")
-    if p == q:
-        setattr(mo, f"b{b}_first", nxt)
-    else:
-        for _ in _selems(k):
-            if p == 0:
-                break
-            pn = k.selem(p).mnext
-            if pn == q:
-                k.selem(p).mnext = nxt
-                break
-            p = pn
-    e.mlinked = 0
+    f = f"b{b}_first"
+    _hlist_del_init(k, lambda v: setattr(mo, f, v), "mnext", q)
 
 
 def bucket_lock(k, m, b):
@@ -249,7 +259,7 @@ def insert_cache(k):
     else:
         s = k.storage(st)
         if raw_res_spin_lock(k, s, "lock") == 0:
-            if k.selem(q).slinked:
+            if linked_to_storage(k, q):
                 cache_set(k, st, idx, q)
             else:
                 k.note("selem already unlinked: not cached")
@@ -362,7 +372,7 @@ unlink = Proc("bpf_selem_unlink", FILE, regs=("s_ls", "s_last"))
 
 @unlink.step("if (!selem_linked_to_storage_lockless(selem)) return 0", short="linked (lockless)?")
 def selem_unlink(k):
-    if not k.selem(k.reg.g_sdata).slinked:
+    if not linked_to_storage(k, k.reg.g_sdata):
         k.note("already unlinked")
         k.ret(0)
     else:
@@ -381,7 +391,7 @@ def selem_unlink_locked(k):
     err = raw_res_spin_lock(k, s, "lock")
     if err:
         return k.ret(err)
-    if not e.slinked:
+    if not linked_to_storage(k, q):
         raw_res_spin_unlock(k, s, "lock")
         return k.ret(0)
     sm = e.smap
@@ -488,7 +498,7 @@ def nofail_map(k):
     b = k.pick(r.n_bucket - 1, 0, NBUCKETS - 1) if in_map_free else select_bucket(k, r.n_ls)
     err = bucket_lock(k, m, b)
     if err == 0:
-        if k.selem(q).mlinked:
+        if linked_to_map(k, q):
             map_unlink(k, m, b, q)
             r.n_unlink = r.n_unlink + 1
         bucket_unlock(k, m, b)
@@ -520,7 +530,7 @@ def nofail_storage(k):
     r.n_err = err
     if err:
         return _nofail_after_storage_lock(k)
-    if k.selem(q).slinked:
+    if linked_to_storage(k, q):
         r.n_free = 1 if storage_singular(k, ls, q) else 0
         if r.n_sm != 0 and _in_map_free(k):
             # bpf_selem_unlink_storage_nolock_misc(selem, smap, ls, free_storage, true)

@@ -40,6 +40,11 @@ NOTES = """
   completed (all readers present at `call_rcu` time have left) is a use after free.
   `--eager-rcu` models explicit grace-period steps instead; verdicts are equal
   (tests/test_reduction.py).
+- hlists keep the kernel's links: each selem's `snode` / `map_node` has a next and
+  a one-byte pprev (0 = NULL, i.e. unhashed; 1 = `&head->first`; q + 1 =
+  `&selem_q->...next`), so `hlist_add_head_rcu` and `hlist_del_init_rcu` are the
+  kernel's constant-time pointer updates (no walk to find the predecessor), and
+  `selem_linked_to_storage/map` is `!hlist_unhashed()`.
 - Not modelled: memory charging (skb storage charges nothing), `in_hardirq()` /
   `in_nmi()` refusals, BPF_F_LOCK updates, special fields freed in RCU callbacks,
   skb allocation failure in clone/copy.

@@ -112,8 +112,8 @@ def describe(model, s: bytes) -> dict[str, str]:
         out[f"{n}.local_storage"] = _ptr("storage", f(L.selem, q, "local_storage"))
         sm = f(L.selem, q, "smap")
         out[f"{n}.smap"] = maps[sm - 1] if sm else "NULL"
-        out[f"{n}.snode"] = "linked" if f(L.selem, q, "slinked") else "unlinked"
-        out[f"{n}.map_node"] = "linked" if f(L.selem, q, "mlinked") else "unlinked"
+        out[f"{n}.snode"] = "linked" if f(L.selem, q, "spprev") else "unlinked"
+        out[f"{n}.map_node"] = "linked" if f(L.selem, q, "mpprev") else "unlinked"
         out[f"{n}.state"] = _bits(f(L.selem, q, "state"))
         out[f"{n}.value"] = value(f(L.selem, q, "value"))
     for m in range(1, L.map.n + 1):

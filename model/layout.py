@@ -33,6 +33,17 @@ SELEM_STORAGE_UNLINKED = 2
 SELEM_UNLINKED = 3
 SELEM_TOFREE = 4
 
+# hlist_node.pprev of a selem's snode / map_node, one byte: 0 is NULL (the node is
+# unhashed: hlist_del_init_rcu() / never added), PPREV_HEAD is &head->first (the list
+# head: local_storage->list or the map bucket the selem hashes to), and q + 1 is
+# &selem_q->...next.
+PPREV_HEAD = 1
+
+
+def pprev_of(q: int) -> int:
+    return q + 1
+
+
 # refcount_t: REFCOUNT_SATURATED is INT_MIN / 2 (0xc0000000); one byte keeps its top bits.
 REFCOUNT_SATURATED = 0xC0
 
@@ -170,7 +181,7 @@ class Layout:
         )
         self.selem = add(
             "selem", s.selems,
-            ["mem", "rcuw", "local_storage", "smap", "slinked", "snext", "mlinked", "mnext",
+            ["mem", "rcuw", "local_storage", "smap", "spprev", "snext", "mpprev", "mnext",
              "state", "value", "g_writer", "g_map"],
             meta=["mem", "rcuw", "g_writer", "g_map"],
         )

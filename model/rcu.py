@@ -77,20 +77,25 @@ def synchronize_rcu_wait(k):
 
 
 def rcu_barrier(k):
-    """rcu_barrier() / rcu_barrier_tasks_trace(): wait for every queued callback."""
+    """rcu_barrier() / rcu_barrier_tasks_trace(): wait for every queued callback.
+
+    One condition over all objects, tested once (over symbolic bytes a test per
+    object would fork the execution 2^objects ways)."""
+    lazy = k.model.lazy_rcu
+    if _any_queued(k, lambda table, i: k.meta(table, i, "rcuw") != 0 if lazy else True):
+        k.block()
+
+
+def _any_queued(k, extra):
+    out = False
     for table in (k.L.storage, k.L.selem):
         for i in range(1, table.n + 1):
-            mem = k.meta(table, i, "mem")
-            if mem == MEM_RCU and (not k.model.lazy_rcu or k.meta(table, i, "rcuw") != 0):
-                k.block()
+            out = k._or(out, k._and(k.meta(table, i, "mem") == MEM_RCU, extra(table, i)))
+    return out
 
 
 def grace_period_ready(k) -> bool:
-    for table in (k.L.storage, k.L.selem):
-        for i in range(1, table.n + 1):
-            if k.meta(table, i, "mem") == MEM_RCU and k.meta(table, i, "rcuw") == 0:
-                return True
-    return False
+    return bool(_any_queued(k, lambda table, i: k.meta(table, i, "rcuw") == 0))
 
 
 def grace_period(k):

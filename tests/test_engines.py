@@ -130,7 +130,8 @@ class _Case:
             ex = explore(m, [], 1_000_000)
             L = m.layout
             ranges = {"refcnt": 4, "owner_refcnt": 3, "value": 3, "cloned": 1,
-                      "slinked": 1, "mlinked": 1, "g_reached": 7, "g_writer": 2,
+                      "spprev": L.selem.n + 1, "mpprev": L.selem.n + 1,
+                      "g_reached": 7, "g_writer": 2,
                       "lock": len(m.threads), "rcu": 2, "state": 3, "active": 3,
                       "present": 3, "cache_idx": L.sizes.cache_slots - 1,
                       "storage": L.storage.n, "first": L.selem.n, "snext": L.selem.n,

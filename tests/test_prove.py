@@ -156,3 +156,31 @@ def test_cli_prove_json_shape(design):
         assert e["proof"] in ("proved", "violated", "unknown")
         assert "seconds" in e and "lemmas" in e
         assert ("trace" in e) == (e["proof"] == "violated")
+
+
+def test_list_lemmas_hold_on_reachable_states():
+    """The hlist lemmas (pprev/next agree, the head's first node has pprev == head)
+    hold on every state of three small worlds: one packet; one packet and two maps
+    (two selems on one storage list); three packets with clone (storages 1 and 3 hash
+    to one map bucket).  The model's hlist_add_head_rcu / hlist_del_init_rcu keep the
+    kernel's links, so Houdini loses nothing by proposing them."""
+    from invariants.lemmas import Lemmas
+
+    quiet = ("unclone", "ext_add", "ext_del", "scrub", "map_free", "write", "read")
+    worlds = ((WorldSize(1, 1, 1), 200_000, ""),
+              (WorldSize(1, 2, 1, without=("clone", "copy", *quiet)), 60_000, "spprev"),
+              (WorldSize(3, 1, 1, without=("copy", "delete", *quiet)), 100_000, "mpprev"))
+    for size, budget, behind in worlds:
+        m = build("rfc", (), size)
+        L = m.layout
+        lem = {n: f for n, f in Lemmas(m).all().items()
+               if n.startswith("hlist:") or n.endswith("pprev")}
+        assert len(lem) == 5
+        ex = explore(m, [], budget)
+        assert len(ex.states) >= 10_000
+        for s in ex.states:
+            for n, f in lem.items():
+                assert f(s), (n, s)
+        if behind:  # some state has a node behind another on such a list
+            assert any(s[L.selem.idx(q, behind)] > 1 for s in ex.states
+                       for q in range(1, L.selem.n + 1))
