@@ -14,11 +14,19 @@ def alloc(k, table) -> int:
     if k.may_fail("alloc_budget"):
         k.note(f"GFP_ATOMIC allocation of a {table.name} failed")
         return 0
-    for i in range(1, table.n + 1):
-        if k.meta(table, i, "mem") == MEM_NONE:
-            k.set_meta(table, i, "mem", MEM_LIVE)
-            return i
-    return k.model.pool_exhausted(k, table)
+    # the lowest never-used slot, as one value (an If-chain over symbolic bytes, where
+    # a test per slot would fork the execution once per slot)
+    unused = [k.meta(table, i, "mem") == MEM_NONE for i in range(1, table.n + 1)]
+    anyfree = False
+    for u in unused:
+        anyfree = k._or(anyfree, u)
+    if not anyfree:
+        return k.model.pool_exhausted(k, table)
+    i = table.n
+    for j in range(table.n - 1, 0, -1):
+        i = k._ite(unused[j - 1], j, i)
+    k.set_meta(table, i, "mem", MEM_LIVE)
+    return i
 
 
 def pool_exhausted_error(k, table):
