@@ -69,8 +69,7 @@ def _hlist_add_head(k, head_get, head_set, nxt, q):
     setattr(e, nxt, first)
     setattr(e, nxt[0] + "pprev", PPREV_HEAD)
     head_set(q)
-    if first != 0:
-        setattr(k.selem(first), nxt[0] + "pprev", pprev_of(q))
+    k.store_if_nonnull(k.L.selem, first, nxt[0] + "pprev", pprev_of(q))
 
 
 def _hlist_del_init(k, head_set, nxt, q):
@@ -84,8 +83,7 @@ def _hlist_del_init(k, head_set, nxt, q):
         head_set(n)
     else:
         setattr(k.selem(pp - 1), nxt, n)
-    if n != 0:
-        setattr(k.selem(n), nxt[0] + "pprev", pp)
+    k.store_if_nonnull(k.L.selem, n, nxt[0] + "pprev", pp)
     setattr(e, nxt[0] + "pprev", 0)
 
 

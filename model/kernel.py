@@ -263,6 +263,11 @@ class KernelView:
             self.kasan(table, i)
         self._set_field(table, i, name, v)
 
+    def store_if_nonnull(self, table, i, name, v):
+        """``if (i) i->name = v``: a store through a pointer that may be NULL."""
+        if i:
+            setattr(self._obj(table, i), name, v)
+
     def meta(self, table, i, name):
         """A field outside kernel memory (allocator, RCU, ghost): no KASAN check."""
         return self._field(table, self._nonnull(i, table.n), name)
@@ -323,7 +328,7 @@ class _FastObj:
     """Concrete-only twin of :class:`Obj`: the same KASAN check, inlined on the bytes.
 
     ``mem`` is field 0 and ``rcuw`` field 1 of every checked table (layout.py).  A
-    test (tests/test_kernel_view.py) runs every spec with both and compares."""
+    test (tests/test_reduction.py) runs every spec with both and compares."""
 
     __slots__ = ("_k", "_t", "_i", "_base")
 

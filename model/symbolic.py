@@ -278,6 +278,15 @@ class SymbolicView(KernelView):
     def _nonnull(self, i, n):
         return i if isinstance(i, Sym) else super()._nonnull(i, n)
 
+    def store_if_nonnull(self, table, i, name, v):
+        """One conditional store, not a fork: the KASAN check applies when ``i`` is
+        not NULL, and the select-update writes no slot when ``i`` is 0."""
+        if not isinstance(i, Sym):
+            return super().store_if_nonnull(table, i, name, v)
+        self.observe_first("obs_uaf", self._and(i != 0, self._bad_mem(table, i)),
+                           (self.kind_code(table) << 5) | i)
+        self._set_field(table, i, name, v)
+
     def _slot(self, x, n, lo=0):
         if isinstance(x, int):
             if not lo <= x <= n:
