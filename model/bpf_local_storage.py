@@ -194,15 +194,26 @@ def lookup_nolock(k, st, m):
     if sdata != 0 and (k.mut("no-smap-check") or k.selem(sdata).smap == m):
         observe_lookup(k, m, sdata)
         return sdata
+    q = walk_for_smap(k, st, m)
+    if q != 0:
+        observe_lookup(k, m, q)
+    return q
+
+
+def walk_for_smap(k, st, m):
+    """hlist_for_each_entry_rcu(selem, &local_storage->list, snode): the first selem
+    whose sdata->smap == smap, or 0.  Written as one value per hop (the loads of a
+    hop happen only while the walk goes on) so that over symbolic bytes the walk
+    does not fork at every hop."""
+    t = k.L.selem
     q = k.storage(st).first
+    found = 0
     for _ in _selems(k):
-        if q == 0:
-            break
-        if k.selem(q).smap == m:
-            observe_lookup(k, m, q)
-            return q
-        q = k.selem(q).snext
-    return 0
+        live = q != 0
+        hit = k._and(live, k.load_if(live, t, q, "smap") == m)
+        found = k._ite(hit, q, found)
+        q = k.load_if(k._and(live, k._not(hit)), t, q, "snext")
+    return found
 
 
 # ---------------------------------------------------------------------------------
@@ -228,13 +239,7 @@ def lookup_cache(k):
              short="walk local_storage->list")
 def lookup_walk(k):
     st, m = k.reg.g_storage, k.reg.a_map
-    q = k.storage(st).first
-    for _ in _selems(k):
-        if q == 0:
-            break
-        if k.selem(q).smap == m:
-            break
-        q = k.selem(q).snext
+    q = walk_for_smap(k, st, m)
     if q == 0:
         k.note("not found")
         k.ret(0)

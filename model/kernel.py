@@ -263,6 +263,10 @@ class KernelView:
             self.kasan(table, i)
         self._set_field(table, i, name, v)
 
+    def load_if(self, cond, table, i, name):
+        """``cond ? i->name : 0``: a load made on one branch only."""
+        return getattr(self._obj(table, i), name) if cond else 0
+
     def store_if_nonnull(self, table, i, name, v):
         """``if (i) i->name = v``: a store through a pointer that may be NULL."""
         if i:

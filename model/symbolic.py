@@ -278,6 +278,14 @@ class SymbolicView(KernelView):
     def _nonnull(self, i, n):
         return i if isinstance(i, Sym) else super()._nonnull(i, n)
 
+    def load_if(self, cond, table, i, name):
+        """One value, not a fork: the KASAN check applies under ``cond``."""
+        if isinstance(cond, bool) or (isinstance(i, int) and i == 0):
+            return super().load_if(cond, table, i, name)
+        self.observe_first("obs_uaf", self._and(cond, self._bad_mem(table, i)),
+                           (self.kind_code(table) << 5) | i)
+        return self._ite(cond, self._field(table, i, name), 0)
+
     def store_if_nonnull(self, table, i, name, v):
         """One conditional store, not a fork: the KASAN check applies when ``i`` is
         not NULL, and the select-update writes no slot when ``i`` is 0."""
