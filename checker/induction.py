@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import z3
 
+from model.expr import Substitution
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -55,10 +57,6 @@ class HoudiniResult:
     per_goal_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _post(pre, path):
-    return [path.writes.get(i, v) for i, v in enumerate(pre)]
-
-
 def _state_of(model: z3.ModelRef, pre) -> bytes:
     return bytes(model.eval(v, model_completion=True).as_long() for v in pre)
 
@@ -68,10 +66,21 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
     t0 = time.monotonic()
     alive = [c for c in candidates if all(c.holds(s) for s in initial)]
     dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
-    pre_f = {c.name: c.formula(pre) for c in candidates}
-    post_cache: dict[int, dict[str, object]] = {}
+    pre_f = {id(c): c.formula(pre) for c in candidates}
+    post_cache: dict[int, tuple] = {}
     queries = rounds = 0
     first_drop: dict[str, float] = {}
+
+    def post_of(n, c):
+        """The candidate after path n: its pre-state formula with the path's writes
+        substituted (the same term as ``c.formula`` of the post-state vector, built
+        in z3's C code instead of Python)."""
+        sub, got = post_cache[n]
+        f = got.get(id(c))
+        if f is None:
+            f = got[id(c)] = sub(pre_f[id(c)])
+        return f
+
     changed = True
     while changed:
         changed = False
@@ -79,23 +88,24 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
         for n, p in enumerate(paths):
             if progress:
                 progress(rounds, n, len(paths), len(alive))
-            post = post_cache.get(n)
-            if post is None:
-                vec = _post(pre, p)
-                post = post_cache[n] = {c.name: c.formula(vec) for c in candidates}
+            if n not in post_cache:
+                post_cache[n] = (Substitution([(pre[i], w) for i, w in p.writes.items()]), {})
             s = z3.Solver()
             if timeout_ms:
                 s.set("timeout", timeout_ms)
             s.add(p.guard)
-            s.add(*(pre_f[c.name] for c in alive))
+            s.add(*(pre_f[id(c)] for c in alive))
             # one query for all candidates; a model names every candidate it breaks
             while True:
-                todo = [c for c in alive if not z3.is_true(z3.simplify(post[c.name]))]
+                # a candidate over bytes the path does not write is its own pre-state
+                # formula (z3 terms are hash-consed), which the solver already assumes
+                todo = [c for c in alive if not post_of(n, c).eq(pre_f[id(c)])
+                        and not z3.is_true(z3.simplify(post_of(n, c)))]
                 if not todo:
                     break
                 queries += 1
                 s.push()
-                s.add(z3.Or(*(z3.Not(post[c.name]) for c in todo)))
+                s.add(z3.Or(*(z3.Not(post_of(n, c)) for c in todo)))
                 r = s.check()
                 if r == z3.unsat:
                     s.pop()
@@ -103,7 +113,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
                 if r == z3.sat:
                     mdl = s.model()
                     bad = [c for c in todo
-                           if z3.is_false(mdl.eval(post[c.name], model_completion=True))]
+                           if z3.is_false(mdl.eval(post_of(n, c), model_completion=True))]
                     state = _state_of(mdl, pre)
                 else:  # solver gave up: nothing in this query is shown preserved
                     bad, state = todo, b""
@@ -112,6 +122,8 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
                     dropped[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive))
                     first_drop[c.name] = time.monotonic() - t0
                     alive.remove(c)
+                # (the solver still assumes what was just dropped: no matter, the
+                # round is redone until one changes nothing)
                 changed = True
     secs = time.monotonic() - t0
     return HoudiniResult([c.name for c in alive], dropped, secs, queries, rounds,

@@ -11,9 +11,17 @@ The families:
 * ``none-zero:*``   a never-allocated object is all zeroes;
 * ``no-ptr-to-none:*`` no field points at a never-allocated object;
 * ``idle-clear``    a CPU between ops has no op-local register set (``_complete``);
-* ``skb-ext-live``  a live packet with extensions points at a live ext;
+* ``skb-ext-live``  a live packet with extensions uses a live ext (``Props.ext_of``);
 * ``ext-users``     between ops, ext->refcnt counts the live packets using it;
+* ``ext-refs``      at any time ext->refcnt is at least the live packets using it
+                    (through ``Props.ext_of``: a CPU inside skb_ext_add's COW has put
+                    the old ext but not yet installed the copy);
+* ``active-present`` a packet's active ids are present in its ext;
+* ``reaching-one-ext`` packets that reach one storage do so through one ext;
 * ``lock-owner:*``  a held spinlock names a CPU;
+* ``linked-live:*`` a selem on a list (pprev set) is allocated and not yet freed;
+* ``reached-born``  the ghost mask of packets that reached a storage names only
+                    packets that were born (pools are not reused);
 * ``hlist:*``       the hlist links agree (include/linux/list.h): a node's pprev names
                     the field pointing at it (the head's first or the previous node's
                     next), and the node after it points back at its next field.
@@ -74,7 +82,7 @@ class Lemmas:
         return lambda s: self.E.And(*(pred(s, i) for i in self._slots(table)))
 
     def _ptr_range(self, tb, f, n) -> Callable:
-        return self._every(tb, lambda s, i: s[tb.idx(i, f)] <= n)
+        return self._every(tb, lambda s, i: self.E.ULE(s[tb.idx(i, f)], n))
 
     def _ptr_allocated(self, tb, f, target) -> Callable:
         E = self.E
@@ -96,7 +104,7 @@ class Lemmas:
         def ok(s, q):
             pp, n = s[tb.idx(q, pprev)], s[tb.idx(q, nxt)]
             return E.And(
-                E.Implies(pp > PPREV_HEAD, lambda: E.sel(s, tb, pp - 1, nxt) == q),
+                E.Implies(E.UGT(pp, PPREV_HEAD), lambda: E.sel(s, tb, pp - 1, nxt) == q),
                 E.Implies(E.And(pp != 0, n != 0), lambda: E.sel(s, tb, n, pprev) == q + 1))
 
         return self._every(tb, ok)
@@ -111,7 +119,8 @@ class Lemmas:
 
     def _reg_range(self, reg, n) -> Callable:
         L = self.L
-        return lambda s: self.E.And(*(s[L.thread.idx(t, reg)] <= n for t in self.threads))
+        return lambda s: self.E.And(*(self.E.ULE(s[L.thread.idx(t, reg)], n)
+                                     for t in self.threads))
 
     def all(self) -> dict[str, Callable]:
         out: dict[str, Callable] = {}
@@ -130,9 +139,9 @@ class Lemmas:
         for reg, target in REG_POINTERS.items():
             out[f"range:cpu.{reg}"] = self._reg_range(reg, self.tables[target].n)
         vps = [f for f in L.thread.fields if f.startswith("vp")]
-        out["range:cpu.vp"] = lambda s: E.And(*(s[L.thread.idx(t, v)] <= L.selem.n
+        out["range:cpu.vp"] = lambda s: E.And(*(E.ULE(s[L.thread.idx(t, v)], L.selem.n)
                                                 for t in self.threads for v in vps))
-        out["range:mem"] = lambda s: E.And(*(s[tb.idx(i, "mem")] <= 3
+        out["range:mem"] = lambda s: E.And(*(E.ULE(s[tb.idx(i, "mem")], 3)
                                              for tb in self.tables.values()
                                              for i in self._slots(tb)))
         for tb in self.tables.values():
@@ -145,24 +154,55 @@ class Lemmas:
                       lambda t=t: E.And(s[L.thread.idx(t, "sp")] == 0,
                                         *(s[L.thread.idx(t, f)] == 0 for f in clear)))
             for t in self.threads))
-        out["range:cpu.sp"] = lambda s: E.And(*(s[L.thread.idx(t, "sp")] <= STACK_DEPTH
+        out["range:cpu.sp"] = lambda s: E.And(*(E.ULE(s[L.thread.idx(t, "sp")], STACK_DEPTH)
                                                 for t in self.threads))
-        out["range:cpu.rcu"] = lambda s: E.And(*(s[L.thread.idx(t, "rcu")] <= 2
+        out["range:cpu.rcu"] = lambda s: E.And(*(E.ULE(s[L.thread.idx(t, "rcu")], 2)
                                                  for t in self.threads))
-        out["skb-ext-live"] = lambda s: E.And(*(
-            E.Implies(E.And(s[L.skb.idx(x, "mem")] == MEM_LIVE, s[L.skb.idx(x, "active")] != 0),
-                      lambda x=x: E.sel(s, L.ext, s[L.skb.idx(x, "ext")], "mem") == MEM_LIVE)
-            for x in self._slots(L.skb)))
         nthreads = L.thread.n
-        out["lock-owner:storage"] = lambda s: E.And(*(s[L.storage.idx(i, "lock")] <= nthreads
-                                                      for i in self._slots(L.storage)))
-        out["lock-owner:map"] = lambda s: E.And(*(s[L.map.idx(i, f"b{b}_lock")] <= nthreads
-                                                  for i in self._slots(L.map)
-                                                  for b in range(NBUCKETS)))
+        out["lock-owner:storage"] = lambda s: E.And(*(
+            E.ULE(s[L.storage.idx(i, "lock")], nthreads) for i in self._slots(L.storage)))
+        out["lock-owner:map"] = lambda s: E.And(*(
+            E.ULE(s[L.map.idx(i, f"b{b}_lock")], nthreads)
+            for i in self._slots(L.map) for b in range(NBUCKETS)))
+
+        for f in ("spprev", "mpprev"):
+            out[f"linked-live:{f}"] = self._every(L.selem, lambda s, q, f=f: E.Implies(
+                s[L.selem.idx(q, f)] != 0, lambda: s[L.selem.idx(q, "mem")] == MEM_LIVE))
+        born = [(x, 1 << (x - 1)) for x in self._slots(L.skb)]
+        out["reached-born"] = self._every(L.storage, lambda s, st: E.And(
+            E.ULE(s[L.storage.idx(st, "g_reached")], (1 << L.skb.n) - 1),
+            *(E.Implies((s[L.storage.idx(st, "g_reached")] & bit) != 0,
+                        lambda x=x: s[L.skb.idx(x, "mem")] != MEM_NONE) for x, bit in born)))
 
         p = Props(self.m, E)
         out["ext-users"] = lambda s: E.Implies(p.quiescent(s), lambda: E.And(*(
             E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE,
                       lambda e=e: s[L.ext.idx(e, "refcnt")] == p.users(s, e))
             for e in p.exts)))
+
+        def refs(s, e):  # live packets with extensions whose ext (ext_of) is e
+            return E.Sum(E.If(E.And(p.live(s, x), s[L.skb.idx(x, "active")] != 0,
+                                    p.ext_of(s, x) == e), 1, 0) for x in p.skbs)
+
+        out["skb-ext-live"] = lambda s: E.And(*(
+            E.Implies(E.And(p.live(s, x), s[L.skb.idx(x, "active")] != 0),
+                      lambda x=x: E.sel(s, L.ext, p.ext_of(s, x), "mem") == MEM_LIVE)
+            for x in p.skbs))
+        out["ext-refs"] = lambda s: E.And(*(
+            E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE,
+                      lambda e=e: E.ULE(refs(s, e), s[L.ext.idx(e, "refcnt")]))
+            for e in p.exts))
+        out["active-present"] = lambda s: E.And(*(
+            E.Implies(p.live(s, x), lambda x=x: (s[L.skb.idx(x, "active")] & ~E.sel(
+                s, L.ext, s[L.skb.idx(x, "ext")], "present")) == 0)
+            for x in p.skbs))
+
+        def one_ext(s, st):
+            r = p.reaching(s, st)
+            pairs = [(x, y) for x in p.skbs for y in p.skbs if x < y]
+            return E.And(*(E.Implies(
+                E.And((r & (1 << (x - 1))) != 0, (r & (1 << (y - 1))) != 0),
+                lambda x=x, y=y: p.ext_of(s, x) == p.ext_of(s, y)) for x, y in pairs))
+
+        out["reaching-one-ext"] = self._every(L.storage, one_ext)
         return out

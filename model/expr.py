@@ -1,7 +1,8 @@
 """Two backends for the property predicates: plain Python and z3.
 
 A predicate is written once, against a backend ``E`` (``E.And``, ``E.Or``, ``E.If``,
-``E.Sum``, ``E.sel``), over a state ``s`` indexed by byte (``s[i]``).  With
+``E.Sum``, ``E.sel``, and ``E.ULE``/``E.UGT`` for comparisons: never Python's ``<=``,
+which z3 reads as a *signed* comparison), over a state ``s`` indexed by byte (``s[i]``).  With
 :class:`Concrete` ``s`` is a ``bytes`` state and the result a Python bool (the
 explicit checker); with :class:`Z3` ``s`` is a list of 8-bit z3 bit-vectors and the
 result a z3 formula (BMC and induction).  Both come from the same code, so a state
@@ -53,9 +54,19 @@ class Concrete:
         return sum(xs)
 
     @staticmethod
+    def ULE(a, b):
+        """Unsigned ``a <= b`` (a byte is unsigned in both backends)."""
+        return a <= b
+
+    @staticmethod
+    def UGT(a, b):
+        return a > b
+
+    @staticmethod
     def sel(s, table, i, field):
-        """Field ``field`` of slot ``i`` of ``table``; NULL (0) reads as 0."""
-        return s[table.idx(i, field)] if i else 0
+        """Field ``field`` of slot ``i`` of ``table``; NULL (0) reads as 0, and so does a
+        pointer past the pool (as in :meth:`Z3.sel`: no state a run reaches has one)."""
+        return s[table.idx(i, field)] if 0 < i <= table.n else 0
 
 
 def _bv(x):
@@ -96,6 +107,15 @@ class Z3:
     @staticmethod
     def Sum(xs):
         return reduce(lambda a, b: a + b, (_bv(x) for x in xs), z3.BitVecVal(0, W))
+
+    @staticmethod
+    def ULE(a, b):
+        """Unsigned: z3's ``<=`` on bit-vectors is signed (200 <= 3 would hold)."""
+        return z3.ULE(_bv(a), _bv(b))
+
+    @staticmethod
+    def UGT(a, b):
+        return z3.UGT(_bv(a), _bv(b))
 
     @staticmethod
     def sel(s, table, i, field):

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as hyp
 
 from checker.explore import explore
 from checker.induction import Candidate, houdini
@@ -159,8 +161,8 @@ def test_cli_prove_json_shape(design):
 
 
 def test_list_lemmas_hold_on_reachable_states():
-    """The hlist lemmas (pprev/next agree, the head's first node has pprev == head)
-    hold on every state of three small worlds: one packet; one packet and two maps
+    """The hlist lemmas (pprev/next agree, the head's first node has pprev == head, a
+    linked node is live) hold on every state of three small worlds: one packet; one packet and two maps
     (two selems on one storage list); three packets with clone (storages 1 and 3 hash
     to one map bucket).  The model's hlist_add_head_rcu / hlist_del_init_rcu keep the
     kernel's links, so Houdini loses nothing by proposing them."""
@@ -175,7 +177,7 @@ def test_list_lemmas_hold_on_reachable_states():
         L = m.layout
         lem = {n: f for n, f in Lemmas(m).all().items()
                if n.startswith("hlist:") or n.endswith("pprev")}
-        assert len(lem) == 5
+        assert len(lem) == 7  # ranges, links, head, linked-live
         ex = explore(m, [], budget)
         assert len(ex.states) >= 10_000
         for s in ex.states:
@@ -184,3 +186,42 @@ def test_list_lemmas_hold_on_reachable_states():
         if behind:  # some state has a node behind another on such a list
             assert any(s[L.selem.idx(q, behind)] > 1 for s in ex.states
                        for q in range(1, L.selem.n + 1))
+
+
+_W111 = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=hyp.binary(min_size=len(_W111.initial_states()[0]),
+                      max_size=len(_W111.initial_states()[0])),
+       high=hyp.booleans())
+def test_candidate_encodings_agree_on_arbitrary_bytes(raw, high):
+    """Induction's pre-states are arbitrary bytes, not only reachable ones: every goal
+    and lemma must mean the same over z3 as in Python on any byte vector, including
+    bytes >= 128 (z3's ``<=`` on bit-vectors is signed; the lemmas compare unsigned)."""
+    import z3
+
+    from checker.prove_induction import candidates
+
+    s = bytes(b | 0x80 if high and i % 3 == 0 else b for i, b in enumerate(raw))
+    vec = [z3.BitVecVal(b, 8) for b in s]
+    for c in candidates(_W111, list(PROVE_PROPERTIES)):
+        want = bool(c.holds(s))
+        got = z3.is_true(z3.simplify(c.formula(vec)))
+        assert got == want, c.name
+
+
+def test_every_lemma_holds_on_reachable_states():
+    """Houdini only drops what is false, so a lemma false on a reachable state is
+    dead weight: each one holds on every state of the complete one-packet world and
+    on the first 20,000 states of two CPUs (ghost masks, list membership, locks)."""
+    from invariants.lemmas import Lemmas
+
+    for size, budget in ((WorldSize(1, 1, 1), 300_000), (WorldSize(1, 1, 2), 20_000)):
+        m = build("rfc-refcnt-guard", (), size)
+        lem = Lemmas(m).all()
+        ex = explore(m, [], budget)
+        assert len(ex.states) >= 20_000
+        for s in ex.states:
+            for n, f in lem.items():
+                assert f(s), (size, n)
