@@ -22,6 +22,10 @@ from model.symbolic import Fragments
 from .induction import Candidate, houdini
 from .trace import entry
 
+# one z3 query (a path, the candidates alive) may take this long; a query that does not
+# answer in time drops the candidates it was about (never proves them)
+QUERY_MS = 60_000
+
 
 class Budget(Exception):
     pass
@@ -81,7 +85,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
                              "candidates alive\r")
             sys.stderr.flush()
 
-    res = houdini(F.pre, initial, ps, cands, progress=prog)
+    res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=QUERY_MS)
     if progress:
         sys.stderr.write("\n")
     lemmas = [n for n in res.kept if n not in goals]
@@ -104,6 +108,8 @@ def _describe(m, s: bytes) -> dict[str, str]:
     need not be reachable: it may hold values no run produces)."""
     from model.describe import describe
 
+    if not s:  # a query z3 gave up on has no state
+        return {}
     try:
         return describe(m, s)
     except (KeyError, IndexError, ValueError):
@@ -117,7 +123,9 @@ def render_cti(m, F: Fragments, c) -> list[dict]:
     entry0 = {"thread": "", "op": "", "step": "state satisfying the invariant and lemmas",
               "function": "", "calls": [], "notes": [], "changes": da}
     post = F.post(c.path, state) if state else state
-    step = entry(m.label_parts(c.path.label), da, _describe(m, bytes(post)),
-                 [f"after this step {c.candidate} is false (assumed: "
-                  f"{len(c.relative_to)} candidates)"])
+    why = (f"after this step {c.candidate} is false (assumed: {len(c.relative_to)} "
+           "candidates)" if state else
+           f"z3 gave no answer within {QUERY_MS // 1000} s on this step: {c.candidate} "
+           "is not shown preserved (no state to show)")
+    step = entry(m.label_parts(c.path.label), da, _describe(m, bytes(post)), [why])
     return [entry0, step]

@@ -162,10 +162,11 @@ def test_cli_prove_json_shape(design):
 
 def test_list_lemmas_hold_on_reachable_states():
     """The hlist lemmas (pprev/next agree, the head's first node has pprev == head, a
-    linked node is live) hold on every state of three small worlds: one packet; one packet and two maps
-    (two selems on one storage list); three packets with clone (storages 1 and 3 hash
-    to one map bucket).  The model's hlist_add_head_rcu / hlist_del_init_rcu keep the
-    kernel's links, so Houdini loses nothing by proposing them."""
+    linked node is live) hold on every state of three small worlds: one packet; one
+    packet and two maps (two selems on one storage list); three packets with clone
+    (storages 1 and 3 hash to one map bucket).  The model's hlist_add_head_rcu /
+    hlist_del_init_rcu keep the kernel's links, so Houdini loses nothing by proposing
+    them."""
     from invariants.lemmas import Lemmas
 
     quiet = ("unclone", "ext_add", "ext_del", "scrub", "map_free", "write", "read")
@@ -225,3 +226,20 @@ def test_every_lemma_holds_on_reachable_states():
         for s in ex.states:
             for n, f in lem.items():
                 assert f(s), (size, n)
+
+
+def test_cti_of_a_query_z3_gave_up_on_renders():
+    """A query that times out drops its candidates without a state (induction.py);
+    the report says so in one line instead of showing a state, and does not crash."""
+    from checker.induction import Cti
+    from checker.prove_induction import render_cti
+    from model.symbolic import Fragments
+
+    m = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
+    F = Fragments(m)
+    s0 = m.initial_states()[0]
+    path = F.paths(1, F.key(s0, 1))[0]
+    out = render_cti(m, F, Cti("no_double_free", b"", path, ("no_double_free",)))
+    assert out[0]["changes"] == {}
+    why = [n for n in out[1]["notes"] if "no answer" in n]
+    assert len(why) == 1 and "no_double_free" in why[0]
