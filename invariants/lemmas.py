@@ -8,6 +8,8 @@ such), never assumed.  All are symmetric in the CPUs.
 The families:
 
 * ``range:*``       every pointer and small field within its pool or domain;
+* ``domain:*``      counters, id masks, CPU masks and ghosts within what a run can
+                    make of them (refcounts at most packets + CPUs);
 * ``none-zero:*``   a never-allocated object is all zeroes;
 * ``no-ptr-to-none:*`` no field points at a never-allocated object;
 * ``idle-clear``    a CPU between ops has no op-local register set (``_complete``);
@@ -38,6 +40,8 @@ from model.layout import (
     NBUCKETS,
     PERSISTENT_REGS,
     PPREV_HEAD,
+    SKB_EXT_BPF_STORAGE,
+    SKB_EXT_SEC_PATH,
     STACK_DEPTH,
 )
 
@@ -165,6 +169,14 @@ class Lemmas:
             E.ULE(s[L.map.idx(i, f"b{b}_lock")], nthreads)
             for i in self._slots(L.map) for b in range(NBUCKETS)))
 
+        cpus, skbs = L.thread.n, L.skb.n
+        ids = SKB_EXT_BPF_STORAGE | SKB_EXT_SEC_PATH
+        domains = {(L.skb, "cloned"): 1, (L.skb, "active"): ids, (L.ext, "present"): ids,
+                   (L.ext, "refcnt"): skbs + cpus, (L.storage, "owner_refcnt"): 1 + cpus,
+                   (L.storage, "rcuw"): (1 << cpus) - 1, (L.selem, "rcuw"): (1 << cpus) - 1,
+                   (L.selem, "g_writer"): skbs, (L.selem, "g_map"): L.map.n}
+        for (tb, f), hi in domains.items():
+            out[f"domain:{tb.name}.{f}"] = self._ptr_range(tb, f, hi)
         for f in ("spprev", "mpprev"):
             out[f"linked-live:{f}"] = self._every(L.selem, lambda s, q, f=f: E.Implies(
                 s[L.selem.idx(q, f)] != 0, lambda: s[L.selem.idx(q, "mem")] == MEM_LIVE))
