@@ -43,6 +43,8 @@ from model.layout import (
     SKB_EXT_BPF_STORAGE,
     SKB_EXT_SEC_PATH,
     STACK_DEPTH,
+    pprev_node,
+    pprev_of,
 )
 
 from .properties import Props
@@ -85,7 +87,7 @@ class Lemmas:
         """The lemma: ``pred(s, i)`` for every slot ``i`` of ``table``."""
         return lambda s: self.E.And(*(pred(s, i) for i in self._slots(table)))
 
-    def _ptr_range(self, tb, f, n) -> Callable:
+    def _range(self, tb, f, n) -> Callable:
         return self._every(tb, lambda s, i: self.E.ULE(s[tb.idx(i, f)], n))
 
     def _ptr_allocated(self, tb, f, target) -> Callable:
@@ -108,8 +110,10 @@ class Lemmas:
         def ok(s, q):
             pp, n = s[tb.idx(q, pprev)], s[tb.idx(q, nxt)]
             return E.And(
-                E.Implies(E.UGT(pp, PPREV_HEAD), lambda: E.sel(s, tb, pp - 1, nxt) == q),
-                E.Implies(E.And(pp != 0, n != 0), lambda: E.sel(s, tb, n, pprev) == q + 1))
+                E.Implies(E.UGT(pp, PPREV_HEAD),
+                          lambda: E.sel(s, tb, pprev_node(pp), nxt) == q),
+                E.Implies(E.And(pp != 0, n != 0),
+                          lambda: E.sel(s, tb, n, pprev) == pprev_of(q)))
 
         return self._every(tb, ok)
 
@@ -131,15 +135,15 @@ class Lemmas:
         E, L = self.E, self.L
         for (tname, f), target in HEAP_POINTERS.items():
             tb, tt = self.tables[tname], self.tables[target]
-            out[f"range:{tname}.{f}"] = self._ptr_range(tb, f, tt.n)
+            out[f"range:{tname}.{f}"] = self._range(tb, f, tt.n)
             out[f"no-ptr-to-none:{tname}.{f}"] = self._ptr_allocated(tb, f, tt)
         for f in ("spprev", "mpprev"):
-            out[f"range:selem.{f}"] = self._ptr_range(L.selem, f, L.selem.n + 1)
+            out[f"range:selem.{f}"] = self._range(L.selem, f, pprev_of(L.selem.n))
         out["hlist:snode"] = self._hlist("snext", "spprev")
         out["hlist:map_node"] = self._hlist("mnext", "mpprev")
         out["hlist:storage-head"] = self._hlist_head()
         for c in (f for f in L.storage.fields if f.startswith("cache")):
-            out[f"range:storage.{c}"] = self._ptr_range(L.storage, c, L.selem.n)
+            out[f"range:storage.{c}"] = self._range(L.storage, c, L.selem.n)
         for reg, target in REG_POINTERS.items():
             out[f"range:cpu.{reg}"] = self._reg_range(reg, self.tables[target].n)
         vps = [f for f in L.thread.fields if f.startswith("vp")]
@@ -176,7 +180,7 @@ class Lemmas:
                    (L.storage, "rcuw"): (1 << cpus) - 1, (L.selem, "rcuw"): (1 << cpus) - 1,
                    (L.selem, "g_writer"): skbs, (L.selem, "g_map"): L.map.n}
         for (tb, f), hi in domains.items():
-            out[f"domain:{tb.name}.{f}"] = self._ptr_range(tb, f, hi)
+            out[f"domain:{tb.name}.{f}"] = self._range(tb, f, hi)
         for f in ("spprev", "mpprev"):
             out[f"linked-live:{f}"] = self._every(L.selem, lambda s, q, f=f: E.Implies(
                 s[L.selem.idx(q, f)] != 0, lambda: s[L.selem.idx(q, "mem")] == MEM_LIVE))
@@ -192,17 +196,13 @@ class Lemmas:
                       lambda e=e: s[L.ext.idx(e, "refcnt")] == p.users(s, e))
             for e in p.exts)))
 
-        def refs(s, e):  # live packets with extensions whose ext (ext_of) is e
-            return E.Sum(E.If(E.And(p.live(s, x), s[L.skb.idx(x, "active")] != 0,
-                                    p.ext_of(s, x) == e), 1, 0) for x in p.skbs)
-
         out["skb-ext-live"] = lambda s: E.And(*(
             E.Implies(E.And(p.live(s, x), s[L.skb.idx(x, "active")] != 0),
                       lambda x=x: E.sel(s, L.ext, p.ext_of(s, x), "mem") == MEM_LIVE)
             for x in p.skbs))
         out["ext-refs"] = lambda s: E.And(*(
             E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE,
-                      lambda e=e: E.ULE(refs(s, e), s[L.ext.idx(e, "refcnt")]))
+                      lambda e=e: E.ULE(p.users(s, e, now=True), s[L.ext.idx(e, "refcnt")]))
             for e in p.exts))
         out["active-present"] = lambda s: E.And(*(
             E.Implies(p.live(s, x), lambda x=x: (s[L.skb.idx(x, "active")] & ~E.sel(

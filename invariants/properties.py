@@ -100,15 +100,17 @@ class Props:
     def two_or_more(mask):
         return (mask & (mask - 1)) != 0
 
-    def uses(self, s, x, e):
-        """Live packet ``x`` has ext ``e`` attached (any id active)."""
+    def uses(self, s, x, e, now=False):
+        """Live packet ``x`` has ext ``e`` attached (any id active): through
+        ``skb->extensions``, or with ``now`` through :meth:`ext_of` (the copy a CPU
+        inside skb_ext_add's COW is about to install)."""
         L = self.L
-        return self.E.And(self.live(s, x), s[L.skb.idx(x, "active")] != 0,
-                          s[L.skb.idx(x, "ext")] == e)
+        ext = self.ext_of(s, x) if now else s[L.skb.idx(x, "ext")]
+        return self.E.And(self.live(s, x), s[L.skb.idx(x, "active")] != 0, ext == e)
 
-    def users(self, s, e):
+    def users(self, s, e, now=False):
         """How many live packets have ext ``e`` attached (what its refcnt counts)."""
-        return self.E.Sum(self.E.If(self.uses(s, x, e), 1, 0) for x in self.skbs)
+        return self.E.Sum(self.E.If(self.uses(s, x, e, now), 1, 0) for x in self.skbs)
 
     def ext_owned(self, s, e):
         """A live packet has ext ``e`` attached."""

@@ -29,6 +29,7 @@ from .layout import (
     SELEM_STORAGE_UNLINKED,
     SELEM_TOFREE,
     SELEM_UNLINKED,
+    pprev_node,
     pprev_of,
 )
 from .refcount import refcount_dec, refcount_dec_and_test, refcount_inc_not_zero
@@ -82,7 +83,7 @@ def _hlist_del_init(k, head_set, nxt, q):
     if pp == PPREV_HEAD:
         head_set(n)
     else:
-        setattr(k.selem(pp - 1), nxt, n)
+        setattr(k.selem(pprev_node(pp)), nxt, n)
     k.store_if_nonnull(k.L.selem, n, nxt[0] + "pprev", pp)
     setattr(e, nxt[0] + "pprev", 0)
 
@@ -204,14 +205,18 @@ def walk_for_smap(k, st, m):
     """hlist_for_each_entry_rcu(selem, &local_storage->list, snode): the first selem
     whose sdata->smap == smap, or 0.  Written as one value per hop (the loads of a
     hop happen only while the walk goes on) so that over symbolic bytes the walk
-    does not fork at every hop."""
+    does not fork at every hop; over concrete bytes it stops where the kernel's does."""
     t = k.L.selem
     q = k.storage(st).first
     found = 0
     for _ in _selems(k):
         live = q != 0
+        if live is False:
+            break
         hit = k._and(live, k.load_if(live, t, q, "smap") == m)
         found = k._ite(hit, q, found)
+        if hit is True:
+            break
         q = k.load_if(k._and(live, k._not(hit)), t, q, "snext")
     return found
 

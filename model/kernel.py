@@ -245,7 +245,12 @@ class KernelView:
         if i == 0:
             self.observe_first("obs_uaf", True, KIND_CODES[table.name] << 5)
             raise Oops()
-        self.observe_first("obs_uaf", self._bad_mem(table, i), (KIND_CODES[table.name] << 5) | i)
+        self.kasan_if(True, table, i)
+
+    def kasan_if(self, cond, table, i):
+        """KASAN for an access to non-NULL ``i`` made only when ``cond`` holds."""
+        self.observe_first("obs_uaf", self._and(cond, self._bad_mem(table, i)),
+                           (KIND_CODES[table.name] << 5) | i)
 
     def _field(self, table, i, name):
         return self._rd(table.idx(i, name))

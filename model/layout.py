@@ -40,8 +40,14 @@ SELEM_TOFREE = 4
 PPREV_HEAD = 1
 
 
-def pprev_of(q: int) -> int:
+def pprev_of(q):
+    """&selem_q->...next as a pprev value."""
     return q + 1
+
+
+def pprev_node(pp):
+    """The selem whose next field pprev value ``pp`` (> PPREV_HEAD) names."""
+    return pp - 1
 
 
 # refcount_t: REFCOUNT_SATURATED is INT_MIN / 2 (0xc0000000); one byte keeps its top bits.

@@ -282,8 +282,7 @@ class SymbolicView(KernelView):
         """One value, not a fork: the KASAN check applies under ``cond``."""
         if isinstance(cond, bool) or (isinstance(i, int) and i == 0):
             return super().load_if(cond, table, i, name)
-        self.observe_first("obs_uaf", self._and(cond, self._bad_mem(table, i)),
-                           (self.kind_code(table) << 5) | i)
+        self.kasan_if(cond, table, i)
         return self._ite(cond, self._field(table, i, name), 0)
 
     def store_if_nonnull(self, table, i, name, v):
@@ -291,8 +290,7 @@ class SymbolicView(KernelView):
         not NULL, and the select-update writes no slot when ``i`` is 0."""
         if not isinstance(i, Sym):
             return super().store_if_nonnull(table, i, name, v)
-        self.observe_first("obs_uaf", self._and(i != 0, self._bad_mem(table, i)),
-                           (self.kind_code(table) << 5) | i)
+        self.kasan_if(i != 0, table, i)
         self._set_field(table, i, name, v)
 
     def _slot(self, x, n, lo=0):
