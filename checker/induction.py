@@ -66,7 +66,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
     t0 = time.monotonic()
     alive = [c for c in candidates if all(c.holds(s) for s in initial)]
     dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
-    pre_f = {id(c): c.formula(pre) for c in candidates}
+    pre_f = {c.name: c.formula(pre) for c in candidates}
     post_cache: dict[int, tuple] = {}
     queries = rounds = 0
     first_drop: dict[str, float] = {}
@@ -76,9 +76,9 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
         substituted (the same term as ``c.formula`` of the post-state vector, built
         in z3's C code instead of Python)."""
         sub, got = post_cache[n]
-        f = got.get(id(c))
+        f = got.get(c.name)
         if f is None:
-            f = got[id(c)] = sub(pre_f[id(c)])
+            f = got[c.name] = sub(pre_f[c.name])
         return f
 
     changed = True
@@ -94,13 +94,13 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
             if timeout_ms:
                 s.set("timeout", timeout_ms)
             s.add(p.guard)
-            s.add(*(pre_f[id(c)] for c in alive))
+            s.add(*(pre_f[c.name] for c in alive))
+            # a candidate over bytes the path does not write is its own pre-state
+            # formula (z3 terms are hash-consed), which the solver already assumes
+            todo = [c for c in alive if not post_of(n, c).eq(pre_f[c.name])
+                    and not z3.is_true(z3.simplify(post_of(n, c)))]
             # one query for all candidates; a model names every candidate it breaks
             while True:
-                # a candidate over bytes the path does not write is its own pre-state
-                # formula (z3 terms are hash-consed), which the solver already assumes
-                todo = [c for c in alive if not post_of(n, c).eq(pre_f[id(c)])
-                        and not z3.is_true(z3.simplify(post_of(n, c)))]
                 if not todo:
                     break
                 queries += 1
@@ -122,6 +122,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
                     dropped[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive))
                     first_drop[c.name] = time.monotonic() - t0
                     alive.remove(c)
+                todo = [c for c in todo if c not in bad]
                 # (the solver still assumes what was just dropped: no matter, the
                 # round is redone until one changes nothing)
                 changed = True

@@ -146,9 +146,8 @@ class Lemmas:
             out[f"range:storage.{c}"] = self._range(L.storage, c, L.selem.n)
         for reg, target in REG_POINTERS.items():
             out[f"range:cpu.{reg}"] = self._reg_range(reg, self.tables[target].n)
-        vps = [f for f in L.thread.fields if f.startswith("vp")]
-        out["range:cpu.vp"] = lambda s: E.And(*(E.ULE(s[L.thread.idx(t, v)], L.selem.n)
-                                                for t in self.threads for v in vps))
+        vps = [self._reg_range(f, L.selem.n) for f in L.thread.fields if f.startswith("vp")]
+        out["range:cpu.vp"] = lambda s: E.And(*(r(s) for r in vps))
         out["range:mem"] = lambda s: E.And(*(E.ULE(s[tb.idx(i, "mem")], 3)
                                              for tb in self.tables.values()
                                              for i in self._slots(tb)))
@@ -162,13 +161,10 @@ class Lemmas:
                       lambda t=t: E.And(s[L.thread.idx(t, "sp")] == 0,
                                         *(s[L.thread.idx(t, f)] == 0 for f in clear)))
             for t in self.threads))
-        out["range:cpu.sp"] = lambda s: E.And(*(E.ULE(s[L.thread.idx(t, "sp")], STACK_DEPTH)
-                                                for t in self.threads))
-        out["range:cpu.rcu"] = lambda s: E.And(*(E.ULE(s[L.thread.idx(t, "rcu")], 2)
-                                                 for t in self.threads))
+        out["range:cpu.sp"] = self._reg_range("sp", STACK_DEPTH)
+        out["range:cpu.rcu"] = self._reg_range("rcu", 2)
         nthreads = L.thread.n
-        out["lock-owner:storage"] = lambda s: E.And(*(
-            E.ULE(s[L.storage.idx(i, "lock")], nthreads) for i in self._slots(L.storage)))
+        out["lock-owner:storage"] = self._range(L.storage, "lock", nthreads)
         out["lock-owner:map"] = lambda s: E.And(*(
             E.ULE(s[L.map.idx(i, f"b{b}_lock")], nthreads)
             for i in self._slots(L.map) for b in range(NBUCKETS)))
