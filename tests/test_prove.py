@@ -235,7 +235,7 @@ def test_cti_of_a_query_z3_gave_up_on_renders():
     from checker.prove_induction import render_cti
     from model.symbolic import Fragments
 
-    m = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
+    m = _W111
     F = Fragments(m)
     s0 = m.initial_states()[0]
     path = F.paths(1, F.key(s0, 1))[0]
