@@ -65,7 +65,16 @@ class Progress:
         self.stream.flush()
 
 
-def explore(model, properties, max_states: int, progress=None) -> Exploration:
+def explore(model, properties, max_states: int, progress=None, canon=None,
+            keep_graph: bool = True) -> Exploration:
+    """Breadth-first search from ``model.initial_states()``.
+
+    ``canon`` (optional) maps a state to the representative of its class under an
+    exact reduction the model offers (a symmetry, fields nothing reads): only
+    representatives are stored, and :func:`concrete_path` turns a path of
+    representatives back into a trace of the model.  Without a ``graph`` property the
+    edges are kept only if ``keep_graph``.
+    """
     t0 = time.monotonic()
     index: dict = {}
     ex = Exploration([], array("l"), array("l"), [], nx.DiGraph(), set())
@@ -73,6 +82,7 @@ def explore(model, properties, max_states: int, progress=None) -> Exploration:
     state_props = [p for p in properties if p.kind == "state"]
     final_props = [p for p in properties if p.kind == "final"]
     has_graph = any(p.kind == "graph" for p in properties)
+    keep_graph = keep_graph or has_graph
     viol = ex.violations
     states, graph = ex.states, ex.graph
     stuck = None  # first terminal state that is not final
@@ -89,6 +99,8 @@ def explore(model, properties, max_states: int, progress=None) -> Exploration:
         return sid
 
     for s0 in model.initial_states():
+        if canon:
+            s0 = canon(s0)
         if s0 not in index:
             graph.add_node(add(s0, -1, -1))
     head = 0
@@ -112,12 +124,15 @@ def explore(model, properties, max_states: int, progress=None) -> Exploration:
                 if lid is None:
                     lid = label_ids[label] = len(ex.labels)
                     ex.labels.append(label)
+                if canon:
+                    t = canon(t)
                 tid = index.get(t)
                 if tid is None:
                     tid = add(t, sid, lid)
                 edges.append((sid, tid, {"label": lid}))
             ex.transitions += len(edges)
-            graph.add_edges_from(edges)
+            if keep_graph:
+                graph.add_edges_from(edges)
             frontier = len(states) - head
             if frontier > ex.peak_frontier:
                 ex.peak_frontier = frontier
@@ -144,6 +159,24 @@ def explore(model, properties, max_states: int, progress=None) -> Exploration:
             ex.verdicts[p.name] = "holds" if ex.complete else "unknown"
     ex.seconds = time.monotonic() - t0
     return ex
+
+
+def concrete_path(model, canon, ex: Exploration, sid: int) -> tuple[list, list]:
+    """A trace of ``model`` (states from an initial state, labels) whose states have the
+    representatives of the shortest stored path to ``sid`` (explored with ``canon``):
+    from a concrete state, some successor always has the next representative (the
+    reduction is exact)."""
+    path = ex.path(sid)
+    start = ex.states[path[0][1] if path else sid]
+    cur = next(s for s in model.initial_states() if canon(s) == start)
+    states, labels = [cur], []
+    for _l, _a, b in path:
+        want = ex.states[b]
+        cur_label, cur = next((lab, t) for lab, t in model.successors(cur)
+                              if canon(t) == want)
+        states.append(cur)
+        labels.append(cur_label)
+    return states, labels
 
 
 def cannot_finish(graph: nx.DiGraph, finals: set[int], n: int) -> int | None:

@@ -159,6 +159,17 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _exhaustive_line(x: dict) -> str:
+    red = x.get("reduction", {})
+    how = ""
+    if red:
+        how = (f" (representatives: CPUs renamed {red['cpu_renamings']} ways, "
+               f"{len(red['erased'])} write-only fields erased)")
+    return (f"explored the full size: {x['states']:,} states{how}"
+            + (", complete" if x["complete"] else ", budget reached")
+            + f", {x['seconds']} s")
+
+
 def details(results: list[dict]) -> str:
     from .trace import render_steps
 
@@ -169,6 +180,8 @@ def details(results: list[dict]) -> str:
             out.append(f"searched {where}: {x['states']:,} states"
                        + (" (complete)" if x["complete"] else " (budget reached)")
                        + f", {x['seconds']} s")
+        if r.get("exhaustive"):
+            out.append(_exhaustive_line(r["exhaustive"]))
         for n, e in r["properties"].items():
             line = f"{r['design']} {n}: {e['proof']} ({e['seconds']} s)"
             if e.get("method"):

@@ -25,14 +25,21 @@ import sys
 import time
 
 from invariants import Property
-from invariants.properties import MEANINGS, PROVE_PROPERTIES, Props, prove_properties
+from invariants.properties import (
+    MEANINGS,
+    PROVE_PROPERTIES,
+    Props,
+    ghost_reads,
+    prove_properties,
+)
 from model.describe import describe
 from model.kernel import run_step
 from model.openworld import WorldSize
 from model.openworld import build as build_world
+from model.symmetry import Reduction
 
 from . import trace as tr
-from .explore import Progress, explore
+from .explore import Progress, concrete_path, explore
 
 LEAK_MEANING = ("whenever no CPU is inside an op, every allocated object is owned by "
                 "something alive (safety form of no_leak)")
@@ -59,13 +66,12 @@ def _props(m):
     return [Property(n, "state", f) for n, f in prove_properties(m).items()]
 
 
-def replay(small, ex, sid: int, big) -> tuple[list[bytes], list[tuple]]:
-    """Replay the path to ``sid`` of ``small``'s exploration in world ``big``."""
+def replay(small, path: list[tuple], big) -> tuple[list[bytes], list[tuple]]:
+    """Replay a trace of ``small`` (its step labels) in world ``big``."""
     text_gid = {o.text: o.gid for o in big.alts}
     s = big.initial_states()[0]
     states, labels = [s], []
-    for lid, _a, _b in ex.path(sid):
-        kind, t, gid, codes, notes = ex.labels[lid]
+    for kind, t, gid, codes, notes in path:
         want_gid = text_gid[small.alts[gid].text] if gid >= 0 else -1
         match = next(((nxt, lab) for nxt, lab in run_step(big, s, t, big.thread_body(t))
                       if lab[0] == kind and lab[2] == want_gid and lab[3] == codes
@@ -101,13 +107,15 @@ def search_violations(size: WorldSize, design, mutations, big, budget: int, prog
             break
         where = _size_text(z) if f is None else f"focus {f.text()}"
         prog = Progress(f"search {where}", sys.stderr) if progress else None
-        ex = explore(small, props, budget if f is None else focus_budget or budget, prog)
+        red = Reduction(small, keep=ghost_reads(p.name for p in props))
+        ex = explore(small, props, budget if f is None else focus_budget or budget, prog,
+                     canon=red, keep_graph=False)
         stats.append({"sizes": _size_text(z), "states": len(ex.states),
                       "complete": ex.complete, "seconds": round(ex.seconds, 2)})
         if f is not None:
             stats[-1]["focus"] = f.text()
         for name, sid in sorted(ex.violations.items(), key=lambda kv: kv[1]):
-            states, labels = replay(small, ex, sid, big)
+            states, labels = replay(small, concrete_path(small, red, ex, sid)[1], big)
             if not prove_properties(big)[name](states[-1]):
                 found[name] = (states, labels)
             else:
@@ -115,6 +123,7 @@ def search_violations(size: WorldSize, design, mutations, big, budget: int, prog
                                   "the larger world")
         if ex.complete and z == size and f is None:
             stats[-1]["exhaustive"] = True
+            stats[-1]["reduction"] = red.describe()
     return found, stats
 
 
@@ -143,22 +152,27 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
     times = {n: round(time.monotonic() - t0, 2) for n in found}
     open_props = [n for n in PROVE_PROPERTIES if n not in found]
     method, lemmas, ctis, kept = {}, {}, {}, set()
+    full = next((x for x in stats if x.get("exhaustive")), None)
+    if open_props and full:  # the search explored the requested size completely
+        res["exhaustive"] = {"states": full["states"], "complete": True,
+                             "seconds": full["seconds"], "reduction": full["reduction"]}
+        for n in open_props:
+            method[n] = "exhaustive"
+        open_props = []
     if open_props and exhaustive_states > 0:
         prog = Progress(f"exhaustive {_size_text(size)}", sys.stderr) if progress else None
         t1 = time.monotonic()
+        red = Reduction(m, keep=ghost_reads(open_props))
         ex = explore(m, [p for p in _props(m) if p.name in open_props], exhaustive_states,
-                     prog)
+                     prog, canon=red, keep_graph=False)
         res["exhaustive"] = {"states": len(ex.states), "complete": ex.complete,
-                             "seconds": round(ex.seconds, 2)}
+                             "seconds": round(ex.seconds, 2), "reduction": red.describe()}
         for n in open_props:
             if ex.complete and n not in ex.violations:
                 method[n] = "exhaustive"
                 times[n] = round(time.monotonic() - t1, 2)
             elif n in ex.violations:
-                sid = ex.violations[n]
-                states = [ex.states[b] for _l, _a, b in ex.path(sid)]
-                found[n] = ([m.initial_states()[0], *states],
-                            [ex.labels[lid] for lid, _a, _b in ex.path(sid)])
+                found[n] = concrete_path(m, red, ex, ex.violations[n])
                 times[n] = round(time.monotonic() - t1, 2)
         open_props = [n for n in open_props if n not in method and n not in found]
     if open_props and induction:

@@ -1,0 +1,86 @@
+"""State reductions for exhaustive exploration of the open world (``check prove``).
+
+``Reduction(model, keep)`` maps a state to a canonical representative; the explorer
+stores only representatives (checker/explore.py ``canon``).  Both reductions are exact:
+the representative of every successor of ``s`` is the representative of some successor
+of ``canon(s)`` and back (tests/test_symmetry.py checks this on reachable states), and
+the checked properties have the same value on ``s`` and ``canon(s)``.
+
+* **Write-only fields.**  The value bytes of a selem (``selem->data``), its ghost
+  writer, the op's result register ``ret`` and the observation bytes are written by
+  steps but never read by a step's control or by another field: only properties and
+  reports read them.  Those the checked properties do not read (everything but
+  ``keep``) are set to 0.
+* **CPU symmetry.**  In the open world every CPU runs the same scheduler over the same
+  ops (model/openworld.py), so renaming the CPUs maps behaviours to behaviours.  A
+  renaming moves the CPUs' register rows and rewrites every field that names a CPU:
+  rqspinlock owners (``storage->lock``, the map buckets' locks: CPU number, 1-based)
+  and CPU masks (``rcuw`` of a deferred free, ``sync`` of a CPU in
+  synchronize_rcu()).  The representative is the least renaming (as bytes).
+"""
+
+from __future__ import annotations
+
+from itertools import permutations
+from operator import itemgetter
+
+from .layout import NBUCKETS, OBSERVATIONS
+
+# fields whose values steps write but never read (see the module docstring)
+WRITE_ONLY = (("selem", "value"), ("selem", "g_writer"), ("thread", "ret"),
+              *(("glob", o) for o in OBSERVATIONS))
+
+
+class Reduction:
+    """Canonical representatives of open-world states (callable on ``bytes``)."""
+
+    def __init__(self, model, keep=frozenset(), cpus: bool = True):
+        L = model.layout
+        # a focus world may give each CPU its own ops: then the CPUs are not symmetric
+        cpus = cpus and not model.size.cpu_ops
+        self.keep = frozenset(keep)
+        n, zero = L.nbytes, L.nbytes  # index ``zero`` is a 0 byte appended to the state
+        erase = [L.tables[t].idx(i, f) for t, f in WRITE_ONLY if f not in self.keep
+                 for i in range(1, L.tables[t].n + 1)]
+        self.erased = tuple(f"{t}.{f}" for t, f in WRITE_ONLY if f not in self.keep)
+        th = L.thread
+        owners = [L.storage.idx(i, "lock") for i in range(1, L.storage.n + 1)]
+        owners += [L.map.idx(m, f"b{b}_lock") for m in range(1, L.map.n + 1)
+                   for b in range(NBUCKETS)]
+        masks = [L.tables[t].idx(i, "rcuw") for t in ("storage", "selem")
+                 for i in range(1, L.tables[t].n + 1)]
+        masks += [th.idx(t, "sync") for t in range(1, th.n + 1)]
+        perms = list(permutations(range(1, th.n + 1))) if cpus else [tuple(range(1, th.n + 1))]
+        self.renamings = len(perms)
+        self._ways = []
+        for p in perms:  # CPU t becomes CPU p[t - 1]
+            src = list(range(n))
+            for t in range(1, th.n + 1):
+                for f in th.fields:
+                    src[th.idx(p[t - 1], f)] = th.idx(t, f)
+            for i in erase:
+                src[i] = zero
+            fix = []
+            if p != tuple(sorted(p)):
+                owner = bytes([0, *p, *range(len(p) + 1, 256)])
+                mask = bytes(sum(1 << (p[b] - 1) for b in range(len(p)) if v >> b & 1)
+                             | (v & ~((1 << len(p)) - 1)) for v in range(256))
+                fix = [(i, owner) for i in owners] + [(i, mask) for i in masks]
+            self._ways.append((itemgetter(*src), tuple(fix)))
+
+    def __call__(self, s: bytes) -> bytes:
+        s0 = s + b"\0"
+        best = None
+        for get, fix in self._ways:
+            b = bytearray(get(s0))
+            for i, table in fix:
+                v = b[i]
+                if v:
+                    b[i] = table[v]
+            c = bytes(b)
+            if best is None or c < best:
+                best = c
+        return best
+
+    def describe(self) -> dict:
+        return {"cpu_renamings": self.renamings, "erased": list(self.erased)}
