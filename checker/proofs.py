@@ -163,8 +163,9 @@ def _exhaustive_line(x: dict) -> str:
     red = x.get("reduction", {})
     how = ""
     if red:
-        how = (f" (representatives: CPUs renamed {red['cpu_renamings']} ways, "
-               f"{len(red['erased'])} write-only fields erased)")
+        n = red["cpu_renamings"]
+        how = (" (representatives: " + (f"CPUs renamed {n} ways, " if n > 1 else "")
+               + f"{len(red['erased'])} write-only fields erased)")
     return (f"explored the full size: {x['states']:,} states{how}"
             + (", complete" if x["complete"] else ", budget reached")
             + f", {x['seconds']} s")
