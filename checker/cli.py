@@ -205,13 +205,16 @@ def cmd_prove(args) -> int:
     from . import proofs
 
     size = proofs.size_from_args(args)
+    if args.focus_states is not None and args.focus_states < 1:
+        raise proofs.ProofUsageError("prove: --focus-states must be at least 1")
     proofs.check_design(args.design)
     muts = proofs.mutations_from_args(args.mutations)
     res = proofs.prove(args.design, muts, size, search_states=args.search_states,
                        exhaustive_states=args.exhaustive_states,
                        induction=not args.no_induction,
                        induction_seconds=args.induction_seconds, progress=not args.quiet,
-                       focus=proofs.focus_from_args(args.focus, args.focus_spec))
+                       focus=proofs.focus_from_args(args.focus, args.focus_spec),
+                       focus_states=args.focus_states)
     ok = all(e["proof"] == "proved" for e in res["properties"].values())
     if args.json:
         print(json.dumps({"format": 1, "proofs": [res], "matches_expectations": ok}, indent=1))
@@ -298,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "thread in the spec, in any order, any number of times")
     p.add_argument("--search-states", type=int, default=150_000,
                    help="state budget of each violation search in a smaller world")
+    p.add_argument("--focus-states", type=int, default=None,
+                   help="state budget of each focus-world search (default: "
+                        "--search-states)")
     p.add_argument("--exhaustive-states", type=int, default=500_000,
                    help="state budget of the exhaustive exploration at the full size")
     p.add_argument("--induction-seconds", type=float, default=600,

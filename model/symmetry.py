@@ -16,7 +16,9 @@ the checked properties have the same value on ``s`` and ``canon(s)``.
   renaming moves the CPUs' register rows and rewrites every field that names a CPU:
   rqspinlock owners (``storage->lock``, the map buckets' locks: CPU number, 1-based)
   and CPU masks (``rcuw`` of a deferred free, ``sync`` of a CPU in
-  synchronize_rcu()).  The representative is the least renaming (as bytes).
+  synchronize_rcu()).  The representative is the least renaming (as bytes).  In a
+  focus world from a spec each CPU may have its own ops; there only CPUs with the same
+  ops are renamed.
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ class Reduction:
 
     def __init__(self, model, keep=frozenset(), cpus: bool = True):
         L = model.layout
-        # a focus world may give each CPU its own ops: then the CPUs are not symmetric
-        cpus = cpus and not model.size.cpu_ops
         self.keep = frozenset(keep)
         n, zero = L.nbytes, L.nbytes  # index ``zero`` is a 0 byte appended to the state
         erase = [L.tables[t].idx(i, f) for t, f in WRITE_ONLY if f not in self.keep
@@ -50,7 +50,12 @@ class Reduction:
         masks = [L.tables[t].idx(i, "rcuw") for t in ("storage", "selem")
                  for i in range(1, L.tables[t].n + 1)]
         masks += [th.idx(t, "sync") for t in range(1, th.n + 1)]
-        perms = list(permutations(range(1, th.n + 1))) if cpus else [tuple(range(1, th.n + 1))]
+        # a focus world may give each CPU its own ops: only CPUs with the same ops are
+        # interchangeable
+        ops = model.size.cpu_ops or ((),) * th.n
+        perms = [p for p in permutations(range(1, th.n + 1))
+                 if cpus and all(ops[p[t] - 1] == ops[t] for t in range(th.n))]
+        perms = perms or [tuple(range(1, th.n + 1))]
         self.renamings = len(perms)
         self._ways = []
         for p in perms:  # CPU t becomes CPU p[t - 1]

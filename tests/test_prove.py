@@ -135,7 +135,8 @@ def test_cli_prove_bad_usage_is_one_line():
                           "nope"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "unknown mutation 'nope'" in out.stderr
     for args, msg in ((["--focus", "get,nope@1/1/1"], "unknown op 'nope'"),
-                      (["--focus-spec", "nope.toml"], "no such spec file")):
+                      (["--focus-spec", "nope.toml"], "no such spec file"),
+                      (["--focus-states", "0"], "--focus-states must be at least 1")):
         out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", *args],
                              capture_output=True, text=True, cwd=ROOT)
         assert out.returncode == 2 and msg in out.stderr

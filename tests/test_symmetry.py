@@ -95,9 +95,19 @@ def test_erasing_a_read_field_is_caught():
     assert not all(_props_agree(m, red, s) for s in states)
 
 
-def test_focus_worlds_are_not_cpu_symmetric():
-    m = build("rfc-refcnt-guard", (), WorldSize(1, 1, 2, cpu_ops=(("end",), ())))
+def test_focus_worlds_rename_only_cpus_with_the_same_ops():
+    """CPUs of a focus world that run different ops are not interchangeable; two that
+    run the same ops are, and the renaming is exact there too."""
+    a, b = ("free(P1)",), ("map_free(M1)", "get(P1, M1, create)")
+    m = build("rfc-refcnt-guard", (), WorldSize(1, 1, 2, cpu_ops=(a, b)))
     assert Reduction(m).renamings == 1
+    m = build("rfc-refcnt-guard", (), WorldSize(1, 1, 3, cpu_ops=(b, a, b)))
+    red = Reduction(m, keep=KEEP)
+    assert red.renamings == 2
+    states = explore(m, [], 20_000, keep_graph=False).states
+    sample = random.Random(3).sample(states, min(len(states), 800))
+    assert all(_commutes(m, red, s) and _props_agree(m, red, s) for s in sample)
+    assert len(explore(m, [], 20_000, canon=red).states) < len(states)
 
 
 @cache
