@@ -36,13 +36,12 @@ WRITE_ONLY = (("selem", "value"), ("selem", "g_writer"), ("thread", "ret"),
 class Reduction:
     """Canonical representatives of open-world states (callable on ``bytes``)."""
 
-    def __init__(self, model, keep=frozenset(), cpus: bool = True):
+    def __init__(self, model, keep=frozenset()):
         L = model.layout
-        self.keep = frozenset(keep)
         n, zero = L.nbytes, L.nbytes  # index ``zero`` is a 0 byte appended to the state
-        erase = [L.tables[t].idx(i, f) for t, f in WRITE_ONLY if f not in self.keep
-                 for i in range(1, L.tables[t].n + 1)]
-        self.erased = tuple(f"{t}.{f}" for t, f in WRITE_ONLY if f not in self.keep)
+        gone = [(t, f) for t, f in WRITE_ONLY if f not in keep]
+        self.erased = tuple(f"{t}.{f}" for t, f in gone)
+        erase = [L.tables[t].idx(i, f) for t, f in gone for i in range(1, L.tables[t].n + 1)]
         th = L.thread
         owners = [L.storage.idx(i, "lock") for i in range(1, L.storage.n + 1)]
         owners += [L.map.idx(m, f"b{b}_lock") for m in range(1, L.map.n + 1)
@@ -51,11 +50,10 @@ class Reduction:
                  for i in range(1, L.tables[t].n + 1)]
         masks += [th.idx(t, "sync") for t in range(1, th.n + 1)]
         # a focus world may give each CPU its own ops: only CPUs with the same ops are
-        # interchangeable
+        # interchangeable (the identity always is)
         ops = model.size.cpu_ops or ((),) * th.n
         perms = [p for p in permutations(range(1, th.n + 1))
-                 if cpus and all(ops[p[t] - 1] == ops[t] for t in range(th.n))]
-        perms = perms or [tuple(range(1, th.n + 1))]
+                 if all(ops[p[t] - 1] == ops[t] for t in range(th.n))]
         self.renamings = len(perms)
         self._ways = []
         for p in perms:  # CPU t becomes CPU p[t - 1]
@@ -73,19 +71,21 @@ class Reduction:
                 fix = [(i, owner) for i in owners] + [(i, mask) for i in masks]
             self._ways.append((itemgetter(*src), tuple(fix)))
 
+    @staticmethod
+    def image(s: bytes, way) -> bytes:
+        """``s`` renamed and erased by one way (one CPU renaming)."""
+        get, fix = way
+        if not fix:
+            return bytes(get(s + b"\0"))
+        b = bytearray(get(s + b"\0"))
+        for i, table in fix:
+            v = b[i]
+            if v:
+                b[i] = table[v]
+        return bytes(b)
+
     def __call__(self, s: bytes) -> bytes:
-        s0 = s + b"\0"
-        best = None
-        for get, fix in self._ways:
-            b = bytearray(get(s0))
-            for i, table in fix:
-                v = b[i]
-                if v:
-                    b[i] = table[v]
-            c = bytes(b)
-            if best is None or c < best:
-                best = c
-        return best
+        return min(self.image(s, way) for way in self._ways)
 
     def describe(self) -> dict:
         return {"cpu_renamings": self.renamings, "erased": list(self.erased)}
