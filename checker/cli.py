@@ -207,6 +207,9 @@ def cmd_prove(args) -> int:
     size = proofs.size_from_args(args)
     if args.focus_states is not None and args.focus_states < 1:
         raise proofs.ProofUsageError("prove: --focus-states must be at least 1")
+    if args.walks < 0 or args.walk_depth < 1:
+        raise proofs.ProofUsageError("prove: --walks must be at least 0 and --walk-depth "
+                                     "at least 1")
     proofs.check_design(args.design)
     muts = proofs.mutations_from_args(args.mutations)
     res = proofs.prove(args.design, muts, size, search_states=args.search_states,
@@ -214,7 +217,8 @@ def cmd_prove(args) -> int:
                        induction=not args.no_induction,
                        induction_seconds=args.induction_seconds, progress=not args.quiet,
                        focus=proofs.focus_from_args(args.focus, args.focus_spec),
-                       focus_states=args.focus_states)
+                       focus_states=args.focus_states, walks=args.walks,
+                       walk_depth=args.walk_depth, seed=args.seed)
     ok = all(e["proof"] == "proved" for e in res["properties"].values())
     if args.json:
         print(json.dumps({"format": 1, "proofs": [res], "matches_expectations": ok}, indent=1))
@@ -304,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focus-states", type=int, default=None,
                    help="state budget of each focus-world search (default: "
                         "--search-states)")
+    p.add_argument("--walks", type=int, default=0,
+                   help="random walks at the full size to look for violations the "
+                        "searches missed (default 0; never a proof)")
+    p.add_argument("--walk-depth", type=int, default=200, help="steps per walk (default 200)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the walks (default 1)")
     p.add_argument("--exhaustive-states", type=int, default=500_000,
                    help="state budget of the exhaustive exploration at the full size")
     p.add_argument("--induction-seconds", type=float, default=600,

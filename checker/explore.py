@@ -47,11 +47,18 @@ class Exploration:
 
 
 class Progress:
-    """Prints states, frontier and states/s on stderr about once a second."""
+    """Prints states, frontier and states/s on stderr about once a second (``units``
+    renames the two counts: random walks report steps and walks left)."""
 
-    def __init__(self, name: str, stream, every: float = 1.0):
-        self.name, self.stream, self.every = name, stream, every
+    def __init__(self, name: str, stream, every: float = 1.0,
+                 units: tuple[str, str] = ("states", "frontier")):
+        self.name, self.stream, self.every, self.units = name, stream, every, units
         self.t0 = self.last = time.monotonic()
+
+    def say(self, text: str):
+        """A line of its own (an event worth seeing during a long run)."""
+        self.stream.write(f"  {self.name}: {text}\n")
+        self.stream.flush()
 
     def __call__(self, states: int, frontier: int, done: bool = False):
         now = time.monotonic()
@@ -60,8 +67,9 @@ class Progress:
         self.last = now
         rate = states / max(now - self.t0, 1e-9)
         end = "\n" if done or not self.stream.isatty() else "\r"
-        self.stream.write(f"  {self.name}: {states} states, frontier {frontier}, "
-                          f"{rate:,.0f} states/s{end}")
+        what, rest = self.units
+        self.stream.write(f"  {self.name}: {states} {what}, {rest} {frontier}, "
+                          f"{rate:,.0f} {what}/s{end}")
         self.stream.flush()
 
 

@@ -18,6 +18,8 @@ from .prover import prove
 from .tables import SHORT, UsageError, cell, columns, design_label, grid
 
 PROOF_VERDICTS = ("proved", "violated", "unknown")
+BUDGETS = {"search_states", "exhaustive_states", "induction", "induction_seconds",
+           "max_search_cpus", "focus", "focus_states", "walks", "walk_depth", "seed"}
 
 
 class ProofUsageError(UsageError):
@@ -99,6 +101,10 @@ def load_defaults(path: Path) -> list[dict]:
         except TypeError as e:
             raise ProofUsageError(f"{where}: sizes: {e}") from None
         b = p.get("budgets", {})
+        unknown = sorted(set(b) - BUDGETS)
+        if unknown:
+            raise ProofUsageError(f"{where}: unknown budget {unknown[0]!r} (expected one "
+                                  f"of: {', '.join(sorted(BUDGETS))})")
         try:
             focus = tuple(parse_focus(t) for t in b.get("focus", []))
         except ValueError as e:
@@ -122,7 +128,8 @@ def run_defaults(path: Path, progress: bool) -> list[dict]:
                     induction=b.get("induction", False),
                     induction_seconds=b.get("induction_seconds", 60), progress=progress,
                     max_search_cpus=b.get("max_search_cpus", 2), focus=d["focus"],
-                    focus_states=b.get("focus_states"))
+                    focus_states=b.get("focus_states"), walks=b.get("walks", 0),
+                    walk_depth=b.get("walk_depth", 200), seed=b.get("seed", 1))
         ok = True
         for n, e in res["properties"].items():
             e["expected"] = d["expect"].get(n, "proved")
@@ -171,12 +178,23 @@ def _exhaustive_line(x: dict) -> str:
             + f", {x['seconds']} s")
 
 
+def _walks_line(x: dict) -> str:
+    found = "; ".join(f"{n} in walk {f['walk']} after {f['steps']} steps, shortened to "
+                      f"{f['shortened']}" for n, f in x["found"].items())
+    return (f"random walks at {x['sizes']}: {x['walks']:,} walks of at most {x['depth']} "
+            f"steps (seed {x['seed']}), {x['steps']:,} steps, {x['seconds']} s"
+            + (f": {found}" if found else ": no violation"))
+
+
 def details(results: list[dict]) -> str:
     from .trace import render_steps
 
     out = []
     for r in results:
         for x in r.get("search", []):
+            if "walks" in x:
+                out.append(_walks_line(x))
+                continue
             where = f"focus {x['focus']}" if "focus" in x else x["sizes"]
             out.append(f"searched {where}: {x['states']:,} states"
                        + (" (complete)" if x["complete"] else " (budget reached)")

@@ -9,9 +9,11 @@ For each property, in this order:
    smaller world is a workload of the requested size too: the extra CPUs stay idle,
    the extra packets are never born, the extra maps unused), then in the *focus*
    worlds the caller names (only some op kinds: a subset of the behaviours again,
-   so deeper traces come within the budget; model/openworld.py ``Focus``).  The shortest trace found
-   is *replayed* step by step by the explicit model of the requested size, and the
-   property is checked on the replayed state; only then is the verdict ``violated``.
+   so deeper traces come within the budget; model/openworld.py ``Focus``), then, if
+   asked, random walks in the world of the requested size (checker/walk.py; a
+   violation is shortened by delta debugging).  The trace found is *replayed* step by
+   step by the explicit model of the requested size, and the property is checked on
+   the replayed state; only then is the verdict ``violated``.
 2. **proved**: exhaustive exploration of the open world of the requested size, when it
    completes within the state budget (the state space is finite: pools are not
    reused), or induction (Houdini over the lemmas of invariants/lemmas.py, relation
@@ -40,6 +42,7 @@ from model.symmetry import Reduction
 
 from . import trace as tr
 from .explore import Progress, concrete_path, explore
+from .walk import random_walks, shrink
 
 LEAK_MEANING = ("whenever no CPU is inside an op, every allocated object is owned by "
                 "something alive (safety form of no_leak)")
@@ -127,6 +130,34 @@ def search_violations(size: WorldSize, design, mutations, big, budget: int, prog
     return found, stats
 
 
+def walk_violations(big, names, walks: int, depth: int, seed: int, progress):
+    """Random walks in the world of the requested size itself (checker/walk.py) for
+    the properties in ``names``: property -> (states, labels), each trace shortened
+    by delta debugging and replayed step by step; plus a statistics entry."""
+    size = big.size
+    props = [p for p in _props(big) if p.name in names]
+    prog = Progress(f"walks {_size_text(size)}", sys.stderr,
+                    units=("steps", "walks left")) if progress else None
+    w = random_walks(big, props, walks, depth, seed, prog)
+    stat = {"sizes": _size_text(size), "walks": w.walks, "depth": depth, "seed": seed,
+            "steps": w.steps, "complete": False, "seconds": round(w.seconds, 2),
+            "found": {}}
+    checks = prove_properties(big)
+    found = {}
+    for name, (walk, labels) in sorted(w.violations.items()):
+        t0 = time.monotonic()
+        states, short = shrink(big, checks[name], labels)
+        states, short = replay(big, short, big)
+        if checks[name](states[-1]):
+            raise ReplayError(f"{name}: the shortened walk does not violate it")
+        found[name] = (states, short)
+        stat["found"][name] = {"walk": walk, "steps": len(labels), "shortened": len(short),
+                               "shrink_seconds": round(time.monotonic() - t0, 2)}
+    stat["seconds"] = round(w.seconds + sum(x["shrink_seconds"]
+                                            for x in stat["found"].values()), 2)
+    return found, stat
+
+
 def _size_text(z: WorldSize) -> str:
     return f"{z.skbs} packets, {z.maps} maps, {z.cpus} CPUs"
 
@@ -141,12 +172,18 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
           search_states: int = 150_000, exhaustive_states: int = 2_000_000,
           induction: bool = True, induction_seconds: float = 600,
           progress: bool = True, max_search_cpus: int = 2, focus=(),
-          focus_states: int | None = None) -> dict:
+          focus_states: int | None = None, walks: int = 0, walk_depth: int = 200,
+          seed: int = 1) -> dict:
     t0 = time.monotonic()
     size = size or WorldSize()
     m = build_world(design, mutations, size)
     found, stats = search_violations(size, design, mutations, m, search_states, progress,
                                      max_search_cpus, focus, focus_states)
+    left = [n for n in PROVE_PROPERTIES if n not in found]
+    if walks > 0 and left and not any(x.get("exhaustive") for x in stats):
+        more, stat = walk_violations(m, left, walks, walk_depth, seed, progress)
+        found.update(more)
+        stats.append(stat)
     res = {"design": design, "mutations": list(mutations), "sizes": size.as_dict(),
            "search": stats, "properties": {}}
     times = {n: round(time.monotonic() - t0, 2) for n in found}

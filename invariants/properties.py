@@ -160,11 +160,11 @@ class Props:
         E, L = self.E, self.L
         exts = [E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE, self.ext_owned(s, e))
                 for e in self.exts]
-        sts = [E.Implies(s[L.storage.idx(st, "mem")] == MEM_LIVE, self.owned_storage(s, st))
+        owned = {st: self.owned_storage(s, st) for st in self.storages}
+        sts = [E.Implies(s[L.storage.idx(st, "mem")] == MEM_LIVE, owned[st])
                for st in self.storages]
         qs = [E.Implies(s[L.selem.idx(q, "mem")] == MEM_LIVE,
-                        E.Or(*(E.And(self.owned_storage(s, st),
-                                     s[L.storage.idx(st, "mem")] == MEM_LIVE,
+                        E.Or(*(E.And(owned[st], s[L.storage.idx(st, "mem")] == MEM_LIVE,
                                      self.in_list(s, st, q)) for st in self.storages)))
               for q in self.selems]
         return E.And(*exts, *sts, *qs)

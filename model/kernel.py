@@ -462,15 +462,16 @@ class ConcreteView(KernelView):
         return c
 
 
-def run_step(model, state: bytes, t: int, body, fast: bool = True
+def run_step(model, state: bytes, t: int, body, fast: bool = True, prefix=()
              ) -> list[tuple[bytes, tuple]]:
-    """Run ``body(view)`` on ``state`` for CPU ``t`` under every choice sequence.
+    """Run ``body(view)`` on ``state`` for CPU ``t`` under every choice sequence that
+    starts with ``prefix`` (default: every choice sequence).
 
     Returns the successor states, each with its label ``(kind, cpu, op, step codes,
     notes)``; outcomes that block are dropped.
     """
     out = []
-    todo: list[list[int]] = [[]]
+    todo: list[list[int]] = [list(prefix)]
     lo, hi = model.layout.obs_slice
     zeros = bytes(hi - lo)
     while todo:

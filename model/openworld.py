@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import rcu
-from .kernel import PC_IDLE, ConcreteView
+from .kernel import PC_IDLE, ConcreteView, run_step
 from .layout import MAP_ALIVE, MEM_LIVE, MEM_NONE, Sizes
 from .ops import OPS, Op, start
 from .spec import Spec, Thread
@@ -193,6 +193,7 @@ class OpenWorldModel(SkbStorageModel):
             [f"M{m}" for m in range(1, size.maps + 1)], size.maps,
             [Thread(f"cpu{t}", (self.alts,), (True,)) for t in range(size.cpus)], [0, 1])
         super().__init__(spec, **kw)
+        self._bodies = [self.thread_body(t) for t in self.threads]
 
     def spec_sizes(self, spec: Spec) -> Sizes:
         z = self.size
@@ -297,6 +298,66 @@ class OpenWorldModel(SkbStorageModel):
     # ---- final states: none (CPUs can always start another op) -----------------------
     def thread_done_expr(self, E, s, t):
         return s[self._opi[t - 1]] == DEAD
+
+    # ---- random walks (checker/walk.py): one successor at a time -----------------------
+    def walk_bias(self, rng) -> frozenset[str]:
+        """Swarm testing: each walk lets the CPUs start only a random half of the op
+        kinds (at least one, and ``end``), so rare mixes come up often."""
+        kinds = sorted({o.name for o in self.alts} - {"end"})
+        keep = {k for k in kinds if rng.random() < 0.5} or {rng.choice(kinds)}
+        return frozenset(keep | {"end"})
+
+    def _prefixes(self, s: bytes, t: int, ops) -> list[tuple[int, ...]]:
+        """How CPU ``t`` may go on: its op's next step, or (idle) starting one of the
+        ops whose gid is in ``ops`` (the first choice of OpenWorldModel.scheduler)."""
+        if s[self._opi[t - 1]] == DEAD:
+            return []
+        if s[self._pc[t - 1]] != PC_IDLE:
+            return [()]
+        alts = self.cpu_alts[t - 1]
+        return [(i,) for i, o in enumerate(alts) if ops is None or o.gid in ops]
+
+    def random_successor(self, s: bytes, rng, bias=None):
+        """A successor of ``s`` drawn at random: a random CPU, then (if it is between
+        ops) a random op among the kinds ``bias`` allows and ``enabled`` lets start,
+        then a random outcome of that step.  None when no CPU can move."""
+        cpus = list(self.threads)
+        rng.shuffle(cpus)
+        ops = None if bias is None else {o.gid for o in self.alts if o.name in bias}
+        for t in cpus:
+            prefixes = self._prefixes(s, t, ops)
+            rng.shuffle(prefixes)
+            k = ConcreteView(self, s, t, []) if prefixes != [()] else None
+            for p in prefixes:
+                if k is not None and not self.enabled(k, t, self.cpu_alts[t - 1][p[0]]):
+                    continue
+                out = run_step(self, s, t, self._bodies[t - 1], prefix=p)
+                if out:
+                    ns, label = rng.choice(out)
+                    return label, ns
+        return None
+
+    def step_as(self, s: bytes, label):
+        """The successor of ``s`` in which the CPU of ``label`` takes the step of the
+        same op (the same step codes and notes if it can), or None: how a shortened
+        trace (checker/walk.py ``shrink``) is replayed."""
+        kind, t, gid, codes, notes = label
+        if not 0 <= gid < len(self.alts):
+            return None
+        out = [x for p in self._prefixes(s, t, {gid})
+               for x in run_step(self, s, t, self._bodies[t - 1], prefix=p)
+               if x[1][2] == gid]
+        same = [x for x in out if x[1][3:] == (codes, notes)]
+        if not (same or out):
+            return None
+        ns, lab = (same or out)[0]
+        return lab, ns
+
+    def group_of(self, s: bytes, label) -> tuple[int, bool]:
+        """A step's CPU, and whether it starts an op there (the CPU was idle): how a
+        shortened trace drops an op with all its steps (checker/walk.py)."""
+        t = label[1]
+        return t, s[self._pc[t - 1]] == PC_IDLE
 
     def label_parts(self, label) -> dict:
         kind, t, gid, codes, notes = label
