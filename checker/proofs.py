@@ -183,6 +183,7 @@ def _walks_line(x: dict) -> str:
                       f"{f['shortened']}" for n, f in x["found"].items())
     return (f"random walks at {x['sizes']}: {x['walks']:,} walks of at most {x['depth']} "
             f"steps (seed {x['seed']}), {x['steps']:,} steps, {x['seconds']} s"
+            + (" (interrupted)" if x.get("interrupted") else "")
             + (f": {found}" if found else ": no violation"))
 
 

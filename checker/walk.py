@@ -31,6 +31,7 @@ class Walks:
     walks: int = 0
     steps: int = 0
     seconds: float = 0.0
+    interrupted: bool = False  # Ctrl-C: the walks so far are kept
     # property -> (walk number, labels from the initial state to the first violation)
     violations: dict[str, tuple[int, list]] = field(default_factory=dict)
 
@@ -51,27 +52,34 @@ def random_walks(model, properties, walks: int, depth: int, seed: int,
     props = [p for p in properties if p.kind == "state"]
     out = Walks()
     init = model.initial_states()[0]
-    for w in range(1, walks + 1):
-        todo = [p for p in props if p.name not in out.violations]
-        if not todo:
-            break
-        bias = model.walk_bias(rng) if hasattr(model, "walk_bias") else None
-        s, labels = init, []
-        for _ in range(depth):
-            nxt = _random_successor(model, s, rng, bias)
-            if nxt is None:
+
+    def check(s, w, labels):
+        for p in props:
+            if p.name not in out.violations and not p.check(s):
+                out.violations[p.name] = (w, list(labels))
+                if progress and hasattr(progress, "say"):
+                    progress.say(f"{p.name} violated in walk {w} after {len(labels)} "
+                                 "steps")
+
+    check(init, 0, [])
+    try:
+        for w in range(1, walks + 1):
+            if all(p.name in out.violations for p in props):
                 break
-            label, s = nxt
-            labels.append(label)
-            for p in todo:
-                if p.name not in out.violations and not p.check(s):
-                    out.violations[p.name] = (w, list(labels))
-                    if progress and hasattr(progress, "say"):
-                        progress.say(f"{p.name} violated in walk {w} after "
-                                     f"{len(labels)} steps")
-        out.walks, out.steps = w, out.steps + len(labels)
-        if progress:
-            progress(out.steps, walks - w)
+            bias = model.walk_bias(rng) if hasattr(model, "walk_bias") else None
+            s, labels = init, []
+            for _ in range(depth):
+                nxt = _random_successor(model, s, rng, bias)
+                if nxt is None:
+                    break
+                label, s = nxt
+                labels.append(label)
+                check(s, w, labels)
+            out.walks, out.steps = w, out.steps + len(labels)
+            if progress:
+                progress(out.steps, walks - w)
+    except KeyboardInterrupt:
+        out.interrupted = True
     if progress:
         progress(out.steps, walks - out.walks, done=True)
     out.seconds = time.monotonic() - t0

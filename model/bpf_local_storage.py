@@ -76,9 +76,12 @@ def _hlist_add_head(k, head_get, head_set, nxt, q):
 def _hlist_del_init(k, head_set, nxt, q):
     """hlist_del_init_rcu(n): *n->pprev = n->next; if (next) next->pprev = n->pprev;
     n->pprev = NULL (the node keeps its next pointer for RCU readers).  No walk: the
-    pprev pointer names the predecessor's next field (or the head)."""
+    pprev pointer names the predecessor's next field (or the head).  Like the kernel's,
+    a no-op on a node that is not hashed (pprev NULL)."""
     e = k.selem(q)
     pp = getattr(e, nxt[0] + "pprev")
+    if pp == 0:  # hlist_unhashed(n)
+        return
     n = getattr(e, nxt)
     if pp == PPREV_HEAD:
         head_set(n)
@@ -389,7 +392,8 @@ def selem_unlink(k):
 
 @unlink.step(
     "local_storage = rcu_dereference(selem->local_storage); lock local_storage; "
-    "if linked: bpf_selem_unlink_map (lock bucket, hlist_del map_node, unlock)",
+    "if linked: bpf_selem_unlink_map (if linked to map: lock bucket, "
+    "if (selem_linked_to_map) hlist_del map_node, unlock)",
     short="lock storage; unlink from map bucket")
 def selem_unlink_locked(k):
     q = k.reg.g_sdata
@@ -402,14 +406,16 @@ def selem_unlink_locked(k):
     if not linked_to_storage(k, q):
         raw_res_spin_unlock(k, s, "lock")
         return k.ret(0)
-    sm = e.smap
-    b = select_bucket(k, e.local_storage)
-    err = bucket_lock(k, sm, b)
-    if err:
-        raw_res_spin_unlock(k, s, "lock")
-        return k.ret(err)
-    map_unlink(k, sm, b, q)
-    bucket_unlock(k, sm, b)
+    if linked_to_map(k, q):  # selem_linked_to_map_lockless(): else already unlinked
+        sm = e.smap
+        b = select_bucket(k, e.local_storage)
+        err = bucket_lock(k, sm, b)
+        if err:
+            raw_res_spin_unlock(k, s, "lock")
+            return k.ret(err)
+        if linked_to_map(k, q):
+            map_unlink(k, sm, b, q)
+        bucket_unlock(k, sm, b)
     k.reg.s_ls = ls
     k.reg.s_last = 1 if storage_singular(k, ls, q) else 0
     k.goto(unlink_misc_cache)

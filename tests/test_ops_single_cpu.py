@@ -183,3 +183,24 @@ def test_write_after_failed_get_is_skipped():
 def test_value_pointer_does_not_outlive_the_run():
     _, ex, _ = run_single(["get(A, M, create, 3)", "end", "read(A, M) == NULL"])
     assert ex.verdicts["assertions"] == "holds"
+
+
+def test_hlist_del_init_on_an_unhashed_node_is_a_no_op():
+    """include/linux/rculist.h hlist_del_init_rcu(): `if (!hlist_unhashed(n))`: deleting
+    a node whose pprev is NULL changes nothing (bpf_selem_unlink_map relies on it too,
+    with its selem_linked_to_map() checks).  Found by random walks under a mutation:
+    the model used to decode pprev NULL as a node."""
+    from model.bpf_local_storage import _hlist_del_init, map_link, map_unlink
+    from model.kernel import ConcreteView
+    from model.layout import MEM_LIVE
+    from model.openworld import WorldSize, build
+
+    m = build("rfc", size=WorldSize(1, 1, 1))
+    k = ConcreteView(m, m.initial_states()[0], 1, [])
+    k.set_meta(m.layout.selem, 1, "mem", MEM_LIVE)
+    map_link(k, 1, 0, 1)
+    map_unlink(k, 1, 0, 1)
+    before = bytes(k.ba)
+    map_unlink(k, 1, 0, 1)  # again: unhashed
+    _hlist_del_init(k, lambda v: None, "snext", 1)  # never linked to a storage
+    assert bytes(k.ba) == before
