@@ -19,7 +19,8 @@ from .tables import SHORT, UsageError, cell, columns, design_label, grid
 
 PROOF_VERDICTS = ("proved", "violated", "unknown")
 BUDGETS = {"search_states", "exhaustive_states", "induction", "induction_seconds",
-           "max_search_cpus", "focus", "focus_states", "walks", "walk_depth", "seed"}
+           "max_search_cpus", "focus", "focus_spec", "focus_states", "walks", "walk_depth",
+           "seed"}
 
 
 class ProofUsageError(UsageError):
@@ -109,6 +110,7 @@ def load_defaults(path: Path) -> list[dict]:
             focus = tuple(parse_focus(t) for t in b.get("focus", []))
         except ValueError as e:
             raise ProofUsageError(f"{where}: budgets.{e}") from None
+        focus += _focus_specs(where, path.parent, b.get("focus_spec", []))
         exp = p.get("expect", {})
         for k, v in exp.items():
             if k not in PROVE_PROPERTIES or v not in PROOF_VERDICTS:
@@ -116,6 +118,19 @@ def load_defaults(path: Path) -> list[dict]:
         out.append({"design": p["design"], "mutations": tuple(p.get("mutations", [])),
                     "size": size, "expect": exp, "budgets": b, "focus": focus})
     return out
+
+
+def _focus_specs(where: str, base: Path, files) -> tuple[Focus, ...]:
+    """budgets.focus_spec: spec files (relative to the proofs file) as focus worlds."""
+    import model
+
+    out = []
+    for f in files:
+        try:
+            out.append(focus_from_spec(model.load(base / f)))
+        except (OSError, model.SpecError) as e:
+            raise ProofUsageError(f"{where}: budgets.focus_spec: {f}: {e}") from None
+    return tuple(out)
 
 
 def run_defaults(path: Path, progress: bool) -> list[dict]:

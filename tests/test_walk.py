@@ -117,6 +117,9 @@ def test_bad_walk_options_are_one_line_errors(tmp_path):
     f.write_text('[[proof]]\ndesign = "rfc"\nbudgets = {walk = 3}\n')
     with pytest.raises(ProofUsageError, match=r"#1: unknown budget 'walk'"):
         load_defaults(f)
+    f.write_text('[[proof]]\ndesign = "rfc"\nbudgets = {focus_spec = ["nope.toml"]}\n')
+    with pytest.raises(ProofUsageError, match=r"#1: budgets.focus_spec: nope.toml"):
+        load_defaults(f)
 
 
 def test_open_world_groups_are_whole_ops():
@@ -138,3 +141,19 @@ def test_open_world_groups_are_whole_ops():
         t = labels[g[0]][1]
         assert m.group_of(states[g[0]], labels[g[0]]) == (t, True)
         assert {labels[i][1] for i in g} == {t} and len({labels[i][2] for i in g}) == 1
+
+
+@pytest.mark.parametrize("design,mutation,name", [
+    ("rfc", "no-nofail-state", "no_double_free"),
+    ("rfc-refcnt-guard", "no-cow-reset", "no_shared_storage"),
+])
+def test_walks_catch_a_mutation_at_4_2_3(design, mutation, name):
+    """The two properties the walks report no violation of for rfc-refcnt-guard can
+    fail in a walk: each is caught at 4 packets, 2 maps, 3 CPUs when a protection is
+    removed (seed 1: walk 65 and walk 38), with a replayed, shortened trace."""
+    m = build(design, (mutation,), WorldSize(4, 2, 3))
+    prop = [p for p in _props(m) if p.name == name]
+    w = random_walks(m, prop, 100, 200, 1)
+    assert name in w.violations
+    states, labels = replay(m, shrink(m, prop[0].check, w.violations[name][1])[1], m)
+    assert not prop[0].check(states[-1]) and len(labels) < len(w.violations[name][1])
