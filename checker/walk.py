@@ -11,7 +11,9 @@ state, until ``depth`` steps or no step is possible.  A model may offer
   each walk favours a different mix of actions);
 * ``step_as(s, label)`` -> ``(label, state)`` or None: the successor of ``s`` that takes
   "the same step" as ``label``, used to replay a shortened trace (default: the
-  successor with exactly that label).
+  successor with exactly that label);
+* ``group_of(s, label)`` -> ``(actor, starts)``: which steps belong together (an op and
+  its steps), so that shortening can drop them at once (default: each step alone).
 
 Walks are reproducible: the same model, seed and counts give the same walks.  A walk
 never proves anything; a violation it finds is shortened (:func:`shrink`, delta
@@ -134,7 +136,8 @@ def shrink(model, check, labels, max_tests: int = 2000) -> tuple[list, list]:
     """Delta debugging (Zeller's ddmin, removing chunks): a trace of ``model`` from the
     initial state to a state where ``check`` fails, no longer than ``labels``' replay.
     First whole groups are removed (an op and all its steps, ``group_of``), then
-    single steps, until no single group or step can be removed."""
+    single steps, until no single group or step can be removed (or ``max_tests``
+    replays were spent)."""
     best = replay_loosely(model, check, labels)
     if best is None:
         raise ValueError("the trace to shrink does not reach a violation")
