@@ -65,18 +65,28 @@ def mutations_from_args(text: str) -> tuple[str, ...]:
 
 def focus_from_args(texts, spec_files) -> tuple[Focus, ...]:
     """--focus OPS@S/M/C and --focus-spec FILE (a scenario's op kinds and objects)."""
-    import model
-
     out = []
     for t in texts or ():
         try:
             out.append(parse_focus(t))
         except ValueError as e:
             raise ProofUsageError(f"prove: --focus: {e}") from None
-    for f in spec_files or ():
-        if not Path(f).is_file():
-            raise ProofUsageError(f"prove: --focus-spec: {f}: no such spec file")
-        out.append(focus_from_spec(model.load(f)))
+    return tuple(out) + focus_specs("prove: --focus-spec", Path(), spec_files or ())
+
+
+def focus_specs(where: str, base: Path, files) -> tuple[Focus, ...]:
+    """Spec files (relative to ``base``) as focus worlds; a missing or bad file is a
+    one-line usage error starting with ``where``."""
+    import model
+
+    out = []
+    for f in files:
+        if not (base / f).is_file():
+            raise ProofUsageError(f"{where}: {f}: no such spec file")
+        try:
+            out.append(focus_from_spec(model.load(base / f)))
+        except model.SpecError as e:
+            raise ProofUsageError(f"{where}: {e}") from None  # e names the file
     return tuple(out)
 
 
@@ -110,7 +120,8 @@ def load_defaults(path: Path) -> list[dict]:
             focus = tuple(parse_focus(t) for t in b.get("focus", []))
         except ValueError as e:
             raise ProofUsageError(f"{where}: budgets.{e}") from None
-        focus += _focus_specs(where, path.parent, b.get("focus_spec", []))
+        focus += focus_specs(f"{where}: budgets.focus_spec", path.parent,
+                             b.get("focus_spec", []))
         exp = p.get("expect", {})
         for k, v in exp.items():
             if k not in PROVE_PROPERTIES or v not in PROOF_VERDICTS:
@@ -118,19 +129,6 @@ def load_defaults(path: Path) -> list[dict]:
         out.append({"design": p["design"], "mutations": tuple(p.get("mutations", [])),
                     "size": size, "expect": exp, "budgets": b, "focus": focus})
     return out
-
-
-def _focus_specs(where: str, base: Path, files) -> tuple[Focus, ...]:
-    """budgets.focus_spec: spec files (relative to the proofs file) as focus worlds."""
-    import model
-
-    out = []
-    for f in files:
-        try:
-            out.append(focus_from_spec(model.load(base / f)))
-        except (OSError, model.SpecError) as e:
-            raise ProofUsageError(f"{where}: budgets.focus_spec: {f}: {e}") from None
-    return tuple(out)
 
 
 def run_defaults(path: Path, progress: bool) -> list[dict]:

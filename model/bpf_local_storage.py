@@ -413,8 +413,7 @@ def selem_unlink_locked(k):
         if err:
             raw_res_spin_unlock(k, s, "lock")
             return k.ret(err)
-        if linked_to_map(k, q):
-            map_unlink(k, sm, b, q)
+        map_unlink(k, sm, b, q)  # selem_linked_to_map() under the lock: same read here
         bucket_unlock(k, sm, b)
     k.reg.s_ls = ls
     k.reg.s_last = 1 if storage_singular(k, ls, q) else 0

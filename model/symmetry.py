@@ -74,10 +74,15 @@ class Reduction:
     @staticmethod
     def image(s: bytes, way) -> bytes:
         """``s`` renamed and erased by one way (one CPU renaming)."""
+        return Reduction._image(s + b"\0", way)
+
+    @staticmethod
+    def _image(s0: bytes, way) -> bytes:
+        """:meth:`image` of a state already padded with the 0 byte."""
         get, fix = way
         if not fix:
-            return bytes(get(s + b"\0"))
-        b = bytearray(get(s + b"\0"))
+            return bytes(get(s0))
+        b = bytearray(get(s0))
         for i, table in fix:
             v = b[i]
             if v:
@@ -85,7 +90,8 @@ class Reduction:
         return bytes(b)
 
     def __call__(self, s: bytes) -> bytes:
-        return min(self.image(s, way) for way in self._ways)
+        s0 = s + b"\0"
+        return min(self._image(s0, way) for way in self._ways)
 
     def describe(self) -> dict:
         return {"cpu_renamings": self.renamings, "erased": list(self.erased)}
