@@ -87,10 +87,15 @@ def run_specs(files: list[str], jobs: int, opts: dict) -> tuple[list[dict], bool
     return [results[f] for f in files if f in results], interrupted
 
 
-def write_traces(results: list[dict], out: Path) -> Path | None:
+def write_traces(results: list[dict], out: Path, proofs_res=()) -> Path | None:
+    """One folder per run: a file per violation of a spec (``<spec>/<property>.txt``)
+    and of a default proof (``proof-<design>-<sizes>/<property>.txt``)."""
+    from .proofs import proof_dir, proof_trace_text
+
     viol = [(r, p) for r in results for p, e in r["properties"].items() if "trace" in e]
+    pviol = [(r, p) for r in proofs_res for p, e in r["properties"].items() if "trace" in e]
     errs = [r for r in results if r["spec_error"]]
-    if not viol and not errs:
+    if not viol and not errs and not pviol:
         return None
     run_dir = out / time.strftime("run-%Y%m%d-%H%M%S")
     n = 1
@@ -101,6 +106,10 @@ def write_traces(results: list[dict], out: Path) -> Path | None:
         d = run_dir / r["name"]
         d.mkdir(parents=True, exist_ok=True)
         (d / f"{p}.txt").write_text(runner.trace_text(r, p))
+    for r, p in pviol:
+        d = run_dir / proof_dir(r)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{p}.txt").write_text(proof_trace_text(r, p))
     return run_dir
 
 
@@ -161,7 +170,6 @@ def cmd_check(files: list[str], args) -> int:
         results, interrupted = run_specs(files, jobs, opts)
     ok = all(r["matches_expectations"] for r in results) and not interrupted
     ok = ok and len(results) == len(files)
-    run_dir = None if args.no_traces else write_traces(results, Path(args.out))
     proofs_res = []
     pfile = Path(args.dir or default_specs_dir()) / "default.proofs" \
         if getattr(args, "proofs", False) else None
@@ -170,6 +178,7 @@ def cmd_check(files: list[str], args) -> int:
 
         proofs_res = proofs.run_defaults(pfile, progress=not args.quiet)
         ok = ok and all(r["matches_expectations"] for r in proofs_res)
+    run_dir = None if args.no_traces else write_traces(results, Path(args.out), proofs_res)
     if args.json:
         rep = report(results, ok)
         if pfile:
@@ -220,11 +229,15 @@ def cmd_prove(args) -> int:
                        focus_states=args.focus_states, walks=args.walks,
                        walk_depth=args.walk_depth, seed=args.seed)
     ok = all(e["proof"] == "proved" for e in res["properties"].values())
+    if args.save_specs:
+        res["saved_specs"] = proofs.save_specs(res, Path(args.save_specs), not args.quiet)
     if args.json:
         print(json.dumps({"format": 1, "proofs": [res], "matches_expectations": ok}, indent=1))
     else:
         print(proofs.table([res]))
         print(proofs.details([res]))
+        for line in proofs.saved_specs_lines(res.get("saved_specs", [])):
+            print(line)
     return 0 if ok else 1
 
 
@@ -318,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--induction-seconds", type=float, default=600,
                    help="time budget for building the z3 relation (default 600)")
     p.add_argument("--no-induction", action="store_true", help="skip the induction")
+    p.add_argument("--save-specs", metavar="DIR",
+                   help="write each violation's trace as a spec in DIR and check it")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p = sub.add_parser("bench", help="states, transitions, seconds, states/s, peak memory")

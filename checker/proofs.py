@@ -152,6 +152,98 @@ def run_defaults(path: Path, progress: bool) -> list[dict]:
     return out
 
 
+def save_specs(res: dict, folder: Path, progress: bool) -> list[dict]:
+    """Write each violation trace of a prove result as a spec in ``folder`` (one spec
+    per distinct workload; model/spec_export.py), then check that spec as ``check
+    run`` would: the spec's own search gives its shortest trace, and says whether the
+    scenario reproduces what prove found.  Returns one entry per spec written."""
+    from model.spec import SpecError
+    from model.spec_export import file_stem, spec_text
+
+    from .runner import check_spec
+
+    by_workload: dict[str, dict] = {}
+    for n, e in res["properties"].items():
+        if e["proof"] == "violated":
+            key = repr(e["workload"])
+            by_workload.setdefault(key, {"workload": e["workload"], "found": {}})
+            by_workload[key]["found"][n] = len(e["trace"])
+    z = res["sizes"]
+    origin = (f"check prove --design {res['design']}"
+              + (f" --mutations {','.join(res['mutations'])}" if res["mutations"] else "")
+              + " at " + ", ".join(f"{z[k]} {w}{'s' if z[k] != 1 else ''}" for k, w in
+                                   (("skbs", "packet"), ("maps", "map"), ("cpus", "CPU"))))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ProofUsageError(f"prove: --save-specs {folder}: {err.strerror}") from None
+    out = []
+    for w in by_workload.values():
+        path = folder / (file_stem(res["design"], res["mutations"], w["found"]) + ".toml")
+        try:
+            path.write_text(spec_text(w["workload"], design=res["design"],
+                                      mutations=res["mutations"], sizes=z, found=w["found"],
+                                      origin=origin))
+        except OSError as err:
+            raise ProofUsageError(f"prove: --save-specs {path}: {err.strerror}") from None
+        try:
+            r = check_spec(str(path), progress=progress, traces=True)
+        except SpecError as err:  # an engine bug: the trace's ops are the spec's ops
+            raise ProofUsageError(f"prove: the spec written from the trace is bad: {err}") \
+                from None
+        props = r["properties"]
+        entry = {"file": str(path), "found": w["found"], "states": r["states"],
+                 "complete": r["complete"],
+                 "reproduces": {n: len(props[n]["trace"]) for n in w["found"]
+                                if props[n]["verdict"] == "violated"},
+                 "violated": sorted(n for n, p in props.items() if p["verdict"] == "violated")}
+        if r["spec_error"]:
+            entry["spec_error"] = r["spec_error"]["message"]
+        out.append(entry)
+    return out
+
+
+def saved_specs_lines(saved: list[dict]) -> list[str]:
+    out = []
+    for x in saved:
+        rep = ", ".join(f"{n} in {k} steps" for n, k in x["reproduces"].items())
+        miss = [n for n in x["found"] if n not in x["reproduces"]]
+        line = (f"wrote {x['file']}: its own search ({x['states']:,} states"
+                + ("" if x["complete"] else ", budget reached") + ") "
+                + (f"reproduces {rep}" if rep else "reproduces nothing prove found"))
+        if miss:
+            line += f"; not {', '.join(miss)}"
+        if x.get("spec_error"):
+            line += f"; spec error: {x['spec_error']}"
+        out.append(textwrap.fill(line, 100, subsequent_indent="    "))
+    return out
+
+
+def proof_dir(res: dict) -> str:
+    """The trace folder of a proof: ``proof-<design>[-<mutations>]-<S>x<M>x<C>``."""
+    z = res["sizes"]
+    return "-".join(["proof", res["design"], *res["mutations"],
+                     f"{z['skbs']}x{z['maps']}x{z['cpus']}"])
+
+
+def proof_trace_text(res: dict, prop: str) -> str:
+    """The text file written for one violation found by a proof (like a spec's)."""
+    from .trace import render_steps
+
+    e = res["properties"][prop]
+    ops = [f"  {t}: {', '.join(o)}" for t, o in e.get("workload", {}).items()]
+    head = [f"proof:    check prove --design {res['design']}"
+            + (f" --mutations {','.join(res['mutations'])}" if res["mutations"] else "")
+            + f" at {_sizes_text(res['sizes'])}",
+            f"property: {prop} VIOLATED (expected: {e.get('expected', 'proved')})",
+            f"why:      {e.get('why', '')}", "",
+            "The ops each CPU started (check prove --save-specs writes them as a spec):",
+            *ops, "", "Race diagram", "", e["race"], "Steps (fields each step changed)", ""]
+    tail = ["", "State at the violation", ""]
+    tail += [f"  {k}: {v}" for k, v in e.get("final_state", {}).items()]
+    return "\n".join(head) + render_steps(e["trace"]) + "\n".join(tail) + "\n"
+
+
 # ---- tables -------------------------------------------------------------------------
 
 def _sizes_text(z: dict) -> str:

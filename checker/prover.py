@@ -234,6 +234,8 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
             e["proof"] = "violated"
             e["trace"] = render_trace(m, states, labels)
             e["why"] = why(m, n, states[-1])
+            e["workload"] = m.workload(states, labels)
+            e["final_state"] = describe(m, states[-1])
             e["race"] = tr.render_race(e["trace"], [f"cpu{t}" for t in range(size.cpus)])
         elif n in method:
             e["proof"] = "proved"

@@ -110,8 +110,9 @@ THREAD_REGS = (
     "n_selem", "n_ls", "n_sm", "n_bucket", "n_unlink", "n_free", "n_err", "n_pinned",
     # bpf_local_storage_map_free
     "m_bucket", "m_cursor",
-    # open world (model/openworld.py): the packet this CPU's program run is on, and
-    # the maps the run has used (bit m-1); 0 in spec-driven models
+    # open world (model/openworld.py): the packet this CPU's program run is on (also
+    # in a spec with skb_ownership), and the maps the run has used (bit m-1); 0 in
+    # other spec-driven models
     "own", "runmaps",
 )
 # registers that survive the end of an op (everything else is cleared, so that

@@ -244,18 +244,6 @@ class OpenWorldModel(SkbStorageModel):
         name = KIND_NAME[r.alt - 1]
         return self._gid.get((name, r.a_skb, r.a_map, r.a_new, r.a_create), -1)
 
-    def busy(self, k, t: int, x: int):
-        """Is packet ``x`` in another CPU's hands (an op on it, or a program run)?"""
-        out = False
-        for u in self.threads:
-            if u == t:
-                continue
-            ru = k.regs_of(u)
-            inside = ru.pc != PC_IDLE
-            out = k._or(out, k._or(ru.own == x, k._and(inside, k._or(ru.a_skb == x,
-                                                                       ru.a_new == x))))
-        return out
-
     def enabled(self, k, t: int, op: Op) -> bool:
         L, r = self.layout, k.reg
         in_run = r.rcu != 0
@@ -358,6 +346,17 @@ class OpenWorldModel(SkbStorageModel):
         shortened trace drops an op with all its steps (checker/walk.py)."""
         t = label[1]
         return t, s[self._pc[t - 1]] == PC_IDLE
+
+    def workload(self, states, labels) -> dict[str, list[str]]:
+        """The ops each CPU starts in a trace (states[i] --labels[i]--> states[i + 1]),
+        in order, named as a spec names them: the trace as a scenario
+        (model/spec_export.py)."""
+        out: dict[str, list[str]] = {}
+        for s, label in zip(states, labels, strict=False):
+            t, starts = self.group_of(s, label)
+            if starts:
+                out.setdefault(self.thread_name(t), []).append(self.label_parts(label)["op"])
+        return out
 
     def label_parts(self, label) -> dict:
         kind, t, gid, codes, notes = label

@@ -64,6 +64,9 @@ class Spec:
     threads: list[Thread]
     values: list[int]  # value table: index 0 is 0 (a zeroed value)
     expect: dict[str, str] = field(default_factory=dict)
+    # [spec] skb_ownership: an op on a packet waits while another thread is inside an
+    # op or a program run on it (an skb belongs to one context at a time)
+    skb_ownership: bool = False
 
     def expected(self, prop: str) -> str:
         return self.expect.get(prop, "holds")
@@ -119,7 +122,8 @@ def _names(where, v):
 def parse(data: dict, file: str) -> Spec:
     _keys(file, data, ("spec", "bounds", "objects", "thread", "expect"))
     sp = data.get("spec", {})
-    _keys(f"{file}: [spec]", sp, ("name", "description", "design", "mutations"))
+    _keys(f"{file}: [spec]", sp, ("name", "description", "design", "mutations",
+                                  "skb_ownership"))
     name = sp.get("name", Path(file).stem)
     desc = sp.get("description", "")
     if not isinstance(name, str) or not isinstance(desc, str):
@@ -135,6 +139,10 @@ def parse(data: dict, file: str) -> Spec:
         if m not in MUTATIONS:
             raise SpecError(f"{file}: [spec] unknown mutation '{m}' "
                             f"(expected one of: {', '.join(MUTATIONS)})")
+
+    ownership = sp.get("skb_ownership", False)
+    if not isinstance(ownership, bool):
+        raise SpecError(f"{file}: [spec] skb_ownership must be true or false")
 
     bounds = dict(DEFAULT_BOUNDS)
     b = data.get("bounds", {})
@@ -165,7 +173,7 @@ def parse(data: dict, file: str) -> Spec:
         raise SpecError(f"{file}: at most 8 threads")
     spec = Spec(file, name, desc, design, tuple(muts), bounds["cache_size"],
                 bounds["lock_failures"], bounds["alloc_failures"], bounds["max_states"],
-                list(skbs), len(skbs), list(maps), len(maps), [], [0], dict(ex))
+                list(skbs), len(skbs), list(maps), len(maps), [], [0], dict(ex), ownership)
     _parse_threads(spec, raw_threads)
     return spec
 

@@ -158,6 +158,8 @@ class SkbStorageModel:
                 return self._spec_error(k, t, op)
             if op.kind.bpf and r.rcu == 0:
                 rcu.rcu_read_lock(k)  # the program run begins
+            if op.kind.bpf and self.spec.skb_ownership:
+                r.own = op.skb  # the packet this program run is on
             start(k, op)
             self._exec(k, t)
 
@@ -195,6 +197,7 @@ class SkbStorageModel:
         k.reg.sp = 0
         k.reg.opi = len(self.entries[t - 1])
         k.reg.alt = 0
+        k.reg.own = 0
 
     def _spec_error(self, k, t, op: Op):
         k.set_g("obs_spec_error", op.gid + 1)
@@ -230,9 +233,24 @@ class SkbStorageModel:
     def end_run(self, k):
         """The BPF program returns: rcu_read_unlock(); its value pointers are gone."""
         rcu.rcu_read_unlock(k)
+        k.reg.own = 0
         for x in range(1, self.sizes.skbs + 1):
             for m in range(1, self.sizes.maps + 1):
                 setattr(k.reg, f"vp{x}_{m}", 0)
+
+    def busy(self, k, t: int, x: int):
+        """Is packet ``x`` in another CPU's hands (an op on it, or a program run)?  An
+        skb belongs to one context at a time: the open world's rule, and a spec's
+        with ``skb_ownership``."""
+        out = False
+        for u in self.threads:
+            if u == t:
+                continue
+            ru = k.regs_of(u)
+            inside = ru.pc != PC_IDLE
+            out = k._or(out, k._or(ru.own == x, k._and(inside, k._or(ru.a_skb == x,
+                                                                       ru.a_new == x))))
+        return out
 
     def ready(self, k, t: int, op: Op) -> int:
         """May ``op`` start?  GO, WAIT (an object it needs does not exist yet, or
@@ -244,6 +262,8 @@ class SkbStorageModel:
                 return WAIT
             if mem != MEM_LIVE:
                 return ERROR
+            if self.spec.skb_ownership and self.busy(k, t, op.skb):
+                return WAIT
         if op.map and op.name != "map_create":
             mem = k.meta(L.map, op.map, "mem")
             if mem == MAP_NONE:

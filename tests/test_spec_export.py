@@ -1,0 +1,143 @@
+"""Traces of `check prove` as specs (--save-specs), and the spec key skb_ownership."""
+
+import dataclasses
+import json
+import tomllib
+
+import pytest
+from conftest import ROOT
+
+import invariants
+import model
+from checker.cli import main
+from checker.explore import explore
+from checker.prover import prove
+from model.openworld import WorldSize
+from model.spec import SpecError
+
+RACE = """
+[spec]
+design = "rfc-refcnt-guard"
+skb_ownership = {own}
+[objects]
+skbs = ["A"]
+maps = ["M"]
+[[thread]]
+name = "cpu0"
+ops = ["get(A, M, create)"]
+[[thread]]
+name = "cpu1"
+ops = ["ext_del(A)"]
+"""
+
+
+def _explore(spec):
+    m = model.build(spec)
+    props = invariants.properties_for(m)
+    ex = explore(m, props, spec.max_states)
+    assert ex.complete
+    return ex
+
+
+def test_ownership_keeps_a_second_context_off_the_packet(tmp_path):
+    """Without the rule, ext_del(A) on cpu1 runs inside cpu0's get(A, M, create),
+    between skb_ext_add and ext->storage = NULL: the ext is freed under the kfunc, a
+    use after free no kernel can run (one context owns an skb).  With it, ext_del
+    waits for the program run to end and everything holds."""
+    verdicts = {}
+    for own in ("false", "true"):
+        p = tmp_path / f"race-{own}.toml"
+        p.write_text(RACE.format(own=own))
+        verdicts[own] = _explore(model.load(p)).verdicts
+    assert verdicts["false"]["no_use_after_free"] == "violated"
+    assert all(v == "holds" for v in verdicts["true"].values())
+
+
+def test_ownership_must_be_a_boolean(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text(RACE.format(own='"yes"'))
+    with pytest.raises(SpecError, match=r"bad.toml: \[spec\] skb_ownership must be true or "
+                                        "false"):
+        model.load(p)
+
+
+# the shipped specs in which two threads name one packet, small enough for a test
+SHARED_PACKET_SPECS = [
+    "clone-original-freed-last", "cow-vs-clone-free-refcnt-guard", "gso-segments-share",
+    "mut-no-cache-recheck", "shared-create-cmpxchg-race", "shared-delete-vs-lookup",
+    "tcp-retransmit-pskb-copy", "three-cpus-clone-delete-map-free",
+]
+
+
+@pytest.mark.parametrize("name", SHARED_PACKET_SPECS)
+def test_shipped_specs_never_share_a_packet_between_contexts(name):
+    """The ownership rule removes no state from the shipped specs: no verdict of the
+    suite rests on two CPUs inside ops on one skb (the other shipped specs were
+    checked the same way when the rule was added)."""
+    spec = model.load(ROOT / "specs" / f"{name}.toml")
+    threads = {x: {th.name for th in spec.threads for e in th.entries for op in e
+                   if x in (op.skb, op.new)} for x in range(1, len(spec.skbs) + 1)}
+    assert any(len(t) > 1 for t in threads.values())
+    a = _explore(spec)
+    b = _explore(dataclasses.replace(spec, skb_ownership=True))
+    assert len(a.states) == len(b.states) and a.verdicts == b.verdicts
+
+
+@pytest.fixture(scope="module")
+def finding_one():
+    """Finding 1 and finding 3 in the open world of 2 packets, 1 map, 1 CPU."""
+    return prove("rfc", (), WorldSize(2, 1, 1), search_states=20_000, exhaustive_states=0,
+                 induction=False, progress=False)
+
+
+def test_the_workload_of_a_trace(finding_one):
+    e = finding_one["properties"]["no_shared_storage"]
+    assert e["proof"] == "violated"
+    assert e["workload"] == {"cpu0": ["get(P1, M1, create)", "end", "copy(P1) -> P2",
+                                      "delete(P2, M1)"]}
+
+
+def test_saved_specs_reproduce_what_prove_found(finding_one, tmp_path):
+    from checker.proofs import save_specs
+
+    saved = save_specs(finding_one, tmp_path, progress=False)
+    violated = {n for n, e in finding_one["properties"].items() if e["proof"] == "violated"}
+    assert {n for x in saved for n in x["found"]} == violated
+    for x in saved:
+        text = (tmp_path / x["file"]).read_text()
+        data = tomllib.loads(text)
+        assert data["spec"]["skb_ownership"] is True
+        assert "expect" not in data or not data["expect"]  # left to the reviewer
+        assert x["complete"] and "spec_error" not in x
+        for n, k in x["found"].items():
+            assert f'# {n} = "violated"' in text
+            # a spec's interleavings include the trace's: found again, never longer
+            # (the spec chains a CPU's local steps and has no step for `end`)
+            assert 0 < x["reproduces"][n] <= k
+
+
+def test_cli_save_specs_json_and_bad_folder(tmp_path, capsys):
+    args = ["prove", "--design", "rfc", "--skbs", "2", "--maps", "1", "--cpus", "1",
+            "--search-states", "20000", "--exhaustive-states", "0", "--no-induction", "-q"]
+    assert main([*args, "--json", "--save-specs", str(tmp_path / "found")]) == 1
+    res = json.loads(capsys.readouterr().out)["proofs"][0]
+    files = [x["file"] for x in res["saved_specs"]]
+    assert str(tmp_path / "found" / "rfc-no_shared_storage.toml") in files
+    assert main(["run", "-q", "--no-traces", *files]) == 1  # nothing recorded yet
+    capsys.readouterr()
+    (tmp_path / "file").write_text("")
+    assert main([*args, "--save-specs", str(tmp_path / "file" / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--save-specs" in err
+
+
+def test_proof_violations_get_trace_files(finding_one, tmp_path):
+    """`check all` writes a file per violation of a default proof, as for a spec."""
+    from checker.cli import write_traces
+
+    run_dir = write_traces([], tmp_path, [finding_one])
+    text = (run_dir / "proof-rfc-2x1x1" / "no_shared_storage.txt").read_text()
+    assert "property: no_shared_storage VIOLATED" in text
+    assert "cpu0: get(P1, M1, create), end, copy(P1) -> P2, delete(P2, M1)" in text
+    assert "Race diagram" in text and "State at the violation" in text
+    assert write_traces([], tmp_path, []) is None
