@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from model.bpf_skb_storage import get_ext_added
+from model.bpf_skb_storage import get_ext_added, get_ext_reset
 from model.expr import Concrete
 from model.kernel import step_of
 from model.layout import (
@@ -22,9 +22,11 @@ from model.layout import (
     MEM_LIVE,
     REFCOUNT_SATURATED,
     SKB_EXT_BPF_STORAGE,
+    STACK_DEPTH,
 )
 
 _PC_EXT_ADDED = step_of(get_ext_added).code
+_PC_EXT_RESET = step_of(get_ext_reset).code  # rfc-fix only
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,19 @@ class Props:
         SKB_EXT_BPF_STORAGE)`` and ``RCU_INIT_POINTER(ext->storage, NULL)``.  When
         skb_ext_add reused a data area (the id was present but not active), the old
         pointer is still there for this one step; the CPU that owns the packet is about
-        to overwrite it and no program can follow it (like ``ext_of``'s window)."""
+        to overwrite it and no program can follow it (like ``ext_of``'s window).  With
+        ``rfc-fix`` that CPU first destroys the kept storage (bpf_skb_storage_free, then
+        ``get_ext_reset``): the window lasts until the pointer is NULL."""
         E, L = self.E, self.L
-        return E.Or(*(E.And(s[L.thread.idx(t, "a_skb")] == x,
-                            s[L.thread.idx(t, "pc")] == _PC_EXT_ADDED)
+
+        def in_window(t):
+            at = [s[L.thread.idx(t, "pc")] == _PC_EXT_ADDED,
+                  s[L.thread.idx(t, "pc")] == _PC_EXT_RESET]
+            at += [s[L.thread.idx(t, f"stk{i}")] == _PC_EXT_RESET
+                   for i in range(STACK_DEPTH)]
+            return E.Or(*at)
+
+        return E.Or(*(E.And(s[L.thread.idx(t, "a_skb")] == x, in_window(t))
                       for t in range(1, L.thread.n + 1)))
 
     @staticmethod

@@ -5,7 +5,9 @@ read-side section.  Both first refuse when the storage may be shared (the "shari
 guard"); the design decides what the guard reads:
 
 * ``rfc`` (as posted): ``skb->cloned && is_skb_storage_shared(skb)``;
-* ``rfc-refcnt-guard``: ``is_skb_storage_shared(skb)`` alone, whatever ``cloned`` says.
+* ``rfc-refcnt-guard``: ``is_skb_storage_shared(skb)`` alone, whatever ``cloned`` says;
+* ``rfc-fix``: that guard, and (finding 3) a data area that skb_ext_add re-activated
+  keeps its storage, which the kfunc looks up again (see ``get_ext_added``).
 
 is_skb_storage_shared() is ``skb_ext_exist(skb, SKB_EXT_BPF_STORAGE) &&
 refcount_read(&skb->extensions->refcnt) != 1``.
@@ -127,8 +129,24 @@ def get_ext_added(k):
     if e == 0:
         k.note("skb_ext_add failed: NULL (-ENOMEM)")
         return finish(k, 0)
-    k.ext(e).storage = 0
     k.reg.g_ext = e
+    if k.design == "rfc-fix" and k.ext(e).storage != 0:
+        # rfc-fix: kept = __skb_ext_exist(skb->extensions, id) before skb_ext_add; a
+        # kept area still holds the storage skb_ext_del left (a fresh area or a copy
+        # holds NULL): destroy it, as __skb_ext_put would have, before the NULL.  (A
+        # kept NULL pointer needs nothing: the RFC's path.)
+        k.note("rfc-fix: the data area was kept: bpf_skb_storage_free() its storage")
+        k.reg.p_ext = e
+        return k.call(skb_storage_free, get_ext_reset)
+    k.ext(e).storage = 0
+    k.call(ls.update_start, get_updated)
+
+
+@get.step("rfc-fix: RCU_INIT_POINTER(ext->storage, NULL) after bpf_skb_storage_free()",
+          short="ext->storage = NULL")
+def get_ext_reset(k):
+    e = k.reg.g_ext
+    k.ext(e).storage = 0
     k.call(ls.update_start, get_updated)
 
 

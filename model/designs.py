@@ -5,6 +5,12 @@ DESIGNS = {
            "skb->cloned && is_skb_storage_shared(skb)",
     "rfc-refcnt-guard": "the RFC with the guard refusing whenever the packet's ext with "
                         "BPF storage is shared (refcnt != 1), whatever skb->cloned says",
+    "rfc-fix": "rfc-refcnt-guard plus two changes skbcheck proposes for finding 3 (not in "
+               "the RFC): skb_ext_maybe_cow clears the copy's storage pointer whenever "
+               "BPF_STORAGE is present in the copy, not only when it was active; and "
+               "bpf_skb_storage_get keeps the storage of a data area skb_ext_add "
+               "re-activated (left by skb_ext_del) and looks it up again instead of "
+               "overwriting it with NULL",
 }
 
 # name -> (the protection removed, where it lives in the model)

@@ -103,7 +103,9 @@ def skb_ext_cow(k):
     n.storage = o.storage
     n.refcnt = 1
     # RFC: if (old_active & (1 << SKB_EXT_BPF_STORAGE)) RCU_INIT_POINTER(ext->storage, NULL)
-    if (skb.active & SKB_EXT_BPF_STORAGE) and not k.mut("no-cow-reset"):
+    # rfc-fix: if (__skb_ext_exist(new, SKB_EXT_BPF_STORAGE)) RCU_INIT_POINTER(...)
+    keyed = n.present if k.design == "rfc-fix" else skb.active
+    if (keyed & SKB_EXT_BPF_STORAGE) and not k.mut("no-cow-reset"):
         n.storage = 0
     elif n.present & SKB_EXT_BPF_STORAGE and n.storage != 0:
         k.note("copy keeps old->storage (BPF_STORAGE present but not in old_active)")
