@@ -152,6 +152,16 @@ def run_defaults(path: Path, progress: bool) -> list[dict]:
     return out
 
 
+def _prove_command(res: dict) -> str:
+    """Which proof found a trace: ``check prove --design D [--mutations M] at 4
+    packets, 2 maps, 3 CPUs``."""
+    z = res["sizes"]
+    return (f"check prove --design {res['design']}"
+            + (f" --mutations {','.join(res['mutations'])}" if res["mutations"] else "")
+            + " at " + ", ".join(f"{z[k]} {w}{'s' if z[k] != 1 else ''}" for k, w in
+                                 (("skbs", "packet"), ("maps", "map"), ("cpus", "CPU"))))
+
+
 def save_specs(res: dict, folder: Path, progress: bool) -> list[dict]:
     """Write each violation trace of a prove result as a spec in ``folder`` (one spec
     per distinct workload; model/spec_export.py), then check that spec as ``check
@@ -169,10 +179,6 @@ def save_specs(res: dict, folder: Path, progress: bool) -> list[dict]:
             by_workload.setdefault(key, {"workload": e["workload"], "found": {}})
             by_workload[key]["found"][n] = len(e["trace"])
     z = res["sizes"]
-    origin = (f"check prove --design {res['design']}"
-              + (f" --mutations {','.join(res['mutations'])}" if res["mutations"] else "")
-              + " at " + ", ".join(f"{z[k]} {w}{'s' if z[k] != 1 else ''}" for k, w in
-                                   (("skbs", "packet"), ("maps", "map"), ("cpus", "CPU"))))
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -183,7 +189,7 @@ def save_specs(res: dict, folder: Path, progress: bool) -> list[dict]:
         try:
             path.write_text(spec_text(w["workload"], design=res["design"],
                                       mutations=res["mutations"], sizes=z, found=w["found"],
-                                      origin=origin))
+                                      origin=_prove_command(res)))
         except OSError as err:
             raise ProofUsageError(f"prove: --save-specs {path}: {err.strerror}") from None
         try:
@@ -232,9 +238,7 @@ def proof_trace_text(res: dict, prop: str) -> str:
 
     e = res["properties"][prop]
     ops = [f"  {t}: {', '.join(o)}" for t, o in e.get("workload", {}).items()]
-    head = [f"proof:    check prove --design {res['design']}"
-            + (f" --mutations {','.join(res['mutations'])}" if res["mutations"] else "")
-            + f" at {_sizes_text(res['sizes'])}",
+    head = [f"proof:    {_prove_command(res)}",
             f"property: {prop} VIOLATED (expected: {e.get('expected', 'proved')})",
             f"why:      {e.get('why', '')}", "",
             "The ops each CPU started (check prove --save-specs writes them as a spec):",

@@ -142,7 +142,7 @@ def walk_violations(big, names, walks: int, depth: int, seed: int, progress):
     stat = {"sizes": _size_text(size), "walks": w.walks, "depth": depth, "seed": seed,
             "steps": w.steps, "complete": False, "found": {},
             **({"interrupted": True} if w.interrupted else {})}
-    checks = prove_properties(big)
+    checks = {p.name: p.check for p in props}
     found = {}
     for name, (walk, labels) in sorted(w.violations.items()):
         t0 = time.monotonic()
@@ -162,9 +162,9 @@ def _size_text(z: WorldSize) -> str:
     return f"{z.skbs} packets, {z.maps} maps, {z.cpus} CPUs"
 
 
-def render_trace(m, states, labels) -> list[dict]:
-    """A replayed trace (states[i] --labels[i]--> states[i + 1]) as trace entries."""
-    d = [describe(m, s) for s in states]
+def render_trace(m, labels, d) -> list[dict]:
+    """A replayed trace as trace entries: ``d[i]`` describes the state before
+    ``labels[i]``, ``d[i + 1]`` the state after."""
     return [tr.entry(m.label_parts(lab), d[i], d[i + 1]) for i, lab in enumerate(labels)]
 
 
@@ -232,10 +232,11 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
         if n in found:
             states, labels = found[n]
             e["proof"] = "violated"
-            e["trace"] = render_trace(m, states, labels)
+            d = [describe(m, s) for s in states]
+            e["trace"] = render_trace(m, labels, d)
             e["why"] = why(m, n, states[-1])
             e["workload"] = m.workload(states, labels)
-            e["final_state"] = describe(m, states[-1])
+            e["final_state"] = d[-1]
             e["race"] = tr.render_race(e["trace"], [f"cpu{t}" for t in range(size.cpus)])
         elif n in method:
             e["proof"] = "proved"

@@ -6,8 +6,8 @@ guard"); the design decides what the guard reads:
 
 * ``rfc`` (as posted): ``skb->cloned && is_skb_storage_shared(skb)``;
 * ``rfc-refcnt-guard``: ``is_skb_storage_shared(skb)`` alone, whatever ``cloned`` says;
-* ``rfc-fix``: that guard, and (finding 3) a data area that skb_ext_add re-activated
-  keeps its storage, which the kfunc looks up again (see ``get_ext_added``).
+* ``rfc-fix``: that guard, and (finding 3) the kfunc destroys the storage a data area
+  re-activated by skb_ext_add still holds before the NULL (see ``get_ext_added``).
 
 is_skb_storage_shared() is ``skb_ext_exist(skb, SKB_EXT_BPF_STORAGE) &&
 refcount_read(&skb->extensions->refcnt) != 1``.
@@ -122,7 +122,14 @@ def get_looked_up(k):
     _get_not_found(k)
 
 
-@get.step("if (!ext) return NULL /* ENOMEM */; RCU_INIT_POINTER(ext->storage, NULL)",
+def _init_storage(k, e):
+    """RCU_INIT_POINTER(ext->storage, NULL); bpf_local_storage_update(ext, ...)."""
+    k.ext(e).storage = 0
+    k.call(ls.update_start, get_updated)
+
+
+@get.step("if (!ext) return NULL /* ENOMEM */; RCU_INIT_POINTER(ext->storage, NULL) "
+          "(rfc-fix: a kept area's storage is bpf_skb_storage_free()d first)",
           short="ext->storage = NULL")
 def get_ext_added(k):
     e = k.take_rv()
@@ -138,16 +145,13 @@ def get_ext_added(k):
         k.note("rfc-fix: the data area was kept: bpf_skb_storage_free() its storage")
         k.reg.p_ext = e
         return k.call(skb_storage_free, get_ext_reset)
-    k.ext(e).storage = 0
-    k.call(ls.update_start, get_updated)
+    _init_storage(k, e)
 
 
 @get.step("rfc-fix: RCU_INIT_POINTER(ext->storage, NULL) after bpf_skb_storage_free()",
           short="ext->storage = NULL")
 def get_ext_reset(k):
-    e = k.reg.g_ext
-    k.ext(e).storage = 0
-    k.call(ls.update_start, get_updated)
+    _init_storage(k, k.reg.g_ext)
 
 
 @get.step("if (IS_ERR(sdata)) return NULL; return sdata->data (program reads *value)",

@@ -8,9 +8,9 @@ DESIGNS = {
     "rfc-fix": "rfc-refcnt-guard plus two changes skbcheck proposes for finding 3 (not in "
                "the RFC): skb_ext_maybe_cow clears the copy's storage pointer whenever "
                "BPF_STORAGE is present in the copy, not only when it was active; and "
-               "bpf_skb_storage_get keeps the storage of a data area skb_ext_add "
-               "re-activated (left by skb_ext_del) and looks it up again instead of "
-               "overwriting it with NULL",
+               "bpf_skb_storage_get destroys the storage a data area re-activated by "
+               "skb_ext_add still holds (left by skb_ext_del) before setting the pointer "
+               "to NULL, instead of orphaning it",
 }
 
 # name -> (the protection removed, where it lives in the model)

@@ -225,9 +225,8 @@ class OpenWorldModel(SkbStorageModel):
                 k.block()
             if op.name == "end":
                 k.kind = END
-                r.own = 0
                 r.runmaps = 0
-                return self.end_run(k)
+                return self.end_run(k)  # also clears own
             if op.kind.bpf:
                 if r.rcu == 0:
                     rcu.rcu_read_lock(k)  # the program run begins
@@ -280,7 +279,6 @@ class OpenWorldModel(SkbStorageModel):
     def _oops(self, k, t):
         super()._oops(k, t)
         k.reg.opi = DEAD
-        k.reg.own = 0
         k.reg.runmaps = 0
 
     # ---- final states: none (CPUs can always start another op) -----------------------

@@ -90,7 +90,8 @@ def skb_ext_add(k):
 
 
 @ext_add.step("skb_ext_maybe_cow: new = kmem_cache_alloc(); memcpy(new, old); "
-              "refcount_set(&new->refcnt, 1); fixups keyed on old_active; __skb_ext_put(old)",
+              "refcount_set(&new->refcnt, 1); fixups keyed on old_active (rfc-fix: the "
+              "BPF_STORAGE fixup on __skb_ext_exist(new)); __skb_ext_put(old)",
               short="COW: copy ext; fixups; put(old)")
 def skb_ext_cow(k):
     skb = k.skb(k.reg.a_skb)

@@ -48,9 +48,9 @@ def spec_text(workload: dict[str, list[str]], *, design: str, mutations=(),
     what = ", ".join(f"{n} ({k} steps)" for n, k in found.items())
     lines += ['description = """', f"Written by {origin}:", f"{what}.",
               "Each thread runs the ops its CPU started in that trace, in order.",
-              '"""', "", "[bounds]", f"cache_size = {sizes.get('cache_size', 16)}",
-              f"lock_failures = {sizes.get('lock_failures', 0)}",
-              f"alloc_failures = {sizes.get('alloc_failures', 0)}", "", "[objects]",
+              '"""', "", "[bounds]", f"cache_size = {sizes['cache_size']}",
+              f"lock_failures = {sizes['lock_failures']}",
+              f"alloc_failures = {sizes['alloc_failures']}", "", "[objects]",
               f"skbs = [{', '.join(_q(x) for x in skbs)}]",
               f"maps = [{', '.join(_q(x) for x in maps)}]"]
     for name, ops in workload.items():
