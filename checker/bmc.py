@@ -28,6 +28,7 @@ class BmcResult:
     violations: dict[str, int] = field(default_factory=dict)  # property -> depth
     traces: dict[str, list[bytes]] = field(default_factory=dict)  # property -> states
     seconds: float = 0.0
+    stopped: str = ""  # why the unrolling ended before max_depth (a budget), if it did
 
 
 def _state(prefix: str, n: int, width: int = 8):
@@ -51,8 +52,11 @@ def step_template(pre, post, branches):
 
 
 def bmc(pre, initial: list[bytes], branches, props: dict[str, object],
-        final=None, final_props=(), max_depth: int = 40, progress=None) -> BmcResult:
-    """Shortest violation depth of each property up to ``max_depth`` steps."""
+        final=None, final_props=(), max_depth: int = 40, progress=None,
+        seconds: float | None = None) -> BmcResult:
+    """Shortest violation depth of each property up to ``max_depth`` steps, or up to
+    the last depth z3 answered for within ``seconds`` (then ``stopped`` says so, and
+    ``depth_reached`` is the last depth fully checked)."""
     t0 = time.time()
     n = len(pre)
     solver = z3.Solver()
@@ -63,6 +67,16 @@ def bmc(pre, initial: list[bytes], branches, props: dict[str, object],
     pending = dict(props)
     post = _state("post", n)
     template, sel = step_template(pre, post, branches)
+
+    def check():
+        if seconds is not None:
+            left = seconds - (time.time() - t0)
+            if left <= 0:
+                return z3.unknown
+            solver.set("timeout", max(1, int(left * 1000)))
+        return solver.check()
+
+    res.depth_reached = -1
     for depth in range(max_depth + 1):
         cur = states[-1]
         pairs = list(zip(pre, cur, strict=True))
@@ -76,17 +90,25 @@ def bmc(pre, initial: list[bytes], branches, props: dict[str, object],
             bads[name] = bad
         solver.push()
         solver.add(z3.Or(*bads.values()))
-        some = solver.check() == z3.sat
+        some = check()
         solver.pop()
-        for name, bad in bads.items() if some else ():
+        found, gave_up = {}, some == z3.unknown
+        for name, bad in bads.items() if some == z3.sat else ():
             solver.push()
             solver.add(bad)
-            if solver.check() == z3.sat:
+            r = check()
+            if r == z3.sat:
                 mdl = solver.model()
-                res.violations[name] = depth
-                res.traces[name] = [bytes(mdl.eval(v, model_completion=True).as_long()
-                                          for v in st) for st in states]
+                found[name] = [bytes(mdl.eval(v, model_completion=True).as_long()
+                                     for v in st) for st in states]
+            gave_up = gave_up or r == z3.unknown
             solver.pop()
+        if gave_up:  # this depth is not fully answered: report only what came before
+            res.stopped = f"no answer at depth {depth} within {seconds:g} s"
+            break
+        for name, trace in found.items():
+            res.violations[name] = depth
+            res.traces[name] = trace
         for name in res.violations:
             pending.pop(name, None)
         res.depth_reached = depth

@@ -1,4 +1,4 @@
-"""The `check` command (SPEC_FORMAT.md): all, run, list, prove, bench.
+"""The `check` command (SPEC_FORMAT.md): all, run, list, prove, agree, bench.
 
 Exit codes: 0 every verdict matches its spec's [expect]; 1 some verdict does not (or is
 unknown); 2 a bad spec or bad usage (one line naming the file, thread and op).
@@ -241,6 +241,49 @@ def cmd_prove(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_agree(args) -> int:
+    from . import agree
+    from .bench import _files
+
+    files = _files(args.paths)
+    _validate(files)
+    if args.bmc_seconds < 0:
+        raise UsageError("agree: --bmc-seconds must be at least 0")
+    jobs = args.jobs or os.cpu_count() or 1
+    opts = {"bmc_seconds": args.bmc_seconds, "progress": not args.quiet}
+    results: list[dict] = []
+    if jobs <= 1 or len(files) == 1:
+        for f in files:
+            results.append(agree.agree_spec(f, **opts))
+            if not args.quiet and not args.json:
+                sys.stderr.write("  " + "  ".join(agree.row(results[-1])) + "\n")
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futs = [pool.submit(agree.agree_spec, f, **opts) for f in files]
+            for fut in futs:
+                results.append(fut.result())
+                if not args.quiet and not args.json:
+                    sys.stderr.write("  " + "  ".join(agree.row(results[-1])) + "\n")
+    ok = all(r["agree"] for r in results)
+    if args.json:
+        print(json.dumps({"format": 1, "agreement": results, "agree": ok}, indent=1))
+        return 0 if ok else 1
+    print("\n".join(grid(agree.HEAD, [agree.row(r) for r in results],
+                         right=(1, 2, 3, 7))))
+    for r in results:
+        for what in ("relation", "properties"):
+            if r[what]:
+                print(f"{r['name']}: {what}: {r[what]}")
+        if r["bmc"] and r["bmc"]["disagreement"]:
+            print(f"{r['name']}: bmc: {r['bmc']['disagreement']}")
+    edges = sum(r["edges"] for r in results)
+    states = sum(r["states"] for r in results)
+    bad = [r["name"] for r in results if not r["agree"]]
+    print(f"\n{len(results)} specs, {states} states, {edges} edges: "
+          + ("the engines agree on all" if ok else f"DISAGREEMENT on {', '.join(bad)}"))
+    return 0 if ok else 1
+
+
 def cmd_list(args) -> int:
     from model.designs import DESIGNS, MUTATIONS
     from model.ops import OPS
@@ -335,6 +378,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write each violation's trace as a spec in DIR and check it")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p = sub.add_parser("agree", help="the explicit and z3 engines compared on every state "
+                                     "and edge of each spec (and with --bmc-seconds, BMC "
+                                     "against BFS)")
+    p.add_argument("paths", nargs="*", help="spec files or folders (default: specs/)")
+    p.add_argument("--bmc-seconds", type=float, default=0.0,
+                   help="also run bounded model checking, up to the state graph's depth, "
+                        "with this budget per spec (default 0: no BMC)")
+    p.add_argument("--jobs", "-j", type=int, default=0, help="specs checked in parallel")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p = sub.add_parser("bench", help="states, transitions, seconds, states/s, peak memory")
     p.add_argument("paths", nargs="*", help="spec files or folders (default: specs/)")
     p.add_argument("--json", action="store_true")
@@ -360,6 +413,8 @@ def main(argv=None) -> int:
             return cmd_check(args.files, args)
         if args.cmd == "prove":
             return cmd_prove(args)
+        if args.cmd == "agree":
+            return cmd_agree(args)
         if args.cmd == "bench":
             from .bench import main as bench_main
 
