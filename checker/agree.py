@@ -121,7 +121,7 @@ def agree_spec(path: str, *, bmc_seconds: float = 0.0, progress: bool = False) -
         bad_rel = bad_rel or relation_disagreement(m, F, sid, s, want)
         if progress and sid % 2000 == 0:
             say(f"relation: state {sid}/{len(ex.states)}")
-    res["control_points"] = len(F._cache)
+    res["control_points"] = F.control_points_built()
     res["relation"] = bad_rel
     res["relation_seconds"] = round(time.monotonic() - t0, 2)
 
@@ -135,7 +135,10 @@ def agree_spec(path: str, *, bmc_seconds: float = 0.0, progress: bool = False) -
                 bad_prop = bad_prop or f"{p.name} on state {sid}: explicit says {want}"
     res["properties"] = bad_prop
 
-    if bmc_seconds > 0:
+    if bmc_seconds > 0 and not ex.complete:
+        res["bmc"] = {"skipped": "the state graph is incomplete (bounds.max_states)",
+                      "disagreement": ""}
+    elif bmc_seconds > 0:
         res["bmc"] = bmc_against_bfs(m, F, ex, enc, bmc_seconds, say if progress else None)
     res["seconds"] = round(time.monotonic() - t0, 2)
     res["agree"] = not (bad_rel or bad_prop or (res["bmc"] or {}).get("disagreement"))
@@ -210,6 +213,8 @@ def row(r: dict) -> list[str]:
     b = r["bmc"]
     if b is None:
         bm = "-"
+    elif "skipped" in b:
+        bm = "skipped: graph incomplete"
     elif b["disagreement"]:
         bm = "DISAGREE"
     else:

@@ -392,8 +392,8 @@ def selem_unlink(k):
 
 @unlink.step(
     "local_storage = rcu_dereference(selem->local_storage); lock local_storage; "
-    "if linked: bpf_selem_unlink_map (if linked to map: lock bucket, "
-    "if (selem_linked_to_map) hlist_del map_node, unlock)",
+    "if linked: bpf_selem_unlink_map (smap = SDATA(selem)->smap; "
+    "lock select_bucket(smap, local_storage); hlist_del_init_rcu(map_node); unlock)",
     short="lock storage; unlink from map bucket")
 def selem_unlink_locked(k):
     q = k.reg.g_sdata
@@ -406,15 +406,17 @@ def selem_unlink_locked(k):
     if not linked_to_storage(k, q):
         raw_res_spin_unlock(k, s, "lock")
         return k.ret(0)
-    if linked_to_map(k, q):  # selem_linked_to_map_lockless(): else already unlinked
-        sm = e.smap
-        b = select_bucket(k, e.local_storage)
-        err = bucket_lock(k, sm, b)
-        if err:
-            raw_res_spin_unlock(k, s, "lock")
-            return k.ret(err)
-        map_unlink(k, sm, b, q)  # selem_linked_to_map() under the lock: same read here
-        bucket_unlock(k, sm, b)
+    # bpf_selem_unlink_map() locks the bucket whether or not the selem is still linked
+    # to the map, and select_bucket() reads smap->bucket_log: a NULL smap (cleared by a
+    # racing bpf_selem_unlink_nofail()) is a NULL pointer dereference
+    sm = e.smap
+    b = select_bucket(k, ls)
+    err = bucket_lock(k, sm, b)
+    if err:
+        raw_res_spin_unlock(k, s, "lock")
+        return k.ret(err)
+    map_unlink(k, sm, b, q)  # hlist_del_init_rcu(): a no-op on an unhashed node
+    bucket_unlock(k, sm, b)
     k.reg.s_ls = ls
     k.reg.s_last = 1 if storage_singular(k, ls, q) else 0
     k.goto(unlink_misc_cache)

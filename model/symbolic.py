@@ -502,6 +502,10 @@ class Fragments:
                                                 bind)
         return got
 
+    def control_points_built(self) -> int:
+        """How many (CPU, control value) fragments have been built so far."""
+        return len(self._cache)
+
     def _compiled(self, p: Path):
         if p._fn is None:
             guard = compile_expr(p.guard, self.index)

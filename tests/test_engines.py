@@ -46,7 +46,7 @@ RELATION_SPECS = [
     "unclone-refcnt-guard", "fix-ext-del-recreate-vs-map-free",
     "free-vs-map-free-lock-failure", "cow-two-destroys-vs-map-free-refcnt-guard",
     "mut-no-nofail-state", "shared-create-cmpxchg-race", "mut-no-ext-destroy",
-    "mut-no-cow-put", "mut-no-clone-guard",
+    "mut-no-cow-put", "mut-no-clone-guard", "cow-keeps-storage-delete-vs-free-refcnt-guard",
 ]
 
 

@@ -16,7 +16,8 @@ from model.openworld import WorldSize, build
 # the scenarios of finding 3 (each violates memory safety on its own design)
 FINDING_THREE = ["ext-del-recreate-orphans-storage", "cow-keeps-storage-refcnt-guard",
                  "cow-copy-outlives-map-free-refcnt-guard",
-                 "cow-two-destroys-vs-map-free-refcnt-guard"]
+                 "cow-two-destroys-vs-map-free-refcnt-guard",
+                 "cow-keeps-storage-delete-vs-free-refcnt-guard"]
 SAFETY = ("no_use_after_free", "no_double_free", "no_leak", "cache_consistent",
           "refcount_sane", "no_deadlock", "no_shared_storage", "assertions")
 
