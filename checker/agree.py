@@ -99,6 +99,20 @@ def relation_disagreement(m, F: Fragments, sid: int, s: bytes, want=None) -> str
     return "; ".join(parts)
 
 
+def property_disagreement(enc: Encoded, states) -> str:
+    """'' when every property's formula (compiled: on every state; z3's own evaluation:
+    on ``Z3_SAMPLE`` of them) agrees with the explicit predicate, else the first
+    property and state where it does not."""
+    step = max(1, len(states) // Z3_SAMPLE)
+    for sid, s in enumerate(states):
+        for p in enc.props:
+            want = bool(p.check(s))
+            if bool(enc.fns[p.name](s)) != want or (
+                    sid % step == 0 and enc.z3_value(p.name, s) != want):
+                return f"{p.name} on state {sid}: explicit says {want}"
+    return ""
+
+
 def agree_spec(path: str, *, bmc_seconds: float = 0.0, progress: bool = False) -> dict:
     """Compare the engines on one spec; ``bmc_seconds`` > 0 also runs BMC with that
     budget (0: no BMC).  The result is a plain dict (JSON-ready)."""
@@ -125,15 +139,7 @@ def agree_spec(path: str, *, bmc_seconds: float = 0.0, progress: bool = False) -
     res["relation"] = bad_rel
     res["relation_seconds"] = round(time.monotonic() - t0, 2)
 
-    bad_prop = ""
-    step = max(1, len(ex.states) // Z3_SAMPLE)
-    for sid, s in enumerate(ex.states):
-        for p in enc.props:
-            want = bool(p.check(s))
-            if bool(enc.fns[p.name](s)) != want or (
-                    sid % step == 0 and enc.z3_value(p.name, s) != want):
-                bad_prop = bad_prop or f"{p.name} on state {sid}: explicit says {want}"
-    res["properties"] = bad_prop
+    bad_prop = res["properties"] = property_disagreement(enc, ex.states)
 
     if bmc_seconds > 0 and not ex.complete:
         res["bmc"] = {"skipped": "the state graph is incomplete (bounds.max_states)",

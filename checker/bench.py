@@ -47,19 +47,10 @@ def measure(path: str | None) -> dict:
     return out
 
 
-def _files(paths: list[str]) -> list[str]:
-    from .cli import spec_files
-
-    if not paths:
-        return spec_files(None)
-    out = []
-    for p in paths:
-        out += spec_files(p) if Path(p).is_dir() else [p]
-    return out
-
-
 def main(args) -> int:
-    files = _files(args.paths)
+    from .cli import spec_paths
+
+    files = spec_paths(args.paths)
     rows = [("baseline (interpreter + model)", measure(None))]
     for f in files:
         rows.append((Path(f).stem, measure(f)))

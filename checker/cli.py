@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import model
@@ -37,6 +38,16 @@ def spec_files(args_dir: str | None) -> list[str]:
     if not files:
         raise UsageError(f"{d}: no *.toml specs found")
     return files
+
+
+def spec_paths(paths: list[str]) -> list[str]:
+    """Spec files named on the command line, folders expanded (none: specs/)."""
+    if not paths:
+        return spec_files(None)
+    out = []
+    for p in paths:
+        out += spec_files(p) if Path(p).is_dir() else [p]
+    return out
 
 
 def _validate(files: list[str]):
@@ -242,28 +253,22 @@ def cmd_prove(args) -> int:
 
 
 def cmd_agree(args) -> int:
-    from . import agree
-    from .bench import _files
+    from functools import partial
 
-    files = _files(args.paths)
+    from . import agree
+
+    files = spec_paths(args.paths)
     _validate(files)
     if args.bmc_seconds < 0:
         raise UsageError("agree: --bmc-seconds must be at least 0")
-    jobs = args.jobs or os.cpu_count() or 1
-    opts = {"bmc_seconds": args.bmc_seconds, "progress": not args.quiet}
+    jobs = min(args.jobs or os.cpu_count() or 1, len(files))
+    one = partial(agree.agree_spec, bmc_seconds=args.bmc_seconds, progress=not args.quiet)
     results: list[dict] = []
-    if jobs <= 1 or len(files) == 1:
-        for f in files:
-            results.append(agree.agree_spec(f, **opts))
+    with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else nullcontext() as pool:
+        for r in (pool.map(one, files) if pool else map(one, files)):
+            results.append(r)
             if not args.quiet and not args.json:
-                sys.stderr.write("  " + "  ".join(agree.row(results[-1])) + "\n")
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futs = [pool.submit(agree.agree_spec, f, **opts) for f in files]
-            for fut in futs:
-                results.append(fut.result())
-                if not args.quiet and not args.json:
-                    sys.stderr.write("  " + "  ".join(agree.row(results[-1])) + "\n")
+                sys.stderr.write("  " + "  ".join(agree.row(r)) + "\n")
     ok = all(r["agree"] for r in results)
     if args.json:
         print(json.dumps({"format": 1, "agreement": results, "agree": ok}, indent=1))
