@@ -490,12 +490,21 @@ def _nofail_after_storage_lock(k):
         _nofail_to_state(k)
 
 
-@nofail.step("local_storage = rcu_dereference(selem->local_storage); smap = rcu_dereference(smap)",
-             short="ls = selem->local_storage; sm = smap")
+@nofail.step("local_storage = rcu_dereference_check(selem->local_storage, ...)",
+             short="ls = selem->local_storage")
 def nofail_start(k):
-    e = k.selem(k.reg.n_selem)
-    k.reg.n_ls = e.local_storage
-    k.reg.n_sm = e.smap
+    """N0, first load.  The kernel reads the two pointers with two separate
+    rcu_dereference_check()s, and both fields are cleared by other CPUs without a
+    common lock, so each load is a step (SEMANTICS.md section 4, cutting rule)."""
+    k.reg.n_ls = k.selem(k.reg.n_selem).local_storage
+    k.goto(nofail_smap)
+
+
+@nofail.step("smap = rcu_dereference_check(SDATA(selem)->smap, ...); if (smap) ...",
+             short="sm = selem->smap")
+def nofail_smap(k):
+    """N0, second load: a CPU that cleared ``selem->smap`` since the first load is seen."""
+    k.reg.n_sm = k.selem(k.reg.n_selem).smap
     if k.reg.n_sm != 0:
         k.goto(nofail_map)
     else:
@@ -766,17 +775,44 @@ def _map_free_visit(k, cur):
 def map_free_bucket(k):
     rcu.synchronize_rcu_wait(k)
     rcu.rcu_read_lock(k)
-    mo = k.map(k.reg.a_map)
-    b = k.pick(k.reg.m_bucket, 0, NBUCKETS - 1)
-    first = getattr(mo, f"b{b}_first")
+    b, first = _bucket_first(k)
     k.note(f"bucket {b}" + ("" if first else ": empty"))
     _map_free_visit(k, first)
 
 
-@map_free.step("hlist_for_each_entry_rcu(...): selem = selem->map_node.next",
-               short="walk bucket: next selem")
+def _bucket_first(k):
+    """b = &smap->buckets[i]; hlist_first_rcu(&b->list)"""
+    b = k.pick(k.reg.m_bucket, 0, NBUCKETS - 1)
+    return b, getattr(k.map(k.reg.a_map), f"b{b}_first")
+
+
+@map_free.step("if (need_resched()) { cond_resched_rcu(); goto restart; } "
+               "hlist_for_each_entry_rcu(...): selem = selem->map_node.next",
+               short="need_resched()? cond_resched_rcu() : next selem")
 def map_free_next(k):
+    """After each selem: ``need_resched()`` is the scheduler's, so either way may be
+    taken.  ``cond_resched_rcu()`` is rcu_read_unlock(); cond_resched();
+    rcu_read_lock(): the read-side section ends here (a grace period may complete
+    before :func:`map_free_restart` takes it again) and the walk restarts at the
+    bucket's first selem.  With ``[spec] preempt_rcu`` (CONFIG_PREEMPT_RCU)
+    cond_resched_rcu() is empty and the section goes on."""
+    if k.choose(2) == 1:
+        if k.model.preempt_rcu:  # cond_resched_rcu() is empty
+            k.note("need_resched(): restart the bucket (CONFIG_PREEMPT_RCU: "
+                   "cond_resched_rcu() is empty)")
+        else:
+            k.note("need_resched(): cond_resched_rcu(), restart the bucket")
+            rcu.rcu_read_unlock(k)
+        return k.goto(map_free_restart)
     _map_free_visit(k, k.selem(k.reg.m_cursor).mnext)
+
+
+@map_free.step("(cond_resched_rcu) rcu_read_lock(); restart: hlist_for_each_entry_rcu(&b->list): "
+               "first", short="rcu_read_lock(); restart: first selem")
+def map_free_restart(k):
+    if not k.model.preempt_rcu:
+        rcu.rcu_read_lock(k)
+    _map_free_visit(k, _bucket_first(k)[1])
 
 
 @map_free.step("synchronize_rcu(); rcu_barrier_tasks_trace(); rcu_barrier(); free buckets and smap",

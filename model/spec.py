@@ -67,6 +67,10 @@ class Spec:
     # [spec] skb_ownership: an op on a packet waits while another thread is inside an
     # op or a program run on it (an skb belongs to one context at a time)
     skb_ownership: bool = False
+    # [spec] preempt_rcu: the kernel is built with CONFIG_PREEMPT_RCU (and without
+    # CONFIG_DEBUG_ATOMIC_SLEEP), where cond_resched_rcu() is empty: map_free's
+    # restart stays inside its RCU read-side section
+    preempt_rcu: bool = False
 
     def expected(self, prop: str) -> str:
         return self.expect.get(prop, "holds")
@@ -123,7 +127,7 @@ def parse(data: dict, file: str) -> Spec:
     _keys(file, data, ("spec", "bounds", "objects", "thread", "expect"))
     sp = data.get("spec", {})
     _keys(f"{file}: [spec]", sp, ("name", "description", "design", "mutations",
-                                  "skb_ownership"))
+                                  "skb_ownership", "preempt_rcu"))
     name = sp.get("name", Path(file).stem)
     desc = sp.get("description", "")
     if not isinstance(name, str) or not isinstance(desc, str):
@@ -141,8 +145,10 @@ def parse(data: dict, file: str) -> Spec:
                             f"(expected one of: {', '.join(MUTATIONS)})")
 
     ownership = sp.get("skb_ownership", False)
-    if not isinstance(ownership, bool):
-        raise SpecError(f"{file}: [spec] skb_ownership must be true or false")
+    preempt_rcu = sp.get("preempt_rcu", False)
+    for key, v in (("skb_ownership", ownership), ("preempt_rcu", preempt_rcu)):
+        if not isinstance(v, bool):
+            raise SpecError(f"{file}: [spec] {key} must be true or false")
 
     bounds = dict(DEFAULT_BOUNDS)
     b = data.get("bounds", {})
@@ -173,7 +179,8 @@ def parse(data: dict, file: str) -> Spec:
         raise SpecError(f"{file}: at most 8 threads")
     spec = Spec(file, name, desc, design, tuple(muts), bounds["cache_size"],
                 bounds["lock_failures"], bounds["alloc_failures"], bounds["max_states"],
-                list(skbs), len(skbs), list(maps), len(maps), [], [0], dict(ex), ownership)
+                list(skbs), len(skbs), list(maps), len(maps), [], [0], dict(ex), ownership,
+                preempt_rcu)
     _parse_threads(spec, raw_threads)
     return spec
 
