@@ -797,7 +797,7 @@ def map_free_next(k):
     bucket's first selem.  With ``[spec] preempt_rcu`` (CONFIG_PREEMPT_RCU)
     cond_resched_rcu() is empty and the section goes on."""
     if k.choose(2) == 1:
-        if k.model.preempt_rcu:  # cond_resched_rcu() is empty
+        if k.model.spec.preempt_rcu:  # cond_resched_rcu() is empty
             k.note("need_resched(): restart the bucket (CONFIG_PREEMPT_RCU: "
                    "cond_resched_rcu() is empty)")
         else:
@@ -810,7 +810,7 @@ def map_free_next(k):
 @map_free.step("(cond_resched_rcu) rcu_read_lock(); restart: hlist_for_each_entry_rcu(&b->list): "
                "first", short="rcu_read_lock(); restart: first selem")
 def map_free_restart(k):
-    if not k.model.preempt_rcu:
+    if not k.model.spec.preempt_rcu:
         rcu.rcu_read_lock(k)
     _map_free_visit(k, _bucket_first(k)[1])
 

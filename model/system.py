@@ -36,7 +36,6 @@ class SkbStorageModel:
         self.fast = fast
         self.design = spec.design
         self.mutations = frozenset(spec.mutations)
-        self.preempt_rcu = spec.preempt_rcu
         self.lazy_rcu = lazy_rcu
         self.chain_local = chain_local
         self.sizes = self.spec_sizes(spec)

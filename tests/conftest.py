@@ -27,6 +27,14 @@ def spec_from(text: str, name: str = "inline.toml") -> model.Spec:
     return model.parse(tomllib.loads(text), name)
 
 
+def complete_verdicts(spec: model.Spec) -> dict:
+    """Every property's verdict on the spec, after a complete exploration."""
+    m = model.build(spec)
+    ex = explore(m, invariants.properties_for(m), spec.max_states)
+    assert ex.complete
+    return ex.verdicts
+
+
 def explore_text(text: str, **kw):
     m = model.build(spec_from(text), **{k: v for k, v in kw.items() if k != "max_states"})
     props = invariants.properties_for(m)

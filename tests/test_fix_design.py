@@ -4,9 +4,8 @@ the findings' own scenarios and on every workload of the smallest size."""
 import dataclasses
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, complete_verdicts
 
-import invariants
 import model
 from checker.explore import explore
 from invariants import Property
@@ -22,19 +21,12 @@ SAFETY = ("no_use_after_free", "no_double_free", "no_leak", "cache_consistent",
           "refcount_sane", "no_deadlock", "no_shared_storage", "assertions")
 
 
-def _verdicts(spec):
-    m = model.build(spec)
-    ex = explore(m, invariants.properties_for(m), spec.max_states)
-    assert ex.complete
-    return ex.verdicts
-
-
 @pytest.mark.parametrize("name", FINDING_THREE)
 def test_the_fix_removes_finding_three(name):
     spec = model.load(ROOT / "specs" / f"{name}.toml")
-    before = _verdicts(spec)
+    before = complete_verdicts(spec)
     assert before["no_use_after_free"] == "violated"
-    after = _verdicts(dataclasses.replace(spec, design="rfc-fix"))
+    after = complete_verdicts(dataclasses.replace(spec, design="rfc-fix"))
     assert {n: after[n] for n in SAFETY} == {n: "holds" for n in SAFETY}
 
 

@@ -5,28 +5,19 @@ read-side section, which it does only without CONFIG_PREEMPT_RCU."""
 import dataclasses
 
 import pytest
-from conftest import ROOT, spec_from
+from conftest import ROOT, complete_verdicts, spec_from
 
-import invariants
 import model
-from checker.explore import explore
 from model.spec import SpecError
 
 WARN_RESTART = ROOT / "specs" / "map-free-warn-restart.toml"
 
 
-def _verdicts(spec):
-    m = model.build(spec)
-    ex = explore(m, invariants.properties_for(m), spec.max_states)
-    assert ex.complete
-    return ex.verdicts
-
-
 def test_restart_reaches_the_freed_selem_only_when_the_section_ends():
     spec = model.load(WARN_RESTART)
     assert not spec.preempt_rcu
-    assert _verdicts(spec)["no_use_after_free"] == "violated"
-    preempt = _verdicts(dataclasses.replace(spec, preempt_rcu=True))
+    assert complete_verdicts(spec)["no_use_after_free"] == "violated"
+    preempt = complete_verdicts(dataclasses.replace(spec, preempt_rcu=True))
     assert preempt["no_use_after_free"] == "holds"
     # the other outcomes of the lock failure (finding 4) do not depend on it
     assert {preempt[n] for n in ("no_leak", "refcount_sane", "no_deadlock")} == {"violated"}
@@ -34,7 +25,7 @@ def test_restart_reaches_the_freed_selem_only_when_the_section_ends():
 
 def test_without_lock_failures_ending_the_section_changes_no_verdict():
     spec = model.load(ROOT / "specs" / "free-vs-both-map-frees.toml")
-    assert _verdicts(spec) == _verdicts(dataclasses.replace(spec, preempt_rcu=True))
+    assert complete_verdicts(spec) == complete_verdicts(dataclasses.replace(spec, preempt_rcu=True))
 
 
 def test_bad_value_is_one_line():
