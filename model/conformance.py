@@ -33,6 +33,11 @@ NOTES = """
   the only lockless reader (map_free's walk) never overlaps a program using that
   map.  Sections with lockless readers are split (`bpf_selem_unlink`, the
   `bpf_selem_unlink_storage_nolock_misc` pin/owner/unpin sequence).
+- `rfc-fix`'s change to N3 (map_free skips its state bit while
+  `selem_linked_to_map(selem)`) reads `map_node` in the same step as the
+  `atomic_or`.  Splitting them adds no outcome: once the read finds the selem
+  unlinked nobody links it again, and once it finds it linked map_free skips the bit
+  whatever happens next.
 - Starting an op (and entering the program's RCU read-side section) runs with the
   op's first step; completing an op (assertion, end of the program run) runs with
   its last.  Steps marked local (register moves) run with the step before them.

@@ -5,12 +5,14 @@ DESIGNS = {
            "skb->cloned && is_skb_storage_shared(skb)",
     "rfc-refcnt-guard": "the RFC with the guard refusing whenever the packet's ext with "
                         "BPF storage is shared (refcnt != 1), whatever skb->cloned says",
-    "rfc-fix": "rfc-refcnt-guard plus two changes skbcheck proposes for finding 3 (not in "
-               "the RFC): skb_ext_maybe_cow clears the copy's storage pointer whenever "
-               "BPF_STORAGE is present in the copy, not only when it was active; and "
-               "bpf_skb_storage_get destroys the storage a data area re-activated by "
-               "skb_ext_add still holds (left by skb_ext_del) before setting the pointer "
-               "to NULL, instead of orphaning it",
+    "rfc-fix": "rfc-refcnt-guard plus the changes skbcheck proposes (not in the RFC or "
+               "the kernel); for finding 3: skb_ext_maybe_cow clears the copy's storage "
+               "pointer whenever BPF_STORAGE is present in the copy, not only when it "
+               "was active; and bpf_skb_storage_get destroys the storage a data area "
+               "re-activated by skb_ext_add still holds (left by skb_ext_del) before "
+               "setting the pointer to NULL, instead of orphaning it; for finding 4's "
+               "use after free: bpf_selem_unlink_nofail in map_free does not set "
+               "SELEM_MAP_UNLINKED on a selem the bucket still links",
 }
 
 # name -> (the protection removed, where it lives in the model)

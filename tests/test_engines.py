@@ -53,7 +53,7 @@ RELATION_SPECS = [
     "free-vs-map-free-lock-failure", "cow-two-destroys-vs-map-free-refcnt-guard",
     "mut-no-nofail-state", "shared-create-cmpxchg-race", "mut-no-ext-destroy",
     "mut-no-cow-put", "mut-no-clone-guard", "cow-keeps-storage-delete-vs-free-refcnt-guard",
-    "mut-no-owner-pin",
+    "mut-no-owner-pin", "fix-map-free-warn-restart",
 ]
 
 
