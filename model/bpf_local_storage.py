@@ -625,7 +625,8 @@ def nofail_clear_ls(k):
 
 
 @nofail.step("atomic_or(in_map_free ? SELEM_MAP_UNLINKED : SELEM_STORAGE_UNLINKED, "
-             "&selem->state) (rfc-fix: not in map_free while selem_linked_to_map(selem))",
+             "&selem->state) (rfc-fix: not in map_free while "
+             "!hlist_unhashed_lockless(&selem->map_node))",
              short="atomic_or(state, *_UNLINKED)")
 def nofail_state(k):
     """rfc-fix, not in the kernel: map_free does not set SELEM_MAP_UNLINKED on a selem

@@ -34,7 +34,7 @@ NOTES = """
   map.  Sections with lockless readers are split (`bpf_selem_unlink`, the
   `bpf_selem_unlink_storage_nolock_misc` pin/owner/unpin sequence).
 - `rfc-fix`'s change to N3 (map_free skips its state bit while
-  `selem_linked_to_map(selem)`) reads `map_node` in the same step as the
+  `!hlist_unhashed_lockless(&selem->map_node)`) reads `map_node` in the same step as the
   `atomic_or`.  Splitting them adds no outcome: once the read finds the selem
   unlinked nobody links it again, and once it finds it linked map_free skips the bit
   whatever happens next.
