@@ -629,16 +629,18 @@ def nofail_clear_ls(k):
              "!hlist_unhashed_lockless(&selem->map_node))",
              short="atomic_or(state, *_UNLINKED)")
 def nofail_state(k):
-    """rfc-fix, not in the kernel: map_free does not set SELEM_MAP_UNLINKED on a selem
-    the bucket still links (its bucket lock timed out, on this visit or an earlier one),
-    so nobody frees the selem while map_free's walk can still reach it (finding 4,
-    third bullet); it leaks instead, as the kernel's comment on the WARN path accepts."""
+    """N3: this side is done with the selem.  rfc-fix (not in the kernel): map_free is
+    not done with a selem the bucket still links (its bucket lock timed out, on this
+    visit or an earlier one), so it sets no bit and nobody frees the selem while its
+    walk can still reach it (finding 4, third bullet); the selem leaks instead, as the
+    kernel's comment on the WARN path accepts."""
     q = k.reg.n_selem
-    e = k.selem(q)
-    if _in_map_free(k) and k.design == "rfc-fix" and linked_to_map(k, q):
+    in_map_free = _in_map_free(k)
+    if k.design == "rfc-fix" and in_map_free and linked_to_map(k, q):
         k.note("rfc-fix: the bucket still links the selem: no SELEM_MAP_UNLINKED (leak)")
     else:
-        e.state = e.state | (SELEM_MAP_UNLINKED if _in_map_free(k) else SELEM_STORAGE_UNLINKED)
+        e = k.selem(q)
+        e.state = e.state | (SELEM_MAP_UNLINKED if in_map_free else SELEM_STORAGE_UNLINKED)
     k.goto(nofail_free)
 
 
