@@ -150,7 +150,7 @@ def test_open_world_groups_are_whole_ops():
 def test_walks_catch_a_mutation_at_4_2_3(design, mutation, name):
     """The two properties the walks report no violation of for rfc-refcnt-guard can
     fail in a walk: each is caught at 4 packets, 2 maps, 3 CPUs when a protection is
-    removed (seed 1: walk 65 and walk 38), with a replayed, shortened trace."""
+    removed (seed 1: walk 8 and walk 64), with a replayed, shortened trace."""
     m = build(design, (mutation,), WorldSize(4, 2, 3))
     prop = [p for p in _props(m) if p.name == name]
     w = random_walks(m, prop, 100, 200, 1)
