@@ -148,9 +148,10 @@ def test_open_world_groups_are_whole_ops():
     ("rfc-refcnt-guard", "no-cow-reset", "no_shared_storage"),
 ])
 def test_walks_catch_a_mutation_at_4_2_3(design, mutation, name):
-    """The two properties the walks report no violation of for rfc-refcnt-guard can
-    fail in a walk: each is caught at 4 packets, 2 maps, 3 CPUs when a protection is
-    removed (seed 1: walk 8 and walk 64), with a replayed, shortened trace."""
+    """Walks at 4 packets, 2 maps, 3 CPUs catch the double free and the sharing a
+    removed protection causes (seed 1: walk 8 and walk 64), with a replayed, shortened
+    trace: no violation of no_shared_storage in the README's walks on rfc-refcnt-guard
+    is evidence because walks do find it when it is there."""
     m = build(design, (mutation,), WorldSize(4, 2, 3))
     prop = [p for p in _props(m) if p.name == name]
     w = random_walks(m, prop, 100, 200, 1)
