@@ -27,13 +27,32 @@ The families:
 * ``hlist:*``       the hlist links agree (include/linux/list.h): a node's pprev names
                     the field pointing at it (the head's first or the previous node's
                     next), and the node after it points back at its next field.
+* ``guard:*``       why the refcnt guard keeps storages apart (``no_shared_storage``;
+                    README, "Why the refcnt guard keeps storages apart"):
+  ``guard:owner``       a live packet with BPF_STORAGE active (outside get's
+                        initialising window) whose ext points at a storage is that
+                        storage's ``owner``: every packet reaching it goes through one ext;
+  ``guard:exclusive``   a CPU past the sharing guard of get/delete on packet X with
+                        BPF_STORAGE active: no other live packet uses X's ext (the guard
+                        saw refcnt 1 and only a clone/copy of X, which waits, could share);
+  ``guard:x_new``       ``x_new`` is set only in skb_ext_add's copy on write (its
+                        set_active step pending), to a live ext, for a packet;
+  ``guard:ext-added``   at get's step after skb_ext_add: NULL and BPF_STORAGE inactive,
+                        or the packet's ext with BPF_STORAGE active.
+  They hold on every reachable state checked (tests/test_prove.py) but are not
+  inductive with the rest of the catalogue: Houdini drops them (README, "What is not
+  proved"), so :meth:`Lemmas.all` leaves them out (:meth:`Lemmas.guard_argument`).
+  On ``rfc`` ``guard:exclusive`` is false for real: its guard lets a copy, which shares
+  the ext but is not ``cloned``, pass (finding 1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from model.bpf_skb_storage import delete, get, get_ext_added, storage_delete, storage_get
 from model.expr import Concrete
+from model.kernel import step_of
 from model.layout import (
     MEM_LIVE,
     MEM_NONE,
@@ -48,6 +67,13 @@ from model.layout import (
 )
 
 from .properties import Props
+
+# control values of the guard lemmas: get/delete's steps after the sharing guard (as the
+# pc or as a return address on the stack), skb_ext_add's set_active step, and get's step
+# after skb_ext_add
+_GUARDS = {step_of(storage_get).code, step_of(storage_delete).code}
+_PAST_GUARD = tuple(st.code for st in (*get.steps, *delete.steps) if st.code not in _GUARDS)
+_PC_EXT_ADDED = step_of(get_ext_added).code
 
 # field -> the table it points into
 HEAP_POINTERS = {
@@ -214,3 +240,64 @@ class Lemmas:
 
         out["reaching-one-ext"] = self._every(L.storage, one_ext)
         return out
+
+    # ---- guard:* (see the module docstring) ------------------------------------------
+    def _at(self, s, t, codes):
+        """CPU ``t`` runs one of the steps ``codes`` or will return to one."""
+        E, th = self.E, self.L.thread
+        ctl = [s[th.idx(t, "pc")]] + [s[th.idx(t, f"stk{i}")] for i in range(STACK_DEPTH)]
+        return E.Or(*(c == v for c in ctl for v in codes))
+
+    def guard_argument(self) -> dict[str, Callable]:
+        """The guard:* lemmas.  Not in :meth:`all`: Houdini drops them at every size
+        tried, and at 4/2/3 their queries hit the 60 s limit, which drops sound lemmas
+        of the same query with them (README, "What is not proved")."""
+        from model.skbuff import skb_ext_set_active
+
+        E, L = self.E, self.L
+        p = Props(self.m, E)
+        th = L.thread
+        set_active = step_of(skb_ext_set_active).code
+
+        def bpf(s, x):
+            return (s[L.skb.idx(x, "active")] & SKB_EXT_BPF_STORAGE) != 0
+
+        def reaches(s, x):
+            return E.And(p.live(s, x), bpf(s, x), E.Not(p.initialising(s, x)))
+
+        def owner(s):
+            def one(x):
+                e = p.ext_of(s, x)
+                st = E.sel(s, L.ext, e, "storage")
+                return E.Implies(E.And(reaches(s, x), st != 0),
+                                 lambda: E.sel(s, L.storage, st, "owner") == e)
+            return E.And(*(one(x) for x in p.skbs))
+
+        def exclusive(s):
+            def one(t, x):
+                return E.Implies(s[th.idx(t, "a_skb")] == x, lambda: E.Implies(
+                    E.And(self._at(s, t, _PAST_GUARD), reaches(s, x)),
+                    lambda: E.And(*(E.Not(p.uses(s, y, p.ext_of(s, x), now=True))
+                                    for y in p.skbs if y != x))))
+            return E.And(*(one(t, x) for t in self.threads for x in p.skbs))
+
+        def x_new(s):
+            def one(t):
+                xn = s[th.idx(t, "x_new")]
+                return E.Implies(xn != 0, lambda: E.And(
+                    self._at(s, t, (set_active,)), s[th.idx(t, "a_skb")] != 0,
+                    E.sel(s, L.ext, xn, "mem") == MEM_LIVE))
+            return E.And(*(one(t) for t in self.threads))
+
+        def ext_added(s):
+            def one(t, x):
+                rv = s[th.idx(t, "rv")]
+                return E.Implies(
+                    E.And(s[th.idx(t, "pc")] == _PC_EXT_ADDED, s[th.idx(t, "a_skb")] == x),
+                    lambda: E.And(s[th.idx(t, "x_new")] == 0, E.If(
+                        rv == 0, E.Not(bpf(s, x)),
+                        E.And(bpf(s, x), rv == s[L.skb.idx(x, "ext")]))))
+            return E.And(*(one(t, x) for t in self.threads for x in p.skbs))
+
+        return {"guard:owner": owner, "guard:exclusive": exclusive, "guard:x_new": x_new,
+                "guard:ext-added": ext_added}
