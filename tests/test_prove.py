@@ -200,8 +200,8 @@ _W111 = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
 def test_candidate_encodings_agree_on_arbitrary_bytes(raw, high):
     """Induction's pre-states are arbitrary bytes, not only reachable ones: every goal
     and lemma (and the guard:* lemmas kept out of the catalogue) must mean the same
-    over z3 as in Python on any byte vector, including
-    bytes >= 128 (z3's ``<=`` on bit-vectors is signed; the lemmas compare unsigned)."""
+    over z3 as in Python on any byte vector, including bytes >= 128 (z3's ``<=`` on
+    bit-vectors is signed; the lemmas compare unsigned)."""
     import z3
 
     from checker.prove_induction import candidates
