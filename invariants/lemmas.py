@@ -50,7 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from model.bpf_skb_storage import delete, get, get_ext_added, storage_delete, storage_get
+from model.bpf_skb_storage import delete, get, storage_delete, storage_get
 from model.expr import Concrete
 from model.kernel import step_of
 from model.layout import (
@@ -66,14 +66,12 @@ from model.layout import (
     pprev_of,
 )
 
-from .properties import Props
+from .properties import _PC_EXT_ADDED, Props
 
-# control values of the guard lemmas: get/delete's steps after the sharing guard (as the
-# pc or as a return address on the stack), skb_ext_add's set_active step, and get's step
-# after skb_ext_add
+# get/delete's steps after the sharing guard (guard:exclusive: as the pc or as a return
+# address on the stack)
 _GUARDS = {step_of(storage_get).code, step_of(storage_delete).code}
 _PAST_GUARD = tuple(st.code for st in (*get.steps, *delete.steps) if st.code not in _GUARDS)
-_PC_EXT_ADDED = step_of(get_ext_added).code
 
 # field -> the table it points into
 HEAP_POINTERS = {
@@ -242,12 +240,6 @@ class Lemmas:
         return out
 
     # ---- guard:* (see the module docstring) ------------------------------------------
-    def _at(self, s, t, codes):
-        """CPU ``t`` runs one of the steps ``codes`` or will return to one."""
-        E, th = self.E, self.L.thread
-        ctl = [s[th.idx(t, "pc")]] + [s[th.idx(t, f"stk{i}")] for i in range(STACK_DEPTH)]
-        return E.Or(*(c == v for c in ctl for v in codes))
-
     def guard_argument(self) -> dict[str, Callable]:
         """The guard:* lemmas.  Not in :meth:`all`: Houdini drops them at every size
         tried, and at 4/2/3 their queries hit the 60 s limit, which drops sound lemmas
@@ -276,7 +268,7 @@ class Lemmas:
         def exclusive(s):
             def one(t, x):
                 return E.Implies(s[th.idx(t, "a_skb")] == x, lambda: E.Implies(
-                    E.And(self._at(s, t, _PAST_GUARD), reaches(s, x)),
+                    E.And(p.within(s, t, _PAST_GUARD), reaches(s, x)),
                     lambda: E.And(*(E.Not(p.uses(s, y, p.ext_of(s, x), now=True))
                                     for y in p.skbs if y != x))))
             return E.And(*(one(t, x) for t in self.threads for x in p.skbs))
@@ -285,7 +277,7 @@ class Lemmas:
             def one(t):
                 xn = s[th.idx(t, "x_new")]
                 return E.Implies(xn != 0, lambda: E.And(
-                    self._at(s, t, (set_active,)), s[th.idx(t, "a_skb")] != 0,
+                    p.within(s, t, (set_active,)), s[th.idx(t, "a_skb")] != 0,
                     E.sel(s, L.ext, xn, "mem") == MEM_LIVE))
             return E.And(*(one(t) for t in self.threads))
 

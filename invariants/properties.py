@@ -98,14 +98,18 @@ class Props:
         E, L = self.E, self.L
 
         def in_window(t):
-            at = [s[L.thread.idx(t, "pc")] == _PC_EXT_ADDED,
-                  s[L.thread.idx(t, "pc")] == _PC_EXT_RESET]
-            at += [s[L.thread.idx(t, f"stk{i}")] == _PC_EXT_RESET
-                   for i in range(STACK_DEPTH)]
-            return E.Or(*at)
+            return E.Or(s[L.thread.idx(t, "pc")] == _PC_EXT_ADDED,
+                        self.within(s, t, (_PC_EXT_RESET,)))
 
         return E.Or(*(E.And(s[L.thread.idx(t, "a_skb")] == x, in_window(t))
                       for t in range(1, L.thread.n + 1)))
+
+    def within(self, s, t, codes):
+        """CPU ``t`` runs one of the steps ``codes`` or will return to one (a return
+        address on its stack)."""
+        th = self.L.thread
+        ctl = [s[th.idx(t, "pc")]] + [s[th.idx(t, f"stk{i}")] for i in range(STACK_DEPTH)]
+        return self.E.Or(*(c == v for c in ctl for v in codes))
 
     @staticmethod
     def two_or_more(mask):

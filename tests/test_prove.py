@@ -236,63 +236,43 @@ def test_every_lemma_holds_on_reachable_states():
                 assert f(s), (size, n)
 
 
-def _guard_walk(design, walks, seed=1):
-    """Random walks at 4/2/3; yields each state (checker/walk.py's stepping)."""
-    import random
-
-    m = build(design, (), WorldSize(4, 2, 3))
-    rng = random.Random(seed)
-    for w in range(walks):
-        s = m.initial_states()[0]
-        bias = m.walk_bias(rng) if w % 2 else None
-        for _ in range(300):
-            nxt = m.random_successor(s, rng, bias)
-            if nxt is None:
-                break
-            s = nxt[1]
-            yield m, s
-
-
 def test_guard_lemmas_hold_with_two_packets_and_fail_on_rfc():
     """The guard:* lemmas (why the refcnt guard keeps storages apart) hold on the first
     60,000 states of 2 packets, 1 map, 2 CPUs and on 100 random walks at 4/2/3 of
     rfc-refcnt-guard, and their premises occur there (a CPU past the guard on a packet
     with BPF_STORAGE, two live packets reaching one storage through one ext); on rfc,
     whose guard lets a copy through (finding 1), walks at 4/2/3 break guard:exclusive."""
+    from checker.walk import random_walks
     from invariants.lemmas import Lemmas
     from invariants.properties import Props
 
-    props = {}
+    def lemmas(m):
+        lem = Lemmas(m).guard_argument()
+        assert len(lem) == 4
+        return [Property(n, "state", f) for n, f in lem.items()]
 
-    def premises(m, s, seen):
-        p, L = props.setdefault(m, Props(m)), m.layout
-        for st in p.storages:
-            if "two reach one storage" not in seen and Props.two_or_more(p.reaching(s, st)):
-                seen.add("two reach one storage")
-        for t in range(1, L.thread.n + 1):
-            x = s[L.thread.idx(t, "a_skb")]
-            if x and s[L.thread.idx(t, "g_storage")] and p.live(s, x):
-                seen.add("past the guard with a storage")
+    def premises(m):
+        """Each premise as a state property that is "violated" where it occurs."""
+        p, th = Props(m), m.layout.thread
+
+        def two(s):
+            return any(Props.two_or_more(p.reaching(s, st)) for st in p.storages)
+
+        def past(s):
+            return any(s[th.idx(t, "a_skb")] and s[th.idx(t, "g_storage")]
+                       and p.live(s, s[th.idx(t, "a_skb")]) for t in range(1, th.n + 1))
+
+        return [Property("two reach one storage", "state", lambda s: not two(s)),
+                Property("past the guard with a storage", "state", lambda s: not past(s))]
 
     m = build("rfc-refcnt-guard", (), WorldSize(2, 1, 2))
-    states = [(m, s) for s in explore(m, [], 60_000).states]
-    states += list(_guard_walk("rfc-refcnt-guard", 100))
-    seen: set[str] = set()
-    lems = {}
-    for mm, s in states:
-        if mm not in lems:
-            lems[mm] = Lemmas(mm).guard_argument()
-        assert len(lems[mm]) == 4
-        for n, f in lems[mm].items():
-            assert f(s), n
-        premises(mm, s, seen)
-    assert seen == {"two reach one storage", "past the guard with a storage"}
-    broken, rfc = set(), {}
-    for mm, s in _guard_walk("rfc", 100):
-        if not rfc:
-            rfc = Lemmas(mm).guard_argument()
-        broken |= {n for n, f in rfc.items() if not f(s)}
-    assert broken == {"guard:exclusive"}
+    ex = explore(m, lemmas(m) + premises(m), 60_000)
+    assert len(ex.states) >= 60_000
+    assert set(ex.violations) == {"two reach one storage", "past the guard with a storage"}
+    m = build("rfc-refcnt-guard", (), WorldSize(4, 2, 3))
+    assert random_walks(m, lemmas(m), 100, 300, 1).violations == {}
+    m = build("rfc", (), WorldSize(4, 2, 3))
+    assert set(random_walks(m, lemmas(m), 100, 300, 1).violations) == {"guard:exclusive"}
 
 
 def test_cti_of_a_query_z3_gave_up_on_renders():
