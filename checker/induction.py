@@ -5,6 +5,12 @@ the transition relation as a list of paths (a guard over the pre-state and the b
 each path writes, as z3 terms over the pre-state) and candidate invariants, each with
 a concrete check and a z3 formula.  Nothing about skbs.
 
+Candidates may come in groups (``Candidate.group``) that stand or fall together: a
+lemma quantified over symmetric objects can be split into one candidate per object,
+so that a step that touches only one of them checks one small formula, while the
+subset Houdini keeps stays closed under the symmetry (the caller's relation may rely on
+it).
+
 Houdini computes the largest subset of the candidates that is inductive:
 
     every initial state satisfies it, and
@@ -35,6 +41,7 @@ class Candidate:
     holds: Callable[[bytes], bool]  # on a concrete state
     formula: Callable[[list], object]  # z3 formula over a state vector
     goal: bool = False
+    group: str = ""  # candidates of one (nonempty) group are kept or dropped together
 
 
 @dataclass
@@ -65,6 +72,8 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
             progress=None, timeout_ms: int = 0) -> HoudiniResult:
     t0 = time.monotonic()
     alive = [c for c in candidates if all(c.holds(s) for s in initial)]
+    false_groups = {c.group for c in candidates if c.group and c not in alive}
+    alive = [c for c in alive if c.group not in false_groups]
     dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
     pre_f = {c.name: c.formula(pre) for c in candidates}
     post_cache: dict[int, tuple] = {}
@@ -118,6 +127,8 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
                 else:  # solver gave up: nothing in this query is shown preserved
                     bad, state = todo, b""
                 s.pop()
+                groups = {c.group for c in bad if c.group}
+                bad += [c for c in alive if c.group in groups and c not in bad]
                 for c in bad:
                     dropped[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive))
                     first_drop[c.name] = time.monotonic() - t0

@@ -316,7 +316,11 @@ def details(results: list[dict]) -> str:
             if e.get("method"):
                 line += f" by {e['method']}"
             if e.get("lemmas"):
-                line += f"; {len(e['lemmas'])} lemmas: " + ", ".join(e["lemmas"])
+                ctl = [x for x in e["lemmas"] if x.startswith("ctl:")]
+                rest = [x for x in e["lemmas"] if not x.startswith("ctl:")]
+                line += f"; {len(e['lemmas'])} lemmas: " + ", ".join(rest)
+                if ctl:  # one per control value: the JSON names them
+                    line += f", and {len(ctl)} ctl:* lemmas"
             out.append(textwrap.fill(line, 100, subsequent_indent="    "))
             if e.get("why"):
                 out.append(f"    why: {e['why']}")

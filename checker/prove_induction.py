@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 
+from invariants.control import control_constants, control_lemmas
 from invariants.lemmas import Lemmas
 from invariants.properties import prove_properties
 from model.expr import Z3, Concrete
@@ -44,12 +45,46 @@ def cpu1_paths(F: Fragments, initial: list[bytes], progress=None):
     return out
 
 
-def candidates(m, goals: list[str]) -> list[Candidate]:
-    """The goals, then the lemmas: each with its concrete check and its z3 formula."""
+def candidates(m, goals: list[str], control: dict | None = None) -> list[Candidate]:
+    """The goals, then the lemmas (with the ``ctl:*`` lemmas of ``control``, the
+    constants of invariants/control.py): each with its concrete check and its z3
+    formula.  Lemmas are claimed until a CPU oopses (:func:`until_oops`); goals are
+    claimed on every state."""
     gc, gz = prove_properties(m, Concrete), prove_properties(m, Z3)
     lc, lz = Lemmas(m, Concrete).all(), Lemmas(m, Z3).all()
-    return ([_candidate(n, gc[n], gz[n], True) for n in goals]
-            + [_candidate(n, lc[n], lz[n], False) for n in lc])
+    out = ([_candidate(n, gc[n], gz[n], True) for n in goals]
+           + [_lemma(m, n, lc[n], lz[n]) for n in lc])
+    for t in range(1, m.layout.thread.n + 1) if control is not None else ():
+        # one candidate per CPU, kept or dropped together: a step of CPU 1 leaves the
+        # other CPUs' control lemmas as they were, so z3 only checks CPU 1's
+        cc, cz = control_lemmas(m, Concrete, control, (t,)), control_lemmas(m, Z3, control, (t,))
+        out += [_lemma(m, f"{n}{CPU_SUFFIX}{t}", cc[n], cz[n], group=n) for n in cc]
+    return out
+
+
+CPU_SUFFIX = "#cpu"
+
+
+def lemma_names(names) -> list[str]:
+    """Candidate names as the report gives them: a group of per-CPU candidates once."""
+    return list(dict.fromkeys(n.split(CPU_SUFFIX)[0] for n in names))
+
+
+def _lemma(m, name, concrete, z3_pred, group="") -> Candidate:
+    return Candidate(name, until_oops(m, Concrete, concrete),
+                     lambda s: Z3.And(until_oops(m, Z3, z3_pred)(s)), group=group)
+
+
+def until_oops(m, E, lemma):
+    """``lemma`` while no CPU has oopsed.  An oops is a NULL dereference, which the
+    model records as a use after free (KASAN's NULL report) on the step that makes
+    it, so ``no_use_after_free`` is already false there; the task is killed with its
+    registers, and what the lemmas say about a running op no longer applies.  Goals
+    are not weakened: a goal in Houdini's inductive set holds on every reachable
+    state whatever the lemmas next to it claim."""
+    cpus = range(1, m.layout.thread.n + 1)
+    return lambda s: E.Implies(E.Not(E.Or(*(m.thread_done_expr(E, s, t) for t in cpus))),
+                               lambda: lemma(s))
 
 
 def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
@@ -77,7 +112,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
         signal.signal(signal.SIGALRM, old)
     stats.update(paths=len(ps), control_points=npts,
                  relation_seconds=round(time.monotonic() - t0, 2))
-    cands = candidates(m, goals)
+    cands = candidates(m, goals, control_constants(F, 1, initial))
 
     def prog(rnd, n, total, alive):
         if progress and n % 50 == 0:
@@ -88,10 +123,10 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
     res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=QUERY_MS)
     if progress:
         sys.stderr.write("\n")
-    lemmas = [n for n in res.kept if n not in goals]
+    lemmas = lemma_names(n for n in res.kept if n not in goals)
     stats.update(seconds=round(time.monotonic() - t0, 2), queries=res.queries,
                  rounds=res.rounds, lemmas_kept=lemmas,
-                 lemmas_dropped=sorted(n for n in res.dropped if n not in goals))
+                 lemmas_dropped=sorted(lemma_names(n for n in res.dropped if n not in goals)))
     proved = {g for g in goals if g in res.kept}
     cti = {}
     for g in goals:

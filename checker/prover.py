@@ -16,8 +16,8 @@ For each property, in this order:
    the replayed state; only then is the verdict ``violated``.
 2. **proved**: exhaustive exploration of the open world of the requested size, when it
    completes within the state budget (the state space is finite: pools are not
-   reused), or induction (Houdini over the lemmas of invariants/lemmas.py, relation
-   from model/symbolic.py) within its time budget.
+   reused), or induction (Houdini over the lemmas of invariants/lemmas.py and
+   invariants/control.py, relation from model/symbolic.py) within its time budget.
 3. otherwise **unknown**, with the counterexample to induction where one was found.
 """
 

@@ -3,7 +3,8 @@
 Each lemma is a candidate invariant written once over an expression backend (like the
 properties): Houdini keeps the largest subset that is inductive together with the
 goals, so a lemma that is false or not inductive is simply dropped (and reported as
-such), never assumed.  All are symmetric in the CPUs.
+such), never assumed.  All are symmetric in the CPUs.  Each is claimed only while no
+CPU has oopsed (checker/prove_induction.py ``until_oops``).
 
 The families:
 
@@ -27,6 +28,22 @@ The families:
 * ``hlist:*``       the hlist links agree (include/linux/list.h): a node's pprev names
                     the field pointing at it (the head's first or the previous node's
                     next), and the node after it points back at its next field.
+* ``own:*``         the open world's ownership rule on the CPUs' registers: a program
+                    run's packet (``own``) is live, inside rcu_read_lock(), and no
+                    other CPU holds it or runs an op on it; an op's packet is live
+                    until free frees it; a run's ops are on its packet;
+* ``cow:*``         skb_ext_add's copy on write: ``x_old`` is the packet's (shared,
+                    live) ext until the copy exists; the copy ``x_new`` is live, has
+                    refcnt 1, holds the packet's active ids and no packet uses it
+                    yet; the put it calls drops ``x_old``, never the copy;
+* ``put:*``         __skb_ext_put and the destructor it calls work on a live ext
+                    (``p_ext``); past "refcnt == 1" nothing else uses it; and
+                    ``put:in-flight`` is ``ext-refs`` counting the reference a CPU at
+                    the put's first step is about to drop;
+* ``get:ext-added`` skb_ext_add returned NULL or the packet's live ext;
+* ``ctl:*``         (invariants/control.py, built from the relation by
+                    checker/prove_induction.py) the constants the step code gives a
+                    CPU's registers at each control value;
 * ``guard:*``       why the refcnt guard keeps storages apart (``no_shared_storage``;
                     README, "Why the refcnt guard keeps storages apart"):
   ``guard:owner``       a live packet with BPF_STORAGE active (outside get's
@@ -50,7 +67,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from model.bpf_skb_storage import delete, get, storage_delete, storage_get
+from model.bpf_skb_storage import delete, get, storage_delete, storage_free, storage_get
 from model.expr import Concrete
 from model.kernel import step_of
 from model.layout import (
@@ -65,8 +82,15 @@ from model.layout import (
     pprev_node,
     pprev_of,
 )
+from model.openworld import KIND_CODE
+from model.skbuff import ext_put, skb_ext_free, skb_ext_put, skb_ext_set_active
 
 from .properties import _PC_EXT_ADDED, Props
+
+_FREE = KIND_CODE["free"]
+_PUT, _FREE_NOW, _SET_ACTIVE = (step_of(f).code for f in (skb_ext_put, skb_ext_free,
+                                                           skb_ext_set_active))
+_PUTTING = tuple(st.code for st in (*ext_put.steps, *storage_free.steps))
 
 # get/delete's steps after the sharing guard (guard:exclusive: as the pc or as a return
 # address on the stack)
@@ -237,19 +261,123 @@ class Lemmas:
                 lambda x=x, y=y: p.ext_of(s, x) == p.ext_of(s, y)) for x, y in pairs))
 
         out["reaching-one-ext"] = self._every(L.storage, one_ext)
+        out.update(self.ownership(p))
+        out.update(self.ext_refs(p))
         return out
+
+    def _per_cpu(self, pred) -> Callable:
+        """The lemma: ``pred(s, t)`` for every CPU ``t``."""
+        return lambda s: self.E.And(*(pred(s, t) for t in self.threads))
+
+    def _reg(self, s, t, f):
+        return s[self.L.thread.idx(t, f)]
+
+    def ownership(self, p) -> dict[str, Callable]:
+        """own:*, the open world's rule that an skb belongs to one context at a time
+        (model/openworld.py ``enabled``), as facts about the CPUs' registers."""
+        E, L, r = self.E, self.L, self._reg
+
+        def live(s, x):
+            return E.sel(s, L.skb, x, "mem") == MEM_LIVE
+
+        def others(s, t, pred):
+            return E.And(*(pred(u) for u in self.threads if u != t))
+
+        def exclusive(s, t):
+            own, a, new = r(s, t, "own"), r(s, t, "a_skb"), r(s, t, "a_new")
+            return E.And(
+                E.Implies(own != 0, lambda: others(s, t, lambda u: E.And(
+                    r(s, u, "own") != own, r(s, u, "a_skb") != own, r(s, u, "a_new") != own))),
+                E.Implies(a != 0, lambda: others(s, t, lambda u: E.And(
+                    r(s, u, "a_skb") != a, r(s, u, "a_new") != a))),
+                E.Implies(new != 0, lambda: others(s, t, lambda u: r(s, u, "a_new") != new)))
+
+        return {
+            # a program run holds its packet: it is live, inside rcu_read_lock()
+            "own:live": self._per_cpu(lambda s, t: E.Implies(
+                r(s, t, "own") != 0, lambda: E.And(r(s, t, "rcu") != 0,
+                                                   live(s, r(s, t, "own"))))),
+            # ... and no other CPU holds it, runs an op on it or creates it
+            "own:exclusive": self._per_cpu(exclusive),
+            # an op's packet is live until free's own step frees it
+            "own:op-live": self._per_cpu(lambda s, t: E.Implies(
+                E.And(r(s, t, "a_skb") != 0, r(s, t, "alt") != _FREE),
+                lambda: live(s, r(s, t, "a_skb")))),
+            # inside a program run, every op is on the run's packet
+            "own:run-op": self._per_cpu(lambda s, t: E.Implies(
+                E.And(r(s, t, "own") != 0, r(s, t, "a_skb") != 0),
+                lambda: r(s, t, "a_skb") == r(s, t, "own"))),
+        }
+
+    def ext_refs(self, p) -> dict[str, Callable]:
+        """cow:*, put:* and get:ext-added: skb_ext_add's copy on write and
+        __skb_ext_put as they hold the ext references in their registers."""
+        E, L, r = self.E, self.L, self._reg
+
+        def ext(s, e, f):
+            return E.sel(s, L.ext, e, f)
+
+        def skb(s, x, f):
+            return E.sel(s, L.skb, x, f)
+
+        def cow_old(s, t):  # skb_ext_add read skb->extensions (shared) into x_old
+            old, a = r(s, t, "x_old"), r(s, t, "a_skb")
+            return E.Implies(old != 0, lambda: E.And(
+                a != 0, skb(s, a, "active") != 0,
+                E.Or(r(s, t, "x_new") != 0, E.And(old == skb(s, a, "ext"),
+                                                 ext(s, old, "mem") == MEM_LIVE))))
+
+        def cow_new(s, t):  # the copy is this CPU's alone until set_active installs it
+            new = r(s, t, "x_new")
+            return E.Implies(new != 0, lambda: E.And(
+                ext(s, new, "mem") == MEM_LIVE, ext(s, new, "refcnt") == 1,
+                (skb(s, r(s, t, "a_skb"), "active") & ~ext(s, new, "present")) == 0,
+                *(s[L.skb.idx(x, "ext")] != new for x in p.skbs)))
+
+        def cow_put(s, t):  # __skb_ext_put(old) called from the copy on write
+            old, new, arg = r(s, t, "x_old"), r(s, t, "x_new"), r(s, t, "p_ext")
+            return E.Implies(p.within(s, t, (_SET_ACTIVE,)), lambda: E.And(
+                old != 0, new != 0, old != new, E.Or(arg == 0, arg == old),
+                E.Implies(r(s, t, "pc") == _PUT, arg == old)))
+
+        def in_flight(s, e):  # references held by a CPU about to drop them
+            return E.Sum(E.If(E.And(r(s, t, "pc") == _PUT, r(s, t, "p_ext") == e), 1, 0)
+                         for t in self.threads)
+
+        def ext_added(s, t):
+            rv, a = r(s, t, "rv"), r(s, t, "a_skb")
+            return E.Implies(r(s, t, "pc") == _PC_EXT_ADDED, lambda: E.Or(
+                rv == 0, E.And(rv == skb(s, a, "ext"), ext(s, rv, "mem") == MEM_LIVE)))
+
+        return {
+            "cow:old": self._per_cpu(cow_old),
+            "cow:new": self._per_cpu(cow_new),
+            "cow:put": self._per_cpu(cow_put),
+            # __skb_ext_put and the destructor it calls work on a live ext
+            "put:arg": self._per_cpu(lambda s, t: E.Implies(
+                p.within(s, t, _PUTTING), lambda: E.And(
+                    r(s, t, "p_ext") != 0, ext(s, r(s, t, "p_ext"), "mem") == MEM_LIVE))),
+            # past "refcnt == 1": the ext is the caller's alone and is being freed
+            "put:doomed": self._per_cpu(lambda s, t: E.Implies(
+                p.within(s, t, (_FREE_NOW,)), lambda: E.And(
+                    ext(s, r(s, t, "p_ext"), "refcnt") == 1,
+                    p.users(s, r(s, t, "p_ext"), now=True) == 0))),
+            # ext-refs, counting the reference a CPU at __skb_ext_put's first step holds
+            "put:in-flight": lambda s: E.And(*(
+                E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE, lambda e=e: E.ULE(
+                    p.users(s, e, now=True) + in_flight(s, e), s[L.ext.idx(e, "refcnt")]))
+                for e in p.exts)),
+            "get:ext-added": self._per_cpu(ext_added),
+        }
 
     # ---- guard:* (see the module docstring) ------------------------------------------
     def guard_argument(self) -> dict[str, Callable]:
         """The guard:* lemmas.  Not in :meth:`all`: Houdini drops them at every size
         tried, and at 4/2/3 their queries hit the 60 s limit, which drops sound lemmas
         of the same query with them (README, "What is not proved")."""
-        from model.skbuff import skb_ext_set_active
-
         E, L = self.E, self.L
         p = Props(self.m, E)
         th = L.thread
-        set_active = step_of(skb_ext_set_active).code
 
         def bpf(s, x):
             return (s[L.skb.idx(x, "active")] & SKB_EXT_BPF_STORAGE) != 0
@@ -277,7 +405,7 @@ class Lemmas:
             def one(t):
                 xn = s[th.idx(t, "x_new")]
                 return E.Implies(xn != 0, lambda: E.And(
-                    p.within(s, t, (set_active,)), s[th.idx(t, "a_skb")] != 0,
+                    p.within(s, t, (_SET_ACTIVE,)), s[th.idx(t, "a_skb")] != 0,
                     E.sel(s, L.ext, xn, "mem") == MEM_LIVE))
             return E.And(*(one(t) for t in self.threads))
 

@@ -502,6 +502,10 @@ class Fragments:
                                                 bind)
         return got
 
+    def built(self, t: int) -> dict[tuple, list[Path]]:
+        """The fragments of CPU ``t`` built so far: control value -> its paths."""
+        return {key: ps for (u, key), ps in self._cache.items() if u == t}
+
     def control_points_built(self) -> int:
         """How many (CPU, control value) fragments have been built so far."""
         return len(self._cache)

@@ -14,6 +14,7 @@ from checker.induction import Candidate, houdini
 from checker.prover import prove, sub_sizes
 from invariants import Property
 from invariants.properties import PROVE_PROPERTIES, prove_properties
+from model.expr import Concrete
 from model.openworld import WorldSize, build, focus_from_spec, parse_focus
 
 
@@ -126,6 +127,82 @@ def test_houdini_keeps_inductive_and_drops_with_cti():
     assert "parity" in r.kept
 
 
+def test_houdini_drops_a_group_together():
+    """Candidates of one group stand or fall together (per-CPU splits of a symmetric
+    lemma): the inductive member of a group with a non-inductive one is dropped too,
+    and the same candidate outside the group is kept."""
+    import z3
+
+    from model.symbolic import Path
+
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    step = Path(1, z3.ULT(x, 3), {0: x + 1}, ("inc",))
+    cands = [
+        Candidate("y==0#a", lambda s: s[1] == 0, lambda v: v[1] == 0, group="g"),
+        Candidate("x<=1#b", lambda s: s[0] <= 1, lambda v: z3.ULE(v[0], 1), group="g"),
+        Candidate("y==0", lambda s: s[1] == 0, lambda v: v[1] == 0),
+    ]
+    r = houdini([x, y], [bytes([0, 0])], [step], cands)
+    assert r.kept == ["y==0"]
+    assert r.dropped["y==0#a"].state == r.dropped["x<=1#b"].state
+
+
+def test_control_lemmas_hold_on_reachable_states_and_are_not_vacuous():
+    """The ctl:* lemmas (invariants/control.py: constants the step code gives a CPU's
+    registers at each control value) hold on reachable states: the complete one-packet
+    world and the first 30,000 states with two CPUs, each CPU's registers checked
+    against the constants of its control value (every state), and the lemmas
+    themselves evaluated on every 50th state.  A register state no run produces
+    breaks them: x_new set on an idle CPU, an op's packet on a CPU that never
+    started one."""
+    from checker.prove_induction import cpu1_paths
+    from invariants.control import NAMES, UNKNOWN, control_constants, control_lemmas
+    from model.symbolic import Fragments
+
+    for size, budget in ((WorldSize(1, 1, 1), 100_000), (WorldSize(1, 1, 2), 30_000)):
+        m = build("rfc-refcnt-guard", (), size)
+        init = m.initial_states()
+        if size == _W111.size:
+            m, facts = _W111, _control_111()
+        else:
+            F = Fragments(m)
+            cpu1_paths(F, init)
+            facts = control_constants(F, 1, init)
+        lem = control_lemmas(m, Concrete, facts)
+        assert len(lem) > 100 and "ctl:known" in lem
+        ex = explore(m, [], budget, keep_graph=False)
+        assert len(ex.states) >= 30_000
+        th = m.layout.thread
+        for i, s in enumerate(ex.states):
+            for t in range(1, th.n + 1):
+                got = facts[tuple(s[th.idx(t, r)] for r in NAMES)]
+                assert all(s[th.idx(t, f)] == v for f, v in got.items() if v is not UNKNOWN)
+            if i % 50 == 0:
+                assert all(f(s) for f in lem.values())
+    s0 = bytearray(init[0])
+    s0[th.idx(2, "x_new")] = 1
+    assert not lem["ctl:idle/-/rcu0"](bytes(s0))
+    s0 = bytearray(init[0])
+    s0[th.idx(1, "a_skb")] = 1
+    assert not lem["ctl:idle/-/rcu0"](bytes(s0))
+
+
+def test_lemmas_are_claimed_until_an_oops():
+    """Lemmas are candidates only while no CPU has oopsed (prove_induction.until_oops):
+    a state with a dead CPU satisfies every lemma, not the goals."""
+    from checker.prove_induction import candidates
+    from model.openworld import DEAD
+
+    m = _W111
+    s = bytearray(m.initial_states()[0])
+    s[m.layout.thread.idx(1, "opi")] = DEAD
+    s[m.layout.G["obs_uaf"]] = 1
+    s[m.layout.thread.idx(1, "x_new")] = 200  # out of every range
+    cands = candidates(m, ["no_use_after_free"])
+    assert not cands[0].holds(bytes(s))
+    assert all(c.holds(bytes(s)) for c in cands[1:])
+
+
 def test_cli_prove_bad_usage_is_one_line():
     out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", "--skbs", "0"],
                          capture_output=True, text=True, cwd=ROOT)
@@ -191,6 +268,20 @@ def test_list_lemmas_hold_on_reachable_states():
 
 
 _W111 = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
+_CONTROL: list = []
+
+
+def _control_111():
+    """The ctl:* constants of _W111 (its relation is built once, about 20 s)."""
+    if not _CONTROL:
+        from checker.prove_induction import cpu1_paths
+        from invariants.control import control_constants
+        from model.symbolic import Fragments
+
+        F, init = Fragments(_W111), _W111.initial_states()
+        cpu1_paths(F, init)
+        _CONTROL.append(control_constants(F, 1, init))
+    return _CONTROL[0]
 
 
 @settings(max_examples=60, deadline=None)
@@ -199,7 +290,8 @@ _W111 = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
        high=hyp.booleans())
 def test_candidate_encodings_agree_on_arbitrary_bytes(raw, high):
     """Induction's pre-states are arbitrary bytes, not only reachable ones: every goal
-    and lemma (and the guard:* lemmas kept out of the catalogue) must mean the same
+    and lemma (with the ctl:* lemmas, claimed until an oops, and the guard:* lemmas kept
+    out of the catalogue) must mean the same
     over z3 as in Python on any byte vector, including bytes >= 128 (z3's ``<=`` on
     bit-vectors is signed; the lemmas compare unsigned)."""
     import z3
@@ -208,7 +300,7 @@ def test_candidate_encodings_agree_on_arbitrary_bytes(raw, high):
 
     s = bytes(b | 0x80 if high and i % 3 == 0 else b for i, b in enumerate(raw))
     vec = [z3.BitVecVal(b, 8) for b in s]
-    for c in candidates(_W111, list(PROVE_PROPERTIES)):
+    for c in candidates(_W111, list(PROVE_PROPERTIES), _control_111()):
         want = bool(c.holds(s))
         got = z3.is_true(z3.simplify(c.formula(vec)))
         assert got == want, c.name
