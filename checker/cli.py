@@ -235,7 +235,8 @@ def cmd_prove(args) -> int:
     res = proofs.prove(args.design, muts, size, search_states=args.search_states,
                        exhaustive_states=args.exhaustive_states,
                        induction=not args.no_induction,
-                       induction_seconds=args.induction_seconds, progress=not args.quiet,
+                       induction_seconds=args.induction_seconds,
+                       control_lemmas=not args.no_control_lemmas, progress=not args.quiet,
                        focus=proofs.focus_from_args(args.focus, args.focus_spec),
                        focus_states=args.focus_states, walks=args.walks,
                        walk_depth=args.walk_depth, seed=args.seed)
@@ -379,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--induction-seconds", type=float, default=600,
                    help="time budget for building the z3 relation (default 600)")
     p.add_argument("--no-induction", action="store_true", help="skip the induction")
+    p.add_argument("--no-control-lemmas", action="store_true",
+                   help="induction without the ctl:* lemmas of invariants/control.py "
+                        "(faster at large sizes, weaker)")
     p.add_argument("--save-specs", metavar="DIR",
                    help="write each violation's trace as a spec in DIR and check it")
     p.add_argument("--json", action="store_true")

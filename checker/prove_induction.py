@@ -91,7 +91,10 @@ def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
     return Candidate(name, concrete, lambda s: Z3.And(z3_pred(s)), goal=goal)
 
 
-def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
+def induct(m, goals: list[str], seconds: float, progress: bool = True,
+           control: bool = True) -> dict:
+    """Houdini over the goals and the lemmas (with the ``ctl:*`` lemmas unless
+    ``control`` is false), the relation built within ``seconds``."""
     t0 = time.monotonic()
     F = Fragments(m)
     initial = m.initial_states()
@@ -112,7 +115,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True) -> dict:
         signal.signal(signal.SIGALRM, old)
     stats.update(paths=len(ps), control_points=npts,
                  relation_seconds=round(time.monotonic() - t0, 2))
-    cands = candidates(m, goals, control_constants(F, 1, initial))
+    cands = candidates(m, goals, control_constants(F, 1, initial) if control else None)
 
     def prog(rnd, n, total, alive):
         if progress and n % 50 == 0:

@@ -13,9 +13,11 @@ result, per control value, is a set of ``register == constant`` facts; the lemma
 registers at those values, and ``ctl:known`` that every CPU is at one of the
 control values found.
 
-Other CPUs' steps and the partitioning are not part of the propagation, so nothing
-here is assumed: each lemma is a Houdini candidate like any other (checker/induction.py)
-and is kept only if it is inductive.  What the family buys is the facts a kernel
+The propagation follows CPU 1's own steps only: another CPU's step may write this
+CPU's registers too (rcu_read_unlock() clears the leaving CPU's bit in every CPU's
+``sync``), and that is not looked at here.  So nothing here is assumed: each lemma is a
+Houdini candidate like any other (checker/induction.py) and is kept only if it is
+inductive.  What the family buys is the facts a kernel
 reader takes for granted and the catalogue never spelt out: ``x_new`` is 0 outside
 skb_ext_add's copy on write, a CPU between ops outside a program run has no packet
 (``own``), a CPU in bpf_skb_storage_free holds one more RCU read-side level.  Without
