@@ -236,7 +236,7 @@ def cmd_prove(args) -> int:
                        exhaustive_states=args.exhaustive_states,
                        induction=not args.no_induction,
                        induction_seconds=args.induction_seconds,
-                       control_lemmas=not args.no_control_lemmas, progress=not args.quiet,
+                       control_lemmas=args.control_lemmas, progress=not args.quiet,
                        focus=proofs.focus_from_args(args.focus, args.focus_spec),
                        focus_states=args.focus_states, walks=args.walks,
                        walk_depth=args.walk_depth, seed=args.seed)
@@ -380,9 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--induction-seconds", type=float, default=600,
                    help="time budget for building the z3 relation (default 600)")
     p.add_argument("--no-induction", action="store_true", help="skip the induction")
-    p.add_argument("--no-control-lemmas", action="store_true",
-                   help="induction without the ctl:* lemmas of invariants/control.py "
-                        "(faster at large sizes, weaker)")
+    p.add_argument("--control-lemmas", action="store_true",
+                   help="induction with the ctl:* lemmas of invariants/control.py and "
+                        "the register lemmas too, each claimed until an oops (more lemmas "
+                        "kept at 1-2 packets; none at 4/2/3)")
     p.add_argument("--save-specs", metavar="DIR",
                    help="write each violation's trace as a spec in DIR and check it")
     p.add_argument("--json", action="store_true")

@@ -46,15 +46,20 @@ def cpu1_paths(F: Fragments, initial: list[bytes], progress=None):
 
 
 def candidates(m, goals: list[str], control: dict | None = None) -> list[Candidate]:
-    """The goals, then the lemmas (with the ``ctl:*`` lemmas of ``control``, the
-    constants of invariants/control.py): each with its concrete check and its z3
-    formula.  Lemmas are claimed until a CPU oopses (:func:`until_oops`); goals are
-    claimed on every state."""
+    """The goals, then the lemmas: each with its concrete check and its z3 formula.
+    With ``control`` (the constants of invariants/control.py; ``check prove
+    --control-lemmas``) also the register lemmas (``Lemmas.registers``) and the
+    ``ctl:*`` lemmas, and every lemma is then claimed only until a CPU oopses
+    (:func:`until_oops`); goals are always claimed on every state."""
     gc, gz = prove_properties(m, Concrete), prove_properties(m, Z3)
     lc, lz = Lemmas(m, Concrete).all(), Lemmas(m, Z3).all()
-    out = ([_candidate(n, gc[n], gz[n], True) for n in goals]
-           + [_lemma(m, n, lc[n], lz[n]) for n in lc])
-    for t in range(1, m.layout.thread.n + 1) if control is not None else ():
+    goals_c = [_candidate(n, gc[n], gz[n], True) for n in goals]
+    if control is None:
+        return goals_c + [_candidate(n, lc[n], lz[n], False) for n in lc]
+    lc.update(Lemmas(m, Concrete).registers())
+    lz.update(Lemmas(m, Z3).registers())
+    out = goals_c + [_lemma(m, n, lc[n], lz[n]) for n in lc]
+    for t in range(1, m.layout.thread.n + 1):
         # one candidate per CPU, kept or dropped together: a step of CPU 1 leaves the
         # other CPUs' control lemmas as they were, so z3 only checks CPU 1's
         cc, cz = control_lemmas(m, Concrete, control, (t,)), control_lemmas(m, Z3, control, (t,))
@@ -92,9 +97,9 @@ def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
 
 
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
-           control: bool = True) -> dict:
-    """Houdini over the goals and the lemmas (with the ``ctl:*`` lemmas unless
-    ``control`` is false), the relation built within ``seconds``."""
+           control: bool = False) -> dict:
+    """Houdini over the goals and the lemmas (with the ``ctl:*`` lemmas if
+    ``control``), the relation built within ``seconds``."""
     t0 = time.monotonic()
     F = Fragments(m)
     initial = m.initial_states()

@@ -16,8 +16,9 @@ For each property, in this order:
    the replayed state; only then is the verdict ``violated``.
 2. **proved**: exhaustive exploration of the open world of the requested size, when it
    completes within the state budget (the state space is finite: pools are not
-   reused), or induction (Houdini over the lemmas of invariants/lemmas.py and
-   invariants/control.py, relation from model/symbolic.py) within its time budget.
+   reused), or induction (Houdini over the lemmas of invariants/lemmas.py, and with
+   ``control_lemmas`` those of invariants/control.py; relation from model/symbolic.py)
+   within its time budget.
 3. otherwise **unknown**, with the counterexample to induction where one was found.
 """
 
@@ -171,7 +172,7 @@ def render_trace(m, labels, d) -> list[dict]:
 def prove(design: str, mutations=(), size: WorldSize | None = None, *,
           search_states: int = 150_000, exhaustive_states: int = 2_000_000,
           induction: bool = True, induction_seconds: float = 600,
-          control_lemmas: bool = True, progress: bool = True, max_search_cpus: int = 2, focus=(),
+          control_lemmas: bool = False, progress: bool = True, max_search_cpus: int = 2, focus=(),
           focus_states: int | None = None, walks: int = 0, walk_depth: int = 200,
           seed: int = 1) -> dict:
     t0 = time.monotonic()

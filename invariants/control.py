@@ -21,7 +21,10 @@ inductive.  What the family buys is the facts a kernel
 reader takes for granted and the catalogue never spelt out: ``x_new`` is 0 outside
 skb_ext_add's copy on write, a CPU between ops outside a program run has no packet
 (``own``), a CPU in bpf_skb_storage_free holds one more RCU read-side level.  Without
-them the counterexamples to induction were register states no run produces.
+them the counterexamples to induction were register states no run produces.  They are
+used with ``check prove --control-lemmas`` only (with ``Lemmas.registers``): at 4
+packets, 2 maps, 3 CPUs, Houdini with them keeps nothing (README, "What is not
+proved").
 """
 
 from __future__ import annotations

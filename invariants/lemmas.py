@@ -3,8 +3,9 @@
 Each lemma is a candidate invariant written once over an expression backend (like the
 properties): Houdini keeps the largest subset that is inductive together with the
 goals, so a lemma that is false or not inductive is simply dropped (and reported as
-such), never assumed.  All are symmetric in the CPUs.  Each is claimed only while no
-CPU has oopsed (checker/prove_induction.py ``until_oops``).
+such), never assumed.  All are symmetric in the CPUs.  With ``check prove
+--control-lemmas`` each is claimed only while no CPU has oopsed
+(checker/prove_induction.py ``until_oops``).
 
 The families:
 
@@ -28,6 +29,8 @@ The families:
 * ``hlist:*``       the hlist links agree (include/linux/list.h): a node's pprev names
                     the field pointing at it (the head's first or the previous node's
                     next), and the node after it points back at its next field.
+* ``own:*``, ``cow:*``, ``put:*``, ``get:ext-added``: :meth:`Lemmas.registers`,
+                    with ``check prove --control-lemmas`` only:
 * ``own:*``         the open world's ownership rule on the CPUs' registers: a program
                     run's packet (``own``) is live, inside rcu_read_lock(), and no
                     other CPU holds it or runs an op on it; an op's packet is live
@@ -42,8 +45,9 @@ The families:
                     the put's first step is about to drop;
 * ``get:ext-added`` skb_ext_add returned NULL or the packet's live ext;
 * ``ctl:*``         (invariants/control.py, built from the relation by
-                    checker/prove_induction.py) the constants the step code gives a
-                    CPU's registers at each control value;
+                    checker/prove_induction.py, with ``check prove --control-lemmas``)
+                    the constants the step code gives a CPU's registers at each
+                    control value;
 * ``guard:*``       why the refcnt guard keeps storages apart (``no_shared_storage``;
                     README, "Why the refcnt guard keeps storages apart"):
   ``guard:owner``       a live packet with BPF_STORAGE active (outside get's
@@ -261,9 +265,15 @@ class Lemmas:
                 lambda x=x, y=y: p.ext_of(s, x) == p.ext_of(s, y)) for x, y in pairs))
 
         out["reaching-one-ext"] = self._every(L.storage, one_ext)
-        out.update(self.ownership(p))
-        out.update(self.ext_refs(p))
         return out
+
+    def registers(self) -> dict[str, Callable]:
+        """own:*, cow:*, put:* and get:ext-added: what the CPUs' registers hold.  Not
+        in :meth:`all`: used with ``check prove --control-lemmas`` (with ctl:* and the
+        rule "until an oops"), because at 4/2/3 Houdini with them keeps nothing
+        (README, "What is not proved")."""
+        p = Props(self.m, self.E)
+        return {**self.ownership(p), **self.ext_refs(p)}
 
     def _per_cpu(self, pred) -> Callable:
         """The lemma: ``pred(s, t)`` for every CPU ``t``."""

@@ -188,8 +188,9 @@ def test_control_lemmas_hold_on_reachable_states_and_are_not_vacuous():
 
 
 def test_lemmas_are_claimed_until_an_oops():
-    """Lemmas are candidates only while no CPU has oopsed (prove_induction.until_oops):
-    a state with a dead CPU satisfies every lemma, not the goals."""
+    """With --control-lemmas, lemmas are candidates only while no CPU has oopsed
+    (prove_induction.until_oops): a state with a dead CPU satisfies every lemma, not
+    the goals; without, the catalogue is claimed on every state as before."""
     from checker.prove_induction import candidates
     from model.openworld import DEAD
 
@@ -198,9 +199,11 @@ def test_lemmas_are_claimed_until_an_oops():
     s[m.layout.thread.idx(1, "opi")] = DEAD
     s[m.layout.G["obs_uaf"]] = 1
     s[m.layout.thread.idx(1, "x_new")] = 200  # out of every range
-    cands = candidates(m, ["no_use_after_free"])
+    cands = candidates(m, ["no_use_after_free"], _control_111())
     assert not cands[0].holds(bytes(s))
     assert all(c.holds(bytes(s)) for c in cands[1:])
+    plain = candidates(m, ["no_use_after_free"])  # without --control-lemmas: as before
+    assert not all(c.holds(bytes(s)) for c in plain[1:])
 
 
 def test_cli_prove_bad_usage_is_one_line():
@@ -300,7 +303,8 @@ def test_candidate_encodings_agree_on_arbitrary_bytes(raw, high):
 
     s = bytes(b | 0x80 if high and i % 3 == 0 else b for i, b in enumerate(raw))
     vec = [z3.BitVecVal(b, 8) for b in s]
-    for c in candidates(_W111, list(PROVE_PROPERTIES), _control_111()):
+    goals = list(PROVE_PROPERTIES)
+    for c in candidates(_W111, goals) + candidates(_W111, goals, _control_111()):
         want = bool(c.holds(s))
         got = z3.is_true(z3.simplify(c.formula(vec)))
         assert got == want, c.name
@@ -320,7 +324,7 @@ def test_every_lemma_holds_on_reachable_states():
 
     for size, budget in ((WorldSize(1, 1, 1), 300_000), (WorldSize(1, 1, 2), 20_000)):
         m = build("rfc-refcnt-guard", (), size)
-        lem = Lemmas(m).all()
+        lem = {**Lemmas(m).all(), **Lemmas(m).registers()}
         ex = explore(m, [], budget)
         assert len(ex.states) >= 20_000
         for s in ex.states:
