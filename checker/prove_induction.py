@@ -98,8 +98,9 @@ def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
 
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
            control: bool = False) -> dict:
-    """Houdini over the goals and the lemmas (with the ``ctl:*`` lemmas if
-    ``control``), the relation built within ``seconds``."""
+    """Houdini over the goals and the lemmas (with ``control``, also the register and
+    ``ctl:*`` lemmas, claimed until an oops: :func:`candidates`), the relation built
+    within ``seconds``."""
     t0 = time.monotonic()
     F = Fragments(m)
     initial = m.initial_states()
