@@ -45,6 +45,14 @@ def cpu1_paths(F: Fragments, initial: list[bytes], progress=None):
     return out
 
 
+def world_control(m) -> dict:
+    """The ``ctl:*`` constants of an open world (invariants/control.py) from CPU 1's
+    relation, built here (what :func:`induct` computes from the relation it has)."""
+    F, initial = Fragments(m), m.initial_states()
+    cpu1_paths(F, initial)
+    return control_constants(F, 1, initial)
+
+
 def candidates(m, goals: list[str], control: dict | None = None) -> list[Candidate]:
     """The goals, then the lemmas: each with its concrete check and its z3 formula.
     With ``control`` (the constants of invariants/control.py; ``check prove

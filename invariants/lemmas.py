@@ -273,7 +273,7 @@ class Lemmas:
         rule "until an oops"), because at 4/2/3 Houdini with them keeps nothing
         (README, "What is not proved")."""
         p = Props(self.m, self.E)
-        return {**self.ownership(p), **self.ext_refs(p)}
+        return {**self._ownership(p), **self._ext_refs(p)}
 
     def _per_cpu(self, pred) -> Callable:
         """The lemma: ``pred(s, t)`` for every CPU ``t``."""
@@ -282,7 +282,7 @@ class Lemmas:
     def _reg(self, s, t, f):
         return s[self.L.thread.idx(t, f)]
 
-    def ownership(self, p) -> dict[str, Callable]:
+    def _ownership(self, p) -> dict[str, Callable]:
         """own:*, the open world's rule that an skb belongs to one context at a time
         (model/openworld.py ``enabled``), as facts about the CPUs' registers."""
         E, L, r = self.E, self.L, self._reg
@@ -319,7 +319,7 @@ class Lemmas:
                 lambda: r(s, t, "a_skb") == r(s, t, "own"))),
         }
 
-    def ext_refs(self, p) -> dict[str, Callable]:
+    def _ext_refs(self, p) -> dict[str, Callable]:
         """cow:*, put:* and get:ext-added: skb_ext_add's copy on write and
         __skb_ext_put as they hold the ext references in their registers."""
         E, L, r = self.E, self.L, self._reg

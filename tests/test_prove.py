@@ -155,19 +155,16 @@ def test_control_lemmas_hold_on_reachable_states_and_are_not_vacuous():
     themselves evaluated on every 50th state.  A register state no run produces
     breaks them: x_new set on an idle CPU, an op's packet on a CPU that never
     started one."""
-    from checker.prove_induction import cpu1_paths
-    from invariants.control import NAMES, UNKNOWN, control_constants, control_lemmas
-    from model.symbolic import Fragments
+    from checker.prove_induction import world_control
+    from invariants.control import NAMES, UNKNOWN, control_lemmas
 
     for size, budget in ((WorldSize(1, 1, 1), 100_000), (WorldSize(1, 1, 2), 30_000)):
-        m = build("rfc-refcnt-guard", (), size)
-        init = m.initial_states()
         if size == _W111.size:
             m, facts = _W111, _control_111()
         else:
-            F = Fragments(m)
-            cpu1_paths(F, init)
-            facts = control_constants(F, 1, init)
+            m = build("rfc-refcnt-guard", (), size)
+            facts = world_control(m)
+        init = m.initial_states()
         lem = control_lemmas(m, Concrete, facts)
         assert len(lem) > 100 and "ctl:known" in lem
         ex = explore(m, [], budget, keep_graph=False)
@@ -277,13 +274,9 @@ _CONTROL: list = []
 def _control_111():
     """The ctl:* constants of _W111 (its relation is built once, about 20 s)."""
     if not _CONTROL:
-        from checker.prove_induction import cpu1_paths
-        from invariants.control import control_constants
-        from model.symbolic import Fragments
+        from checker.prove_induction import world_control
 
-        F, init = Fragments(_W111), _W111.initial_states()
-        cpu1_paths(F, init)
-        _CONTROL.append(control_constants(F, 1, init))
+        _CONTROL.append(world_control(_W111))
     return _CONTROL[0]
 
 
@@ -293,10 +286,10 @@ def _control_111():
        high=hyp.booleans())
 def test_candidate_encodings_agree_on_arbitrary_bytes(raw, high):
     """Induction's pre-states are arbitrary bytes, not only reachable ones: every goal
-    and lemma (with the ctl:* lemmas, claimed until an oops, and the guard:* lemmas kept
-    out of the catalogue) must mean the same
-    over z3 as in Python on any byte vector, including bytes >= 128 (z3's ``<=`` on
-    bit-vectors is signed; the lemmas compare unsigned)."""
+    and lemma (also as --control-lemmas gives them: with the register and ctl:* lemmas,
+    claimed until an oops; and the guard:* lemmas kept out of the catalogue) must mean
+    the same over z3 as in Python on any byte vector, including bytes >= 128 (z3's
+    ``<=`` on bit-vectors is signed; the lemmas compare unsigned)."""
     import z3
 
     from checker.prove_induction import candidates
