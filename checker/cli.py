@@ -381,9 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time budget for building the z3 relation (default 600)")
     p.add_argument("--no-induction", action="store_true", help="skip the induction")
     p.add_argument("--control-lemmas", action="store_true",
-                   help="induction with the ctl:* lemmas of invariants/control.py and "
-                        "the register lemmas too, each claimed until an oops (more lemmas "
-                        "kept at 1-2 packets; none at 4/2/3)")
+                   help="induction with the ctl:* lemmas of invariants/control.py, the "
+                        "register and guard lemmas too, each claimed until an oops, and "
+                        "no-oops (proves no_shared_storage at 2 packets, 1 map, 1 CPU)")
     p.add_argument("--save-specs", metavar="DIR",
                    help="write each violation's trace as a spec in DIR and check it")
     p.add_argument("--json", action="store_true")

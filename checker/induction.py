@@ -22,6 +22,11 @@ satisfies the current subset, a path enabled in it, and the candidate false afte
 step).  A goal in the final subset is proved for every reachable state; a goal that was
 dropped is not proved, and its counterexample is returned (the CTI may be unreachable:
 it says only that these lemmas are too weak).
+
+A query the solver gives up on (``timeout_ms``) shows nothing preserved.  With
+``split`` (the default) each of its candidates is then asked alone, with a tenth of
+the limit, so a give-up drops only the candidates z3 cannot answer for alone (with no
+state to show); ``HoudiniResult.given_up`` counts the queries it gave up on.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class HoudiniResult:
     queries: int
     rounds: int
     per_goal_seconds: dict[str, float] = field(default_factory=dict)
+    given_up: int = 0  # queries z3 gave no answer to within the limit
 
 
 def _state_of(model: z3.ModelRef, pre) -> bytes:
@@ -69,7 +75,7 @@ def _state_of(model: z3.ModelRef, pre) -> bytes:
 
 
 def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate], *,
-            progress=None, timeout_ms: int = 0) -> HoudiniResult:
+            progress=None, timeout_ms: int = 0, split: bool = True) -> HoudiniResult:
     t0 = time.monotonic()
     alive = [c for c in candidates if all(c.holds(s) for s in initial)]
     false_groups = {c.group for c in candidates if c.group and c not in alive}
@@ -77,7 +83,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
     dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
     pre_f = {c.name: c.formula(pre) for c in candidates}
     post_cache: dict[int, tuple] = {}
-    queries = rounds = 0
+    queries = rounds = given_up = 0
     first_drop: dict[str, float] = {}
 
     def post_of(n, c):
@@ -108,24 +114,37 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
             # formula (z3 terms are hash-consed), which the solver already assumes
             todo = [c for c in alive if not post_of(n, c).eq(pre_f[c.name])
                     and not z3.is_true(z3.simplify(post_of(n, c)))]
-            # one query for all candidates; a model names every candidate it breaks
-            while True:
-                if not todo:
-                    break
+            # one query for all candidates; a model names every candidate it breaks.
+            # A query z3 gives up on is asked again one candidate at a time (with
+            # ``split``), each with a tenth of the limit: only a candidate z3 cannot
+            # answer for alone is dropped without a state.
+            chunks = [(todo, timeout_ms)]
+            while chunks:
+                chunk, limit = chunks.pop()
+                chunk = [c for c in chunk if c.name not in dropped]
+                if not chunk:
+                    continue
                 queries += 1
                 s.push()
-                s.add(z3.Or(*(z3.Not(post_of(n, c)) for c in todo)))
+                s.add(z3.Or(*(z3.Not(post_of(n, c)) for c in chunk)))
+                if limit:
+                    s.set("timeout", limit)
                 r = s.check()
                 if r == z3.unsat:
                     s.pop()
-                    break
+                    continue
                 if r == z3.sat:
                     mdl = s.model()
-                    bad = [c for c in todo
+                    bad = [c for c in chunk
                            if z3.is_false(mdl.eval(post_of(n, c), model_completion=True))]
+                    bad = bad or chunk  # (the model breaks one of them; never empty)
                     state = _state_of(mdl, pre)
                 else:  # solver gave up: nothing in this query is shown preserved
-                    bad, state = todo, b""
+                    given_up += 1
+                    bad, state = chunk, b""
+                    if split and len(chunk) > 1:
+                        bad = []
+                        chunks += [([c], timeout_ms // 10) for c in reversed(chunk)]
                 s.pop()
                 groups = {c.group for c in bad if c.group}
                 bad += [c for c in alive if c.group in groups and c not in bad]
@@ -133,10 +152,13 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
                     dropped[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive))
                     first_drop[c.name] = time.monotonic() - t0
                     alive.remove(c)
-                todo = [c for c in todo if c not in bad]
-                # (the solver still assumes what was just dropped: no matter, the
-                # round is redone until one changes nothing)
-                changed = True
+                if bad:
+                    # the rest of the chunk is asked again (the solver still assumes
+                    # what was just dropped: no matter, the round is redone until one
+                    # changes nothing)
+                    chunks.append((chunk, limit))
+                    changed = True
     secs = time.monotonic() - t0
     return HoudiniResult([c.name for c in alive], dropped, secs, queries, rounds,
-                         {c.name: first_drop.get(c.name, secs) for c in candidates if c.goal})
+                         {c.name: first_drop.get(c.name, secs) for c in candidates if c.goal},
+                         given_up)

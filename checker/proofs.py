@@ -330,6 +330,18 @@ def details(results: list[dict]) -> str:
             if e.get("cti"):
                 out.append("    counterexample to induction (state, step):")
                 out.append(textwrap.indent(render_steps(e["cti"]), "    "))
-        if r.get("induction", {}).get("note"):
-            out.append(f"  induction: {r['induction']['note']}")
+        ind = r.get("induction", {})
+        if ind.get("note"):
+            out.append(f"  induction: {ind['note']}")
+        elif "queries" in ind:
+            out.append(_induction_line(ind))
     return "\n".join(out)
+
+
+def _induction_line(ind: dict) -> str:
+    given_up = ind.get("queries_given_up", 0)
+    return (f"  induction: relation {ind['paths']:,} paths ({ind['relation_seconds']} s); "
+            f"Houdini {ind['rounds']} rounds, {ind['queries']:,} queries"
+            + (f" (z3 gave up on {given_up}: asked again one candidate at a time)"
+               if given_up else "")
+            + f", {len(ind['lemmas_kept'])} lemmas kept; {ind['seconds']} s in all")

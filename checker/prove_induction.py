@@ -24,7 +24,8 @@ from .induction import Candidate, houdini
 from .trace import entry
 
 # one z3 query (a path, the candidates alive) may take this long; a query that does not
-# answer in time drops the candidates it was about (never proves them)
+# answer in time is asked again one candidate at a time, each with a tenth of the limit
+# (induction.py), and a candidate that does not answer then is dropped (never proved)
 QUERY_MS = 60_000
 
 
@@ -56,17 +57,21 @@ def world_control(m) -> dict:
 def candidates(m, goals: list[str], control: dict | None = None) -> list[Candidate]:
     """The goals, then the lemmas: each with its concrete check and its z3 formula.
     With ``control`` (the constants of invariants/control.py; ``check prove
-    --control-lemmas``) also the register lemmas (``Lemmas.registers``) and the
-    ``ctl:*`` lemmas, and every lemma is then claimed only until a CPU oopses
+    --control-lemmas``) also the register lemmas (``Lemmas.registers``), the guard
+    argument (``Lemmas.guard_argument``) and the ``ctl:*`` lemmas, and every lemma is
+    then claimed only until a CPU oopses
     (:func:`until_oops`); goals are always claimed on every state."""
     gc, gz = prove_properties(m, Concrete), prove_properties(m, Z3)
     lc, lz = Lemmas(m, Concrete).all(), Lemmas(m, Z3).all()
     goals_c = [_candidate(n, gc[n], gz[n], True) for n in goals]
     if control is None:
         return goals_c + [_candidate(n, lc[n], lz[n], False) for n in lc]
-    lc.update(Lemmas(m, Concrete).registers())
-    lz.update(Lemmas(m, Z3).registers())
+    for E, d in ((Concrete, lc), (Z3, lz)):
+        d.update(Lemmas(m, E).registers())
+        d.update(Lemmas(m, E).guard_argument())
     out = goals_c + [_lemma(m, n, lc[n], lz[n]) for n in lc]
+    oc, oz = Lemmas(m, Concrete).no_oops(), Lemmas(m, Z3).no_oops()
+    out += [_candidate(n, oc[n], oz[n], False) for n in oc]  # claimed outright
     for t in range(1, m.layout.thread.n + 1):
         # one candidate per CPU, kept or dropped together: a step of CPU 1 leaves the
         # other CPUs' control lemmas as they were, so z3 only checks CPU 1's
@@ -142,7 +147,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
         sys.stderr.write("\n")
     lemmas = lemma_names(n for n in res.kept if n not in goals)
     stats.update(seconds=round(time.monotonic() - t0, 2), queries=res.queries,
-                 rounds=res.rounds, lemmas_kept=lemmas,
+                 queries_given_up=res.given_up, rounds=res.rounds, lemmas_kept=lemmas,
                  lemmas_dropped=sorted(lemma_names(n for n in res.dropped if n not in goals)))
     proved = {g for g in goals if g in res.kept}
     cti = {}

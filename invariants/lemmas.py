@@ -11,7 +11,8 @@ The families:
 
 * ``range:*``       every pointer and small field within its pool or domain;
 * ``domain:*``      counters, id masks, CPU masks and ghosts within what a run can
-                    make of them (refcounts at most packets + CPUs);
+                    make of them (refcounts at most packets + CPUs; the failure
+                    budgets at most the spec's);
 * ``none-zero:*``   a never-allocated object is all zeroes;
 * ``no-ptr-to-none:*`` no field points at a never-allocated object;
 * ``idle-clear``    a CPU between ops has no op-local register set (``_complete``);
@@ -29,12 +30,13 @@ The families:
 * ``hlist:*``       the hlist links agree (include/linux/list.h): a node's pprev names
                     the field pointing at it (the head's first or the previous node's
                     next), and the node after it points back at its next field.
-* ``own:*``, ``cow:*``, ``put:*``, ``get:ext-added``: :meth:`Lemmas.registers`,
-                    with ``check prove --control-lemmas`` only:
+* ``own:*``, ``cow:*``, ``put:*``, ``ext-refcnt``, ``get:*``, ``arg:*``,
+  ``rcu:waiting-readers``: :meth:`Lemmas.registers`, with ``check prove
+  --control-lemmas`` only (with ``no-oops`` and the ``guard:*`` lemmas):
 * ``own:*``         the open world's ownership rule on the CPUs' registers: a program
                     run's packet (``own``) is live, inside rcu_read_lock(), and no
                     other CPU holds it or runs an op on it; an op's packet is live
-                    until free frees it; a run's ops are on its packet;
+                    until free frees it; a run's ops, and a kfunc, are on its packet;
 * ``cow:*``         skb_ext_add's copy on write: ``x_old`` is the packet's (shared,
                     live) ext until the copy exists; the copy ``x_new`` is live, has
                     refcnt 1, holds the packet's active ids and no packet uses it
@@ -43,7 +45,18 @@ The families:
                     (``p_ext``); past "refcnt == 1" nothing else uses it; and
                     ``put:in-flight`` is ``ext-refs`` counting the reference a CPU at
                     the put's first step is about to drop;
+* ``ext-refcnt``    ext->refcnt is exactly the live packets using the ext plus the
+                    reference a CPU in __skb_ext_put is dropping (or freeing with);
 * ``get:ext-added`` skb_ext_add returned NULL or the packet's live ext;
+* ``get:ext``, ``get:ext-adding`` the ext bpf_skb_storage_get holds (``g_ext``) is its
+                    packet's, with BPF_STORAGE active; inside the skb_ext_add() it
+                    calls, BPF_STORAGE is not active and ``g_ext`` is NULL;
+* ``arg:*``         the pointer a function dereferences is not NULL while it runs (its
+                    callers check first), and rfc-fix's bpf_skb_storage_free() in get
+                    gets get's ext;
+* ``no-oops``       no CPU has oopsed (claimed outright, not until an oops);
+* ``rcu:waiting-readers`` a deferred free waits only for CPUs inside
+                    rcu_read_lock();
 * ``ctl:*``         (invariants/control.py, built from the relation by
                     checker/prove_induction.py, with ``check prove --control-lemmas``)
                     the constants the step code gives a CPU's registers at each
@@ -59,10 +72,14 @@ The families:
   ``guard:x_new``       ``x_new`` is set only in skb_ext_add's copy on write (its
                         set_active step pending), to a live ext, for a packet;
   ``guard:ext-added``   at get's step after skb_ext_add: NULL and BPF_STORAGE inactive,
-                        or the packet's ext with BPF_STORAGE active.
-  They hold on every reachable state checked (tests/test_prove.py) but are not
-  inductive with the rest of the catalogue: Houdini drops them (README, "What is not
-  proved"), so :meth:`Lemmas.all` leaves them out (:meth:`Lemmas.guard_argument`).
+                        or the packet's ext with BPF_STORAGE active;
+  ``guard:ext-added-exclusive`` the ext skb_ext_add gave get is the packet's alone
+                        (refcnt 1) until get has reset its storage.
+  They hold on every reachable state checked (tests/test_prove.py).  With the rest of
+  the default catalogue Houdini drops them, so :meth:`Lemmas.all` leaves them out
+  (:meth:`Lemmas.guard_argument`); with ``--control-lemmas`` (the register lemmas and
+  no-oops next to them) Houdini keeps them at 2 packets, 1 map, 1 CPU and proves
+  ``no_shared_storage`` there (README, "Proofs").
   On ``rfc`` ``guard:exclusive`` is false for real: its guard lets a copy, which shares
   the ext but is not ``cloned``, pass (finding 1).
 """
@@ -71,12 +88,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from model.bpf_skb_storage import delete, get, storage_delete, storage_free, storage_get
+from model import bpf_local_storage as ls
+from model.bpf_skb_storage import (
+    delete,
+    get,
+    get_ext_reset,
+    storage_delete,
+    storage_free,
+    storage_get,
+)
 from model.expr import Concrete
 from model.kernel import step_of
 from model.layout import (
     MEM_LIVE,
     MEM_NONE,
+    MEM_RCU,
     NBUCKETS,
     PERSISTENT_REGS,
     PPREV_HEAD,
@@ -87,9 +113,22 @@ from model.layout import (
     pprev_of,
 )
 from model.openworld import KIND_CODE
-from model.skbuff import ext_put, skb_ext_free, skb_ext_put, skb_ext_set_active
+from model.skbuff import (
+    clone,
+    copy,
+    ext_add,
+    ext_del,
+    ext_put,
+    ext_reset,
+    free,
+    skb_ext_cow,
+    skb_ext_free,
+    skb_ext_put,
+    skb_ext_set_active,
+    unclone,
+)
 
-from .properties import _PC_EXT_ADDED, Props
+from .properties import _PC_EXT_ADDED, _PC_EXT_RESET, Props
 
 _FREE = KIND_CODE["free"]
 _PUT, _FREE_NOW, _SET_ACTIVE = (step_of(f).code for f in (skb_ext_put, skb_ext_free,
@@ -100,6 +139,35 @@ _PUTTING = tuple(st.code for st in (*ext_put.steps, *storage_free.steps))
 # address on the stack)
 _GUARDS = {step_of(storage_get).code, step_of(storage_delete).code}
 _PAST_GUARD = tuple(st.code for st in (*get.steps, *delete.steps) if st.code not in _GUARDS)
+_IN_KFUNC = (*_GUARDS, *_PAST_GUARD)
+
+
+def _codes(*fns):
+    return tuple(step_of(f).code for f in fns)
+
+
+# arg:nonzero: (the steps, as pc or return address) -> the register they dereference
+_NONZERO_ARGS = (
+    (tuple(st.code for st in ls.destroy.steps), "d_storage"),
+    (_codes(ls.destroy_next), "d_cursor"),
+    (tuple(st.code for st in ls.nofail.steps), "n_selem"),
+    (_codes(ls.nofail_storage, ls.nofail_pin, ls.nofail_owner, ls.nofail_unpin,
+            ls.nofail_unlink_storage), "n_ls"),
+    (_codes(ls.nofail_map), "n_sm"),
+    (_codes(get_ext_reset), "g_ext"),
+    (_codes(ls.unlink_misc_cache, ls.unlink_misc_owner, ls.unlink_storage), "s_ls"),
+    (tuple(st.code for st in ls.unlink.steps), "g_sdata"),
+    (tuple(st.code for st in ls.lookup.steps), "g_storage"),
+    (_codes(ls.insert_cache), "l_sdata"),
+    (_codes(ls.update_locked), "u_storage"),
+    (tuple(st.code for st in ls.update.steps), "g_ext"),
+    (_codes(ls.map_free_next), "m_cursor"),
+    (tuple(st.code for st in ls.map_free.steps), "a_map"),
+    (_codes(skb_ext_cow), "x_old"),
+    (_codes(skb_ext_set_active), "x_new"),
+    (tuple(st.code for pr in (get, delete, ext_add, clone, copy, unclone, ext_del, ext_reset,
+                              free) for st in pr.steps), "a_skb"),
+)
 
 # field -> the table it points into
 HEAP_POINTERS = {
@@ -229,6 +297,11 @@ class Lemmas:
                    (L.selem, "g_writer"): skbs, (L.selem, "g_map"): L.map.n}
         for (tb, f), hi in domains.items():
             out[f"domain:{tb.name}.{f}"] = self._range(tb, f, hi)
+        # failure budgets only go down (rqspinlock.c, slab.c: ``may_fail``)
+        spec = self.m.spec
+        out["domain:budget"] = lambda s: E.And(
+            E.ULE(s[L.G["lock_budget"]], spec.lock_failures),
+            E.ULE(s[L.G["alloc_budget"]], spec.alloc_failures))
         for f in ("spprev", "mpprev"):
             out[f"linked-live:{f}"] = self._every(L.selem, lambda s, q, f=f: E.Implies(
                 s[L.selem.idx(q, f)] != 0, lambda: s[L.selem.idx(q, "mem")] == MEM_LIVE))
@@ -268,12 +341,14 @@ class Lemmas:
         return out
 
     def registers(self) -> dict[str, Callable]:
-        """own:*, cow:*, put:* and get:ext-added: what the CPUs' registers hold.  Not
-        in :meth:`all`: used with ``check prove --control-lemmas`` (with ctl:* and the
-        rule "until an oops"), because at 4/2/3 Houdini with them keeps nothing
-        (README, "What is not proved")."""
+        """own:*, cow:*, put:*, ext-refcnt, get:*, arg:* and rcu:waiting-readers: what
+        the CPUs' registers hold, and the ext references and deferred frees they
+        account for.  Not in :meth:`all`: used with ``check prove --control-lemmas``
+        (with ctl:*, the guard:* lemmas and no-oops, and the rule "until an oops"),
+        so that the default induction stays the one measured in the README."""
         p = Props(self.m, self.E)
-        return {**self._ownership(p), **self._ext_refs(p)}
+        return {**self._ownership(p), **self._ext_refs(p), **self._rcu(),
+                **self._arguments(p)}
 
     def _per_cpu(self, pred) -> Callable:
         """The lemma: ``pred(s, t)`` for every CPU ``t``."""
@@ -317,6 +392,10 @@ class Lemmas:
             "own:run-op": self._per_cpu(lambda s, t: E.Implies(
                 E.And(r(s, t, "own") != 0, r(s, t, "a_skb") != 0),
                 lambda: r(s, t, "a_skb") == r(s, t, "own"))),
+            # a kfunc (bpf_skb_storage_get/delete) runs on its program's packet
+            "own:kfunc": self._per_cpu(lambda s, t: E.Implies(
+                p.within(s, t, _IN_KFUNC), lambda: E.And(
+                    r(s, t, "a_skb") != 0, r(s, t, "own") == r(s, t, "a_skb")))),
         }
 
     def _ext_refs(self, p) -> dict[str, Callable]:
@@ -354,6 +433,24 @@ class Lemmas:
             return E.Sum(E.If(E.And(r(s, t, "pc") == _PUT, r(s, t, "p_ext") == e), 1, 0)
                          for t in self.threads)
 
+        def held(s, e):  # the reference __skb_ext_put is dropping (or freeing with)
+            return E.Sum(E.If(E.And(r(s, t, "p_ext") == e, E.Or(
+                r(s, t, "pc") == _PUT, p.within(s, t, (_FREE_NOW,)))), 1, 0)
+                for t in self.threads)
+
+        def get_ext(s, t):  # what skb_storage_lookup()/skb_ext_add() gave get
+            a = r(s, t, "a_skb")
+            return E.Implies(r(s, t, "g_ext") != 0, lambda: E.And(
+                (skb(s, a, "active") & SKB_EXT_BPF_STORAGE) != 0,
+                r(s, t, "g_ext") == skb(s, a, "ext")))
+
+        def adding(s, t):  # inside the skb_ext_add() get calls
+            a = r(s, t, "a_skb")
+            return E.Implies(
+                E.And(p.within(s, t, (_PC_EXT_ADDED,)), r(s, t, "pc") != _PC_EXT_ADDED),
+                lambda: E.And(r(s, t, "g_ext") == 0,
+                              (skb(s, a, "active") & SKB_EXT_BPF_STORAGE) == 0))
+
         def ext_added(s, t):
             rv, a = r(s, t, "rv"), r(s, t, "a_skb")
             return E.Implies(r(s, t, "pc") == _PC_EXT_ADDED, lambda: E.Or(
@@ -378,13 +475,63 @@ class Lemmas:
                     p.users(s, e, now=True) + in_flight(s, e), s[L.ext.idx(e, "refcnt")]))
                 for e in p.exts)),
             "get:ext-added": self._per_cpu(ext_added),
+            # exactly: the live packets using it, plus a reference being put
+            "ext-refcnt": lambda s: E.And(*(
+                E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE, lambda e=e: s[L.ext.idx(
+                    e, "refcnt")] == p.users(s, e, now=True) + held(s, e))
+                for e in p.exts)),
+            "get:ext": self._per_cpu(get_ext),
+            "get:ext-adding": self._per_cpu(adding),
         }
+
+    def no_oops(self) -> dict[str, Callable]:
+        """no-oops: no CPU has oopsed (a NULL pointer dereference, which kills the task:
+        model/system.py ``_oops``).  With ``check prove --control-lemmas`` the other
+        lemmas are claimed only until an oops; this one, claimed outright, is what
+        makes them hold on every reachable state when Houdini keeps it."""
+        E = self.E
+        return {"no-oops": lambda s: E.Not(E.Or(*(self.m.thread_done_expr(E, s, t)
+                                                  for t in self.threads)))}
+
+    def _arguments(self, p) -> dict[str, Callable]:
+        """arg:nonzero: the pointers a function dereferences are not NULL while it runs
+        (its callers check them first: bpf_skb_storage_free() calls
+        bpf_local_storage_destroy() only with a storage, the list walk stops at NULL,
+        bpf_selem_unlink_nofail() locks a storage and a bucket only if it found them)."""
+        E, r = self.E, self._reg
+
+        def nonzero(s, t):
+            return E.And(*(E.Implies(p.within(s, t, codes), lambda f=f: r(s, t, f) != 0)
+                           for codes, f in _NONZERO_ARGS))
+
+        def reset(s, t):  # rfc-fix: bpf_skb_storage_free(ext) before the NULL
+            return E.Implies(E.And(p.within(s, t, (_PC_EXT_RESET,)),
+                                   r(s, t, "pc") != _PC_EXT_RESET),
+                             lambda: r(s, t, "p_ext") == r(s, t, "g_ext"))
+
+        return {"arg:nonzero": self._per_cpu(nonzero), "arg:ext-reset": self._per_cpu(reset)}
+
+    def _rcu(self) -> dict[str, Callable]:
+        """rcu:waiting-readers, model/rcu.py's bookkeeping of deferred frees: a free
+        scheduled by call_rcu waits only for CPUs still inside rcu_read_lock()
+        (kernel/rcu/: the readers when it was scheduled, minus those that left)."""
+        E, L, r = self.E, self.L, self._reg
+
+        def waiting(s, tb, i):
+            w = s[tb.idx(i, "rcuw")]
+            return E.And(E.Implies(w != 0, lambda: s[tb.idx(i, "mem")] == MEM_RCU),
+                         *(E.Implies((w & (1 << (t - 1))) != 0,
+                                     lambda t=t: r(s, t, "rcu") != 0) for t in self.threads))
+
+        tables = [self._every(tb, lambda s, i, tb=tb: waiting(s, tb, i))
+                  for tb in (L.storage, L.selem)]
+        return {"rcu:waiting-readers": lambda s: E.And(*(f(s) for f in tables))}
 
     # ---- guard:* (see the module docstring) ------------------------------------------
     def guard_argument(self) -> dict[str, Callable]:
-        """The guard:* lemmas.  Not in :meth:`all`: Houdini drops them at every size
-        tried, and at 4/2/3 their queries hit the 60 s limit, which drops sound lemmas
-        of the same query with them (README, "What is not proved")."""
+        """The guard:* lemmas.  Not in :meth:`all`: with the default catalogue Houdini
+        drops them at every size tried; ``check prove --control-lemmas`` adds them
+        (checker/prove_induction.py ``candidates``)."""
         E, L = self.E, self.L
         p = Props(self.m, E)
         th = L.thread
@@ -429,5 +576,18 @@ class Lemmas:
                         E.And(bpf(s, x), rv == s[L.skb.idx(x, "ext")]))))
             return E.And(*(one(t, x) for t in self.threads for x in p.skbs))
 
+        def added_exclusive(s):
+            # the ext skb_ext_add() gave get (rv, then g_ext until get_ext_reset) is the
+            # packet's alone: skb_ext_add() copied a shared one
+            def one(t):
+                pc, a = s[th.idx(t, "pc")], s[th.idx(t, "a_skb")]
+                e = E.If(pc == _PC_EXT_ADDED, s[th.idx(t, "rv")], s[th.idx(t, "g_ext")])
+                return E.Implies(
+                    E.And(E.Or(pc == _PC_EXT_ADDED, p.within(s, t, (_PC_EXT_RESET,))), e != 0),
+                    lambda: E.And(E.sel(s, L.ext, e, "refcnt") == 1, *(
+                        E.Implies(a != x, lambda x=x: E.Not(p.uses(s, x, e, now=True)))
+                        for x in p.skbs)))
+            return E.And(*(one(t) for t in self.threads))
+
         return {"guard:owner": owner, "guard:exclusive": exclusive, "guard:x_new": x_new,
-                "guard:ext-added": ext_added}
+                "guard:ext-added": ext_added, "guard:ext-added-exclusive": added_exclusive}

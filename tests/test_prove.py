@@ -147,6 +147,47 @@ def test_houdini_drops_a_group_together():
     assert r.dropped["y==0#a"].state == r.dropped["x<=1#b"].state
 
 
+def test_houdini_splits_a_query_z3_gives_up_on():
+    """A query z3 gives up on (here: factoring a 62-bit number, 3 s limit) drops only
+    the candidates z3 cannot answer for alone: asked one at a time, the easy candidate
+    that shared the query is shown preserved and kept.  Without splitting, both go."""
+    import z3
+
+    from model.symbolic import Path
+
+    x = z3.BitVec("x", 8)
+    p, q = z3.BitVecs("p q", 64)
+    hard = z3.And(z3.ULT(p, 2**32), z3.ULT(q, 2**32), z3.UGT(p, 1), z3.UGT(q, 1),
+                  p * q == 2147483647 * 2147483629)
+    step = Path(1, z3.ULT(x, 3), {0: x + 1}, ("inc",))
+    cands = [Candidate("x<=3", lambda s: s[0] <= 3, lambda v: z3.ULE(v[0], 3), goal=True),
+             Candidate("hard", lambda s: True, lambda v: z3.Or(v[0] != 2, z3.Not(hard)))]
+    r = houdini([x], [bytes([0])], [step], cands, timeout_ms=3000)
+    assert r.kept == ["x<=3"] and r.dropped["hard"].state == b"" and r.given_up >= 2
+    r = houdini([x], [bytes([0])], [step], cands, timeout_ms=3000, split=False)
+    assert r.kept == [] and r.given_up == 1
+    assert r.dropped["x<=3"].state == r.dropped["hard"].state == b""
+
+
+def test_control_lemmas_prove_no_shared_storage_with_two_packets():
+    """check prove --control-lemmas proves no_shared_storage by induction on
+    rfc-refcnt-guard with two packets, restricted to get and clone (the op that shares
+    an ext and the kfunc whose guard must refuse it): Houdini keeps the guard argument
+    (guard:*), the exact ext refcount and no-oops, and names them in the report."""
+    quiet = ("ext_del", "ext_add", "scrub", "write", "read", "unclone", "copy", "delete",
+             "map_free", "free")
+    r = prove("rfc-refcnt-guard", (), WorldSize(2, 1, 1, without=quiet), search_states=100,
+              exhaustive_states=0, control_lemmas=True, progress=False, max_search_cpus=1)
+    e = r["properties"]["no_shared_storage"]
+    assert (e["proof"], e.get("method")) == ("proved", "induction")
+    assert {"guard:exclusive", "guard:owner", "ext-refcnt", "no-oops"} <= set(e["lemmas"])
+    assert r["induction"]["queries_given_up"] == 0
+    from checker.proofs import details
+
+    line = [x for x in details([r]).splitlines() if x.startswith("  induction: relation")]
+    assert len(line) == 1 and "lemmas kept" in line[0] and "given up" not in line[0]
+
+
 def test_control_lemmas_hold_on_reachable_states_and_are_not_vacuous():
     """The ctl:* lemmas (invariants/control.py: constants the step code gives a CPU's
     registers at each control value) hold on reachable states: the complete one-packet
@@ -186,8 +227,9 @@ def test_control_lemmas_hold_on_reachable_states_and_are_not_vacuous():
 
 def test_lemmas_are_claimed_until_an_oops():
     """With --control-lemmas, lemmas are candidates only while no CPU has oopsed
-    (prove_induction.until_oops): a state with a dead CPU satisfies every lemma, not
-    the goals; without, the catalogue is claimed on every state as before."""
+    (prove_induction.until_oops): a state with a dead CPU satisfies every lemma but
+    no-oops, which is claimed outright, and not the goals; without, the catalogue is
+    claimed on every state as before."""
     from checker.prove_induction import candidates
     from model.openworld import DEAD
 
@@ -198,7 +240,7 @@ def test_lemmas_are_claimed_until_an_oops():
     s[m.layout.thread.idx(1, "x_new")] = 200  # out of every range
     cands = candidates(m, ["no_use_after_free"], _control_111())
     assert not cands[0].holds(bytes(s))
-    assert all(c.holds(bytes(s)) for c in cands[1:])
+    assert [c.name for c in cands[1:] if not c.holds(bytes(s))] == ["no-oops"]
     plain = candidates(m, ["no_use_after_free"])  # without --control-lemmas: as before
     assert not all(c.holds(bytes(s)) for c in plain[1:])
 
@@ -317,7 +359,7 @@ def test_every_lemma_holds_on_reachable_states():
 
     for size, budget in ((WorldSize(1, 1, 1), 300_000), (WorldSize(1, 1, 2), 20_000)):
         m = build("rfc-refcnt-guard", (), size)
-        lem = {**Lemmas(m).all(), **Lemmas(m).registers()}
+        lem = {**Lemmas(m).all(), **Lemmas(m).registers(), **Lemmas(m).no_oops()}
         ex = explore(m, [], budget)
         assert len(ex.states) >= 20_000
         for s in ex.states:
@@ -326,18 +368,23 @@ def test_every_lemma_holds_on_reachable_states():
 
 
 def test_guard_lemmas_hold_with_two_packets_and_fail_on_rfc():
-    """The guard:* lemmas (why the refcnt guard keeps storages apart) hold on the first
-    60,000 states of 2 packets, 1 map, 2 CPUs and on 100 random walks at 4/2/3 of
-    rfc-refcnt-guard, and their premises occur there (a CPU past the guard on a packet
-    with BPF_STORAGE, two live packets reaching one storage through one ext); on rfc,
-    whose guard lets a copy through (finding 1), walks at 4/2/3 break guard:exclusive."""
+    """The guard:* lemmas (why the refcnt guard keeps storages apart) and the register
+    lemmas (claimed until an oops, as --control-lemmas does: ext->refcnt counted
+    exactly, what get holds) hold on the first 60,000 states of 2 packets, 1 map, 2
+    CPUs and on 100 random walks at 4/2/3 of rfc-refcnt-guard, and their premises
+    occur there (a CPU past the guard on a packet with BPF_STORAGE, two live packets
+    reaching one storage through one ext); on rfc, whose guard lets a copy through
+    (finding 1), walks at 4/2/3 break guard:exclusive."""
+    from checker.prove_induction import until_oops
     from checker.walk import random_walks
     from invariants.lemmas import Lemmas
     from invariants.properties import Props
 
-    def lemmas(m):
+    def lemmas(m, registers=True):
         lem = Lemmas(m).guard_argument()
-        assert len(lem) == 4
+        assert len(lem) == 5
+        if registers:
+            lem.update({n: until_oops(m, Concrete, f) for n, f in Lemmas(m).registers().items()})
         return [Property(n, "state", f) for n, f in lem.items()]
 
     def premises(m):
@@ -361,7 +408,7 @@ def test_guard_lemmas_hold_with_two_packets_and_fail_on_rfc():
     m = build("rfc-refcnt-guard", (), WorldSize(4, 2, 3))
     assert random_walks(m, lemmas(m), 100, 300, 1).violations == {}
     m = build("rfc", (), WorldSize(4, 2, 3))
-    assert set(random_walks(m, lemmas(m), 100, 300, 1).violations) == {"guard:exclusive"}
+    assert set(random_walks(m, lemmas(m, False), 100, 300, 1).violations) == {"guard:exclusive"}
 
 
 def test_cti_of_a_query_z3_gave_up_on_renders():
