@@ -78,7 +78,7 @@ The families:
   They hold on every reachable state checked (tests/test_prove.py).  With the rest of
   the default catalogue Houdini drops them, so :meth:`Lemmas.all` leaves them out
   (:meth:`Lemmas.guard_argument`); with ``--control-lemmas`` (the register lemmas and
-  no-oops next to them) Houdini keeps them at 2 packets, 1 map, 1 CPU and proves
+  no-oops next to them) Houdini keeps them with one CPU and 2-4 packets and proves
   ``no_shared_storage`` there (README, "Proofs").
   On ``rfc`` ``guard:exclusive`` is false for real: its guard lets a copy, which shares
   the ext but is not ``cloned``, pass (finding 1).
