@@ -62,15 +62,16 @@ def candidates(m, goals: list[str], control: dict | None = None) -> list[Candida
     then claimed only until a CPU oopses
     (:func:`until_oops`); goals are always claimed on every state."""
     gc, gz = prove_properties(m, Concrete), prove_properties(m, Z3)
-    lc, lz = Lemmas(m, Concrete).all(), Lemmas(m, Z3).all()
+    Lc, Lz = Lemmas(m, Concrete), Lemmas(m, Z3)
+    lc, lz = Lc.all(), Lz.all()
     goals_c = [_candidate(n, gc[n], gz[n], True) for n in goals]
     if control is None:
         return goals_c + [_candidate(n, lc[n], lz[n], False) for n in lc]
-    for E, d in ((Concrete, lc), (Z3, lz)):
-        d.update(Lemmas(m, E).registers())
-        d.update(Lemmas(m, E).guard_argument())
+    for L, d in ((Lc, lc), (Lz, lz)):
+        d.update(L.registers())
+        d.update(L.guard_argument())
     out = goals_c + [_lemma(m, n, lc[n], lz[n]) for n in lc]
-    oc, oz = Lemmas(m, Concrete).no_oops(), Lemmas(m, Z3).no_oops()
+    oc, oz = Lc.no_oops(), Lz.no_oops()
     out += [_candidate(n, oc[n], oz[n], False) for n in oc]  # claimed outright
     for t in range(1, m.layout.thread.n + 1):
         # one candidate per CPU, kept or dropped together: a step of CPU 1 leaves the
@@ -100,9 +101,8 @@ def until_oops(m, E, lemma):
     registers, and what the lemmas say about a running op no longer applies.  Goals
     are not weakened: a goal in Houdini's inductive set holds on every reachable
     state whatever the lemmas next to it claim."""
-    cpus = range(1, m.layout.thread.n + 1)
-    return lambda s: E.Implies(E.Not(E.Or(*(m.thread_done_expr(E, s, t) for t in cpus))),
-                               lambda: lemma(s))
+    no_oops = Lemmas(m, E).no_oops()["no-oops"]
+    return lambda s: E.Implies(no_oops(s), lambda: lemma(s))
 
 
 def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:

@@ -133,40 +133,44 @@ from .properties import _PC_EXT_ADDED, _PC_EXT_RESET, Props
 _FREE = KIND_CODE["free"]
 _PUT, _FREE_NOW, _SET_ACTIVE = (step_of(f).code for f in (skb_ext_put, skb_ext_free,
                                                            skb_ext_set_active))
-_PUTTING = tuple(st.code for st in (*ext_put.steps, *storage_free.steps))
+def _steps(*procs):
+    """The codes of every step of ``procs`` (kernel.Proc)."""
+    return tuple(st.code for pr in procs for st in pr.steps)
+
+
+def _codes(*fns):
+    """The codes of the steps ``fns``."""
+    return tuple(step_of(f).code for f in fns)
+
+
+_PUTTING = _steps(ext_put, storage_free)
 
 # get/delete's steps after the sharing guard (guard:exclusive: as the pc or as a return
 # address on the stack)
 _GUARDS = {step_of(storage_get).code, step_of(storage_delete).code}
-_PAST_GUARD = tuple(st.code for st in (*get.steps, *delete.steps) if st.code not in _GUARDS)
+_PAST_GUARD = tuple(c for c in _steps(get, delete) if c not in _GUARDS)
 _IN_KFUNC = (*_GUARDS, *_PAST_GUARD)
-
-
-def _codes(*fns):
-    return tuple(step_of(f).code for f in fns)
-
 
 # arg:nonzero: (the steps, as pc or return address) -> the register they dereference
 _NONZERO_ARGS = (
-    (tuple(st.code for st in ls.destroy.steps), "d_storage"),
+    (_steps(ls.destroy), "d_storage"),
     (_codes(ls.destroy_next), "d_cursor"),
-    (tuple(st.code for st in ls.nofail.steps), "n_selem"),
+    (_steps(ls.nofail), "n_selem"),
     (_codes(ls.nofail_storage, ls.nofail_pin, ls.nofail_owner, ls.nofail_unpin,
             ls.nofail_unlink_storage), "n_ls"),
     (_codes(ls.nofail_map), "n_sm"),
     (_codes(get_ext_reset), "g_ext"),
     (_codes(ls.unlink_misc_cache, ls.unlink_misc_owner, ls.unlink_storage), "s_ls"),
-    (tuple(st.code for st in ls.unlink.steps), "g_sdata"),
-    (tuple(st.code for st in ls.lookup.steps), "g_storage"),
+    (_steps(ls.unlink), "g_sdata"),
+    (_steps(ls.lookup), "g_storage"),
     (_codes(ls.insert_cache), "l_sdata"),
     (_codes(ls.update_locked), "u_storage"),
-    (tuple(st.code for st in ls.update.steps), "g_ext"),
+    (_steps(ls.update), "g_ext"),
     (_codes(ls.map_free_next), "m_cursor"),
-    (tuple(st.code for st in ls.map_free.steps), "a_map"),
+    (_steps(ls.map_free), "a_map"),
     (_codes(skb_ext_cow), "x_old"),
     (_codes(skb_ext_set_active), "x_new"),
-    (tuple(st.code for pr in (get, delete, ext_add, clone, copy, unclone, ext_del, ext_reset,
-                              free) for st in pr.steps), "a_skb"),
+    (_steps(get, delete, ext_add, clone, copy, unclone, ext_del, ext_reset, free), "a_skb"),
 )
 
 # field -> the table it points into
