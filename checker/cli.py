@@ -383,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--control-lemmas", action="store_true",
                    help="induction with the ctl:* lemmas of invariants/control.py, the "
                         "register and guard lemmas too, each claimed until an oops, and "
-                        "no-oops (proves no_shared_storage with 1 CPU and 2-4 packets)")
+                        "no-oops (proves no_shared_storage with 1 CPU and 2-4 packets, and with "
+                        "2-3 CPUs without delete and map_free)")
     p.add_argument("--save-specs", metavar="DIR",
                    help="write each violation's trace as a spec in DIR and check it")
     p.add_argument("--json", action="store_true")

@@ -169,14 +169,16 @@ def test_houdini_splits_a_query_z3_gives_up_on():
     assert r.dropped["x<=3"].state == r.dropped["hard"].state == b""
 
 
-def test_control_lemmas_prove_no_shared_storage_with_two_packets():
+def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus():
     """check prove --control-lemmas proves no_shared_storage by induction on
-    rfc-refcnt-guard with two packets, restricted to get and clone (the op that shares
-    an ext and the kfunc whose guard must refuse it): Houdini keeps the guard argument
-    (guard:*), the exact ext refcount and no-oops, and names them in the report."""
+    rfc-refcnt-guard with two packets on two CPUs, restricted to get and clone (the op
+    that shares an ext and the kfunc whose guard must refuse it): every interleaving of
+    a clone with a get on the other CPU, which is the race the refcnt guard closes.
+    Houdini keeps the guard argument (guard:*), the exact ext refcount and no-oops, and
+    the report names them.  (Two CPUs include every one-CPU run: a CPU may stay idle.)"""
     quiet = ("ext_del", "ext_add", "scrub", "write", "read", "unclone", "copy", "delete",
              "map_free", "free")
-    r = prove("rfc-refcnt-guard", (), WorldSize(2, 1, 1, without=quiet), search_states=100,
+    r = prove("rfc-refcnt-guard", (), WorldSize(2, 1, 2, without=quiet), search_states=100,
               exhaustive_states=0, control_lemmas=True, progress=False, max_search_cpus=1)
     e = r["properties"]["no_shared_storage"]
     assert (e["proof"], e.get("method")) == ("proved", "induction")
