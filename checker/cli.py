@@ -236,7 +236,8 @@ def cmd_prove(args) -> int:
                        exhaustive_states=args.exhaustive_states,
                        induction=not args.no_induction,
                        induction_seconds=args.induction_seconds,
-                       control_lemmas=args.control_lemmas, progress=not args.quiet,
+                       control_lemmas=args.control_lemmas, heap_lemmas=args.heap_lemmas,
+                       progress=not args.quiet,
                        focus=proofs.focus_from_args(args.focus, args.focus_spec),
                        focus_states=args.focus_states, walks=args.walks,
                        walk_depth=args.walk_depth, seed=args.seed)
@@ -385,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "register and guard lemmas too, each claimed until an oops, and "
                         "no-oops (proves no_shared_storage with 1 CPU and 2-4 packets, and with "
                         "2-3 CPUs without delete and map_free)")
+    p.add_argument("--heap-lemmas", action="store_true",
+                   help="--control-lemmas and the heap:* lemmas of invariants/heap.py "
+                        "(the local storage core's lists, owners, cache slots and the "
+                        "nofail protocol; they hold on the reachable states checked, but "
+                        "prove nothing more yet)")
     p.add_argument("--save-specs", metavar="DIR",
                    help="write each violation's trace as a spec in DIR and check it")
     p.add_argument("--json", action="store_true")

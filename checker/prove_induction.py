@@ -15,6 +15,7 @@ import sys
 import time
 
 from invariants.control import control_constants, control_lemmas
+from invariants.heap import heap_lemmas
 from invariants.lemmas import Lemmas
 from invariants.properties import prove_properties
 from model.expr import Z3, Concrete
@@ -54,22 +55,27 @@ def world_control(m) -> dict:
     return control_constants(F, 1, initial)
 
 
-def candidates(m, goals: list[str], control: dict | None = None) -> list[Candidate]:
+def candidates(m, goals: list[str], control: dict | None = None,
+               heap: bool = False) -> list[Candidate]:
     """The goals, then the lemmas: each with its concrete check and its z3 formula.
     With ``control`` (the constants of invariants/control.py; ``check prove
     --control-lemmas``) also the register lemmas (``Lemmas.registers``), the guard
     argument (``Lemmas.guard_argument``) and the ``ctl:*`` lemmas, and every lemma is
     then claimed only until a CPU oopses
-    (:func:`until_oops`); goals are always claimed on every state."""
+    (:func:`until_oops`); goals are always claimed on every state.  With ``heap``
+    (``check prove --heap-lemmas``, with ``control``) also the heap:* lemmas of
+    invariants/heap.py, claimed the same way."""
     gc, gz = prove_properties(m, Concrete), prove_properties(m, Z3)
     Lc, Lz = Lemmas(m, Concrete), Lemmas(m, Z3)
     lc, lz = Lc.all(), Lz.all()
     goals_c = [_candidate(n, gc[n], gz[n], True) for n in goals]
     if control is None:
         return goals_c + [_candidate(n, lc[n], lz[n], False) for n in lc]
-    for L, d in ((Lc, lc), (Lz, lz)):
+    for E, L, d in ((Concrete, Lc, lc), (Z3, Lz, lz)):
         d.update(L.registers())
         d.update(L.guard_argument())
+        if heap:
+            d.update(heap_lemmas(m, E))
     out = goals_c + [_lemma(m, n, lc[n], lz[n]) for n in lc]
     oc, oz = Lc.no_oops(), Lz.no_oops()
     out += [_candidate(n, oc[n], oz[n], False) for n in oc]  # claimed outright
@@ -110,7 +116,7 @@ def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
 
 
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
-           control: bool = False) -> dict:
+           control: bool = False, heap: bool = False) -> dict:
     """Houdini over the goals and the lemmas (with ``control``, also the register and
     ``ctl:*`` lemmas, claimed until an oops: :func:`candidates`), the relation built
     within ``seconds``."""
@@ -134,7 +140,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
         signal.signal(signal.SIGALRM, old)
     stats.update(paths=len(ps), control_points=npts,
                  relation_seconds=round(time.monotonic() - t0, 2))
-    cands = candidates(m, goals, control_constants(F, 1, initial) if control else None)
+    cands = candidates(m, goals, control_constants(F, 1, initial) if control else None, heap)
 
     def prog(rnd, n, total, alive):
         if progress and n % 50 == 0:

@@ -227,6 +227,47 @@ def test_control_lemmas_hold_on_reachable_states_and_are_not_vacuous():
     assert not lem["ctl:idle/-/rcu0"](bytes(s0))
 
 
+def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
+    """The heap:* lemmas (invariants/heap.py, ``check prove --heap-lemmas``) hold, as
+    claimed (until an oops), on every state of the one-packet world of
+    rfc-refcnt-guard without ext_del, on the first states of its two-CPU and two-map
+    worlds and of three packets made by clone, and they are about states that occur:
+    a destroy and a map_free racing on one selem (a state bit set on an allocated
+    selem), two selems on one storage list.  With ext_del, finding 3 breaks some of
+    them (a storage whose owner no longer points at it: the data area ext_del left),
+    so they are not vacuous."""
+    from checker.prove_induction import until_oops
+    from invariants.heap import heap_lemmas
+
+    quiet = ("copy", "delete", "unclone", "ext_add", "scrub", "map_free", "write", "read")
+    worlds = ((WorldSize(1, 1, 1, without=("ext_del",)), 100_000, True),
+              (WorldSize(1, 1, 2, without=("ext_del",)), 40_000, False),
+              (WorldSize(1, 2, 1, without=("ext_del",)), 30_000, False),
+              (WorldSize(3, 1, 1, without=("ext_del", *quiet)), 60_000, True))
+    seen = {"state bit": False, "two on a list": False}
+    for size, budget, complete in worlds:
+        m = build("rfc-refcnt-guard", (), size)
+        L = m.layout
+        lem = {n: until_oops(m, Concrete, f) for n, f in heap_lemmas(m, Concrete).items()}
+        assert len(lem) >= 50
+        ex = explore(m, [], budget, keep_graph=False)
+        assert ex.complete == complete and len(ex.states) >= 20_000
+        for s in ex.states:
+            for n, f in lem.items():
+                assert f(s), (size, n)
+            for q in range(1, L.selem.n + 1):
+                if s[L.selem.idx(q, "mem")] == 1 and s[L.selem.idx(q, "state")]:
+                    seen["state bit"] = True
+                if s[L.selem.idx(q, "spprev")] > 1:
+                    seen["two on a list"] = True
+    assert all(seen.values()), seen
+    m = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
+    lem = {n: until_oops(m, Concrete, f) for n, f in heap_lemmas(m, Concrete).items()}
+    ex = explore(m, [], 300_000, keep_graph=False)
+    broken = {n for n, f in lem.items() if not all(f(s) for s in ex.states)}
+    assert "heap:storage-owner" in broken, broken  # the storage a kept pointer reaches
+
+
 def test_lemmas_are_claimed_until_an_oops():
     """With --control-lemmas, lemmas are candidates only while no CPU has oopsed
     (prove_induction.until_oops): a state with a dead CPU satisfies every lemma but
@@ -341,7 +382,8 @@ def test_candidate_encodings_agree_on_arbitrary_bytes(raw, high):
     s = bytes(b | 0x80 if high and i % 3 == 0 else b for i, b in enumerate(raw))
     vec = [z3.BitVecVal(b, 8) for b in s]
     goals = list(PROVE_PROPERTIES)
-    for c in candidates(_W111, goals) + candidates(_W111, goals, _control_111()):
+    for c in (candidates(_W111, goals) + candidates(_W111, goals, _control_111())
+              + candidates(_W111, goals, _control_111(), heap=True)):
         want = bool(c.holds(s))
         got = z3.is_true(z3.simplify(c.formula(vec)))
         assert got == want, c.name
