@@ -60,10 +60,17 @@ from model.layout import (
     MAP_ALIVE,
     MAP_FREED,
     MAP_FREEING,
+    MAP_NONE,
     MEM_FREED,
     MEM_LIVE,
     MEM_RCU,
+    NBUCKETS,
     PPREV_HEAD,
+    SELEM_MAP_UNLINKED,
+    SELEM_STORAGE_UNLINKED,
+    SELEM_TOFREE,
+    SELEM_UNLINKED,
+    SKB_EXT_BPF_STORAGE,
 )
 from model.skbuff import skb_ext_free
 
@@ -71,33 +78,31 @@ from .lemmas import _NONZERO_ARGS, REG_POINTERS, _codes, _steps
 from .properties import Props
 
 _NOFAIL = _steps(ls.nofail)
-_UNLINK_HELD = tuple(s.code for s in ls.unlink.steps
-                     if s.fn not in (ls.selem_unlink, ls.selem_unlink_locked))
+_UNLINK = _steps(ls.unlink)
+_UNLINK_HELD = _codes(ls.unlink_misc_cache, ls.unlink_misc_owner, ls.unlink_storage)
 _DESTROY = _steps(ls.destroy)
 _MAP_FREE = _steps(ls.map_free)
 _KFUNC = _steps(get, delete, ls.lookup)
-_UNLINK = _steps(ls.unlink)
 _C_UNLINK, _C_UNLINK_LOCKED, _C_UNLINK_STORAGE, _C_MISC_CACHE, _C_MISC_OWNER = _codes(
     ls.selem_unlink, ls.selem_unlink_locked, ls.unlink_storage, ls.unlink_misc_cache,
     ls.unlink_misc_owner)
+(_C_NOFAIL_START, _C_CLEAR_SMAP, _C_NOFAIL_STATE, _C_NOFAIL_FREE, _C_DESTROY_NEXT,
+ _C_MAP_FREE_FINISH) = _codes(ls.nofail_start, ls.nofail_clear_smap, ls.nofail_state,
+                              ls.nofail_free, ls.destroy_next, ls.map_free_finish)
+# bpf_selem_unlink_nofail()'s steps, in the order a run without lock failures takes them
+_PRE_MAP = _codes(ls.nofail_start, ls.nofail_smap, ls.nofail_map)
 _NOFAIL_HELD = _codes(ls.nofail_pin, ls.nofail_owner, ls.nofail_unpin, ls.nofail_unlink_storage)
 _NOFAIL_AFTER_OWNER = _codes(ls.nofail_unpin, ls.nofail_unlink_storage)
+_NOFAIL_MID = (_C_CLEAR_SMAP, *_codes(ls.nofail_storage), *_NOFAIL_HELD)  # map side done
+_AFTER_CLEAR_LS = (_C_NOFAIL_STATE, _C_NOFAIL_FREE)
+_NOFAIL_POST = (*_codes(ls.nofail_clear_ls), *_AFTER_CLEAR_LS)  # both sides done
+_AFTER_CLEAR_SMAP = (*_NOFAIL_MID, *_NOFAIL_POST)
+_NOFAIL_PAST_START = tuple(c for c in _NOFAIL if c != _C_NOFAIL_START)
 _AFTER_DESTROY = _codes(skb_storage_free_done, skb_ext_free)
-_NOFAIL_POST = _codes(ls.nofail_clear_ls, ls.nofail_state, ls.nofail_free)
-_C_NOFAIL_FREE, _C_DESTROY_NEXT, _C_NOFAIL_STATE = _codes(ls.nofail_free, ls.destroy_next,
-                                                          ls.nofail_state)
-_NOFAIL_MID = (*_codes(ls.nofail_clear_smap, ls.nofail_storage), *_NOFAIL_HELD)
-_C_NOFAIL_START = _codes(ls.nofail_start)[0]
-_AFTER_CLEAR_LS = _codes(ls.nofail_state, ls.nofail_free)
-_NOFAIL_PAST_START = tuple(c for c in _NOFAIL if c != _codes(ls.nofail_start)[0])
-_AFTER_CLEAR_SMAP = (*_codes(ls.nofail_clear_smap, ls.nofail_storage, ls.nofail_clear_ls),
-                     *_NOFAIL_HELD,
-                     *_AFTER_CLEAR_LS)
-_PRE_MAP = _codes(ls.nofail_start, ls.nofail_smap, ls.nofail_map)
-_C_MAP_FREE_FINISH = _codes(ls.map_free_finish)[0]
-_C_CLEAR_SMAP = _codes(ls.nofail_clear_smap)[0]
 _UNPIN = _codes(ls.destroy_unpin, ls.destroy_wait)
 _RV_SELEM = _codes(get_looked_up, get_updated, delete_looked_up)
+_BPF = SKB_EXT_BPF_STORAGE
+_REG_DOMAINS = {"s_last": 1, "n_free": 1, "n_unlink": 2, "n_pinned": 1, "l_cacheit": 1}
 
 
 def heap_lemmas(m, E) -> dict[str, Callable]:
@@ -105,86 +110,98 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     L = m.layout
     p = Props(m, E)
     T = range(1, L.thread.n + 1)
+    Q, ST, EX, MAPS = (range(1, tb.n + 1) for tb in (L.selem, L.storage, L.ext, L.map))
     tables = {t.name: t for t in (L.skb, L.ext, L.storage, L.selem, L.map)}
+    cslots = [f for f in L.storage.fields if f.startswith("cache")]
+    vps = [f for f in L.thread.fields if f.startswith("vp")]
+    out: dict[str, Callable] = {}
 
+    # ---- accessors and the "some CPU is at ..." helpers --------------------------------
     def r(s, t, f):
         return s[L.thread.idx(t, f)]
 
     def sel(s, tb, i, f):
         return E.sel(s, tb, i, f)
 
+    def q_(s, q, f):
+        return sel(s, L.selem, q, f)
+
+    def st_(s, st, f):
+        return sel(s, L.storage, st, f)
+
+    def e_(s, e, f):
+        return sel(s, L.ext, e, f)
+
+    def at(s, t, codes):
+        """CPU ``t``'s pc is one of ``codes``."""
+        return E.Or(*(r(s, t, "pc") == c for c in codes))
+
+    def cpu_on(s, where, reg, v, others_of=None):
+        """Some CPU (other than ``others_of``) is ``where`` (codes it runs or returns to,
+        a tuple; or a callable (s, t) -> condition) with register ``reg`` == ``v``."""
+        def place(t):
+            return where(s, t) if callable(where) else p.within(s, t, where)
+        return E.Or(*(E.And(place(t), r(s, t, reg) == v) for t in T if t != others_of))
+
+    def in_map_free_elsewhere(s, t):
+        return E.Or(*(p.within(s, u, _MAP_FREE) for u in T if u != t))
+
     def readable(s, tb, i, t):
+        """CPU ``t`` may touch slot ``i`` (model/kernel.py ``_bad_mem``, and for an RCU
+        free, only while it waits for ``t``)."""
         mem = sel(s, tb, i, "mem")
         if tb.name == "map":
-            return E.And(mem != 0, mem != 3)
+            return E.And(mem != MAP_NONE, mem != MAP_FREED)
         if "rcuw" in tb.fields:
             return E.Or(mem == MEM_LIVE, E.And(mem == MEM_RCU,
                                                  (sel(s, tb, i, "rcuw") & (1 << (t - 1))) != 0))
         return mem == MEM_LIVE
 
-    out = {}
+    def bucket_first(s, mm, b):
+        """``smap->buckets[b].list.first`` for a bucket number ``b`` (an expression)."""
+        first = sel(s, L.map, mm, f"b{NBUCKETS - 1}_first")
+        for i in reversed(range(NBUCKETS - 1)):
+            first = E.If(b == i, sel(s, L.map, mm, f"b{i}_first"), first)
+        return first
 
-    def arg_readable(s):
-        parts = []
-        for t in T:
-            for codes, f in _NONZERO_ARGS:
-                if f in ("a_skb",):
-                    continue
-                tb = tables[REG_POINTERS[f]]
-                parts.append(E.Implies(E.And(p.within(s, t, codes), r(s, t, f) != 0),
-                                       lambda t=t, f=f, tb=tb: readable(s, tb, r(s, t, f), t)))
-        return E.And(*parts)
-    out["heap:arg-readable"] = arg_readable
+    def bucket_of(s, q):  # select_bucket(): local_storage % NBUCKETS in the model
+        return q_(s, q, "local_storage") % NBUCKETS
 
-    vps = [f for f in L.thread.fields if f.startswith("vp")]
+    def every(items, pred):
+        return lambda s: E.And(*(pred(s, i) for i in items))
 
-    def vp(s):
-        return E.And(*(E.Implies(r(s, t, f) != 0, lambda t=t, f=f: E.And(
-            r(s, t, "rcu") != 0, readable(s, L.selem, r(s, t, f), t)))
-            for t in T for f in vps))
-    out["heap:vp-readable"] = vp
+    # ---- pointers a CPU dereferences ---------------------------------------------------
+    def arg_readable(s, t):
+        return E.And(*(E.Implies(E.And(p.within(s, t, codes), r(s, t, f) != 0),
+                                 lambda f=f: readable(s, tables[REG_POINTERS[f]], r(s, t, f), t))
+                       for codes, f in _NONZERO_ARGS if f != "a_skb"))
+    out["heap:arg-readable"] = every(T, arg_readable)
+    out["heap:vp-readable"] = every(T, lambda s, t: E.And(*(E.Implies(
+        r(s, t, f) != 0, lambda f=f: E.And(r(s, t, "rcu") != 0,
+                                           readable(s, L.selem, r(s, t, f), t)))
+        for f in vps)))
 
-    Q = range(1, L.selem.n + 1)
-    ST = range(1, L.storage.n + 1)
-    EX = range(1, L.ext.n + 1)
-
-    def q_(s, q, f):
-        return s[L.selem.idx(q, f)]
-
-    def st_(s, st, f):
-        return s[L.storage.idx(st, f)]
-
-    def e_(s, e, f):
-        return s[L.ext.idx(e, f)]
-
-    out["heap:freed-unlinked"] = lambda s: E.And(*(E.Implies(
+    # ---- selems on the lists -----------------------------------------------------------
+    out["heap:freed-unlinked"] = every(Q, lambda s, q: E.Implies(
         E.Or(q_(s, q, "mem") == MEM_RCU, q_(s, q, "mem") == MEM_FREED),
-        lambda q=q: E.And(q_(s, q, "spprev") == 0, q_(s, q, "mpprev") == 0)) for q in Q))
-    out["heap:map-linked"] = lambda s: E.And(*(E.Implies(
-        q_(s, q, "mpprev") != 0, lambda q=q: E.And(q_(s, q, "spprev") != 0,
-                                                   q_(s, q, "smap") != 0)) for q in Q))
-    out["heap:storage-linked"] = lambda s: E.And(*(E.Implies(
-        q_(s, q, "spprev") != 0, lambda q=q: E.And(
+        lambda: E.And(q_(s, q, "spprev") == 0, q_(s, q, "mpprev") == 0)))
+    out["heap:map-linked"] = every(Q, lambda s, q: E.Implies(
+        q_(s, q, "mpprev") != 0, lambda: E.And(q_(s, q, "spprev") != 0, q_(s, q, "smap") != 0)))
+    out["heap:storage-linked"] = every(Q, lambda s, q: E.Implies(
+        q_(s, q, "spprev") != 0, lambda: E.And(
             q_(s, q, "local_storage") != 0,
-            sel(s, L.storage, q_(s, q, "local_storage"), "mem") == MEM_LIVE)) for q in Q))
-
-    def in_nofail(s, q):
-        return E.Or(*(E.And(p.within(s, t, _NOFAIL), r(s, t, "n_selem") == q) for t in T))
-    out["heap:live-unlinked"] = lambda s: E.And(*(E.Implies(
+            st_(s, q_(s, q, "local_storage"), "mem") == MEM_LIVE)))
+    out["heap:live-unlinked"] = every(Q, lambda s, q: E.Implies(
         E.And(q_(s, q, "mem") == MEM_LIVE, q_(s, q, "spprev") == 0),
-        lambda q=q: in_nofail(s, q)) for q in Q))
+        lambda: cpu_on(s, _NOFAIL, "n_selem", q)))
 
     def destroying(s, st):
-        return E.Or(*(E.And(p.within(s, t, _DESTROY), r(s, t, "d_storage") == st) for t in T))
+        return cpu_on(s, _DESTROY, "d_storage", st)
 
-    def dying(s, st):
-        return E.Or(destroying(s, st), *(E.And(p.within(s, t, _NOFAIL), r(s, t, "n_ls") == st)
-                                         for t in T))
-
-    out["heap:owner-refcnt"] = lambda s: E.And(*(E.Implies(
+    out["heap:owner-refcnt"] = every(ST, lambda s, st: E.Implies(
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "owner_refcnt") == 0),
-        lambda st=st: E.Or(*(E.And(p.within(s, t, _NOFAIL), p.within(s, t, _MAP_FREE),
-                                   r(s, t, "n_ls") == st) for t in T))) for st in ST))
+        lambda: cpu_on(s, lambda s, t: E.And(p.within(s, t, _NOFAIL),
+                                             p.within(s, t, _MAP_FREE)), "n_ls", st)))
 
     def nofail_regs(s, t):
         nb, ns, nl = r(s, t, "n_bucket"), r(s, t, "n_selem"), r(s, t, "n_ls")
@@ -195,382 +212,349 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             E.Implies(p.within(s, t, _MAP_FREE), lambda: E.And(
                 nb == r(s, t, "m_bucket") + 1, ns == r(s, t, "m_cursor"),
                 E.Or(r(s, t, "n_sm") == 0, r(s, t, "n_sm") == r(s, t, "a_map"))))))
+
     def nofail_ls(s, t):
-        q, nl = r(s, t, "n_selem"), r(s, t, "n_ls")
-        v = sel(s, L.selem, q, "local_storage")
+        nl, v = r(s, t, "n_ls"), q_(s, r(s, t, "n_selem"), "local_storage")
         return E.Implies(E.And(p.within(s, t, _NOFAIL), r(s, t, "pc") != _C_NOFAIL_START),
                          lambda: E.And(E.Or(nl != 0, v == 0), E.Or(v == 0, v == nl)))
-    out["heap:nofail-ls"] = lambda s: E.And(*(nofail_ls(s, t) for t in T))
-    out["heap:nofail-regs"] = lambda s: E.And(*(nofail_regs(s, t) for t in T))
+    out["heap:nofail-ls"] = every(T, nofail_ls)
+    out["heap:nofail-regs"] = every(T, nofail_regs)
+    out["heap:rv-selem"] = every(T, lambda s, t: E.Implies(
+        E.And(at(s, t, _RV_SELEM), r(s, t, "rv") != 0),
+        lambda: readable(s, L.selem, r(s, t, "rv"), t)))
+    out["heap:g-storage"] = every(T, lambda s, t: E.Implies(
+        r(s, t, "g_storage") != 0, lambda: readable(s, L.storage, r(s, t, "g_storage"), t)))
 
-    def rv(s, t):
-        v = r(s, t, "rv")
-        return E.Implies(E.And(E.Or(*(r(s, t, "pc") == c for c in _RV_SELEM)), v != 0),
-                         lambda: readable(s, L.selem, v, t))
-    out["heap:rv-selem"] = lambda s: E.And(*(rv(s, t) for t in T))
-    out["heap:g-storage"] = lambda s: E.And(*(E.Implies(
-        r(s, t, "g_storage") != 0, lambda t=t: readable(s, L.storage, r(s, t, "g_storage"), t))
-        for t in T))
-
-    out["heap:storage-owner"] = lambda s: E.And(*(E.Implies(
+    # ---- owners and cache slots --------------------------------------------------------
+    out["heap:storage-owner"] = every(ST, lambda s, st: E.Implies(
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "owner") != 0,
               st_(s, st, "owner_refcnt") != 0),
-        lambda st=st: E.And(sel(s, L.ext, st_(s, st, "owner"), "mem") == MEM_LIVE,
-                            sel(s, L.ext, st_(s, st, "owner"), "storage") == st))
-        for st in ST))
-
-    def ext_freeing(s, e):
-        return E.Or(*(E.And(E.Or(*(r(s, t, "pc") == c for c in _AFTER_DESTROY)),
-                            r(s, t, "p_ext") == e) for t in T))
-
-    out["heap:ext-storage"] = lambda s: E.And(*(E.Implies(
+        lambda: E.And(e_(s, st_(s, st, "owner"), "mem") == MEM_LIVE,
+                      e_(s, st_(s, st, "owner"), "storage") == st)))
+    out["heap:ext-storage"] = every(EX, lambda s, e: E.Implies(
         E.And(e_(s, e, "mem") == MEM_LIVE, e_(s, e, "storage") != 0,
-              E.Not(destroying(s, e_(s, e, "storage"))), E.Not(ext_freeing(s, e)),
+              E.Not(destroying(s, e_(s, e, "storage"))),
+              E.Not(cpu_on(s, lambda s, t: at(s, t, _AFTER_DESTROY), "p_ext", e)),
               *(r(s, t, "x_new") != e for t in T)),
-        lambda e=e: E.And(sel(s, L.storage, e_(s, e, "storage"), "mem") == MEM_LIVE,
-                          sel(s, L.storage, e_(s, e, "storage"), "owner") == e))
-        for e in EX))
-
-    cslots = [f for f in L.storage.fields if f.startswith("cache")]
-    out["heap:cache"] = lambda s: E.And(*(E.Implies(
+        lambda: E.And(st_(s, e_(s, e, "storage"), "mem") == MEM_LIVE,
+                      st_(s, e_(s, e, "storage"), "owner") == e)))
+    out["heap:cache"] = every(ST, lambda s, st: E.And(*(E.Implies(
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, c) != 0, E.Not(destroying(s, st)),
               st_(s, st, "owner_refcnt") != 0),
-        lambda st=st, c=c: E.And(
-            sel(s, L.selem, st_(s, st, c), "mem") == MEM_LIVE,
-            sel(s, L.selem, st_(s, st, c), "local_storage") == st,
-            sel(s, L.selem, st_(s, st, c), "spprev") != 0))
-        for st in ST for c in cslots))
+        lambda c=c: E.And(q_(s, st_(s, st, c), "mem") == MEM_LIVE,
+                          q_(s, st_(s, st, c), "local_storage") == st,
+                          q_(s, st_(s, st, c), "spprev") != 0)) for c in cslots)))
 
+    # ---- bpf_selem_unlink() (delete) ---------------------------------------------------
     def held(s, t):
         q, sl = r(s, t, "g_sdata"), r(s, t, "s_ls")
         return E.Implies(p.within(s, t, _UNLINK_HELD), lambda: E.And(
-            sl != 0, sel(s, L.storage, sl, "lock") == t,
-            sel(s, L.storage, sl, "mem") == MEM_LIVE,
-            sel(s, L.selem, q, "mem") == MEM_LIVE,
-            sel(s, L.selem, q, "spprev") != 0, sel(s, L.selem, q, "mpprev") == 0,
-            sel(s, L.selem, q, "local_storage") == sl,
-            sel(s, L.selem, q, "smap") == r(s, t, "a_map"), r(s, t, "a_map") != 0,
-            (r(s, t, "s_last") != 0) == E.And(sel(s, L.selem, q, "spprev") == PPREV_HEAD,
-                                             sel(s, L.selem, q, "snext") == 0)))
+            sl != 0, st_(s, sl, "lock") == t, st_(s, sl, "mem") == MEM_LIVE,
+            q_(s, q, "mem") == MEM_LIVE, q_(s, q, "spprev") != 0, q_(s, q, "mpprev") == 0,
+            q_(s, q, "local_storage") == sl,
+            q_(s, q, "smap") == r(s, t, "a_map"), r(s, t, "a_map") != 0,
+            (r(s, t, "s_last") != 0) == E.And(q_(s, q, "spprev") == PPREV_HEAD,
+                                             q_(s, q, "snext") == 0)))
+
     def before_lock(s, t):
         q = r(s, t, "g_sdata")
-        return E.Implies(E.Or(r(s, t, "pc") == _C_UNLINK, r(s, t, "pc") == _C_UNLINK_LOCKED),
-                         lambda: E.And(q != 0, sel(s, L.selem, q, "mem") == MEM_LIVE,
-                                       sel(s, L.selem, q, "spprev") != 0,
-                                       sel(s, L.selem, q, "mpprev") != 0,
-                                       sel(s, L.selem, q, "smap") == r(s, t, "a_map")))
+        return E.Implies(at(s, t, (_C_UNLINK, _C_UNLINK_LOCKED)), lambda: E.And(
+            q != 0, q_(s, q, "mem") == MEM_LIVE, q_(s, q, "spprev") != 0,
+            q_(s, q, "mpprev") != 0, q_(s, q, "smap") == r(s, t, "a_map")))
 
     def last(s, t):
         sl, q = r(s, t, "s_ls"), r(s, t, "g_sdata")
         return E.And(
-            E.Implies(E.Or(r(s, t, "pc") == _C_UNLINK_STORAGE, r(s, t, "pc") == _C_MISC_OWNER),
-                      lambda: E.And(*(sel(s, L.storage, sl, c) != q for c in cslots))),
+            E.Implies(at(s, t, (_C_UNLINK_STORAGE, _C_MISC_OWNER)),
+                      lambda: E.And(*(st_(s, sl, c) != q for c in cslots))),
             E.Implies(r(s, t, "pc") == _C_MISC_OWNER, lambda: r(s, t, "s_last") != 0),
             E.Implies(E.And(r(s, t, "pc") == _C_UNLINK_STORAGE, r(s, t, "s_last") != 0),
-                      lambda: E.And(sel(s, L.storage, sl, "owner") == 0, *(
+                      lambda: E.And(st_(s, sl, "owner") == 0, *(
                           E.Implies(e_(s, e, "mem") == MEM_LIVE,
-                                    lambda e=e: e_(s, e, "storage") != sl)
-                          for e in EX))),
-            E.Implies(E.Or(r(s, t, "pc") == _C_MISC_CACHE, r(s, t, "pc") == _C_MISC_OWNER),
-                      lambda: E.And(sel(s, L.storage, sl, "owner") != 0,
-                                    sel(s, L.storage, sl, "owner_refcnt") != 0)))
-    out["heap:unlink-held"] = lambda s: E.And(*(held(s, t) for t in T))
-    out["heap:unlink-before-lock"] = lambda s: E.And(*(before_lock(s, t) for t in T))
-    out["heap:unlink-last"] = lambda s: E.And(*(last(s, t) for t in T))
+                                    lambda e=e: e_(s, e, "storage") != sl) for e in EX))),
+            E.Implies(at(s, t, (_C_MISC_CACHE, _C_MISC_OWNER)),
+                      lambda: E.And(st_(s, sl, "owner") != 0, st_(s, sl, "owner_refcnt") != 0)))
+    out["heap:unlink-held"] = every(T, held)
+    out["heap:unlink-before-lock"] = every(T, before_lock)
+    out["heap:unlink-last"] = every(T, last)
 
     def holder(s, st):
         lk = st_(s, st, "lock")
         return E.Implies(lk != 0, lambda: E.Or(*(E.And(lk == t, E.Or(
             E.And(p.within(s, t, _UNLINK_HELD), r(s, t, "s_ls") == st),
-            E.And(E.Or(*(r(s, t, "pc") == c for c in _NOFAIL_HELD)), r(s, t, "n_ls") == st)))
-            for t in T)))
-    out["heap:lock-holder"] = lambda s: E.And(*(holder(s, st) for st in ST))
-    def held_by_op(s, st):
-        return E.Or(*(E.Or(E.And(p.within(s, t, _UNLINK_HELD), r(s, t, "s_ls") == st),
-                           E.And(p.within(s, t, _NOFAIL), r(s, t, "n_ls") == st)) for t in T))
-    def ownerless(s, st):
-        return E.Or(*(E.Or(
-            E.And(r(s, t, "pc") == _C_UNLINK_STORAGE, r(s, t, "s_last") != 0,
-                  r(s, t, "s_ls") == st),
-            E.And(E.Or(*(r(s, t, "pc") == c for c in _NOFAIL_AFTER_OWNER)), r(s, t, "n_free") != 0,
-                  r(s, t, "n_ls") == st)) for t in T))
-    out["heap:storage-has-owner"] = lambda s: E.And(*(E.Implies(
+            E.And(at(s, t, _NOFAIL_HELD), r(s, t, "n_ls") == st))) for t in T)))
+    out["heap:lock-holder"] = every(ST, holder)
+
+    def ownerless(s, st):  # the CPU that cleared local_storage->owner (last selem)
+        return E.Or(
+            cpu_on(s, lambda s, t: E.And(r(s, t, "pc") == _C_UNLINK_STORAGE,
+                                         r(s, t, "s_last") != 0), "s_ls", st),
+            cpu_on(s, lambda s, t: E.And(at(s, t, _NOFAIL_AFTER_OWNER), r(s, t, "n_free") != 0),
+                   "n_ls", st))
+    out["heap:storage-has-owner"] = every(ST, lambda s, st: E.Implies(
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "first") != 0, E.Not(ownerless(s, st))),
-        lambda st=st: st_(s, st, "owner") != 0) for st in ST))
-
-    def held_selem(s, q):
-        return E.Or(*(E.Or(E.And(p.within(s, t, _UNLINK_HELD), r(s, t, "g_sdata") == q),
-                           E.And(p.within(s, t, _NOFAIL), r(s, t, "n_selem") == q)) for t in T))
-    out["heap:storage-not-map"] = lambda s: E.And(*(E.Implies(
+        lambda: st_(s, st, "owner") != 0))
+    out["heap:storage-not-map"] = every(Q, lambda s, q: E.Implies(
         E.And(q_(s, q, "spprev") != 0, E.Or(q_(s, q, "mpprev") == 0, q_(s, q, "smap") == 0)),
-        lambda q=q: held_selem(s, q)) for q in Q))
-    out["heap:map-alive"] = lambda s: E.And(*(E.Implies(
-        p.within(s, t, _KFUNC), lambda t=t: sel(s, L.map, r(s, t, "a_map"), "mem") == MAP_ALIVE)
-        for t in T))
-    out["heap:map-linked-alive"] = lambda s: E.And(*(E.Implies(
-        E.Or(q_(s, q, "mpprev") != 0, E.And(q_(s, q, "mem") == MEM_LIVE, q_(s, q, "smap") != 0)),
-        lambda q=q: E.Or(
-            sel(s, L.map, q_(s, q, "smap"), "mem") == MAP_ALIVE,
-            sel(s, L.map, q_(s, q, "smap"), "mem") == MAP_FREEING)) for q in Q))
-    bf = [f for f in L.map.fields if f.endswith("_first")]
-    out["heap:map-freed-empty"] = lambda s: E.And(*(E.Implies(
-        s[L.map.idx(mm, "mem")] == MAP_FREED, lambda mm=mm: E.And(*(
-            s[L.map.idx(mm, f)] == 0 for f in bf))) for mm in range(1, L.map.n + 1)))
-    out["heap:head-converse"] = lambda s: E.And(*(E.Implies(
-        q_(s, q, "spprev") == PPREV_HEAD,
-        lambda q=q: sel(s, L.storage, q_(s, q, "local_storage"), "first") == q) for q in Q))
+        lambda: E.Or(cpu_on(s, _UNLINK_HELD, "g_sdata", q), cpu_on(s, _NOFAIL, "n_selem", q))))
 
-    def mhead(s, q):
-        m_, b = q_(s, q, "smap"), q_(s, q, "local_storage") % 2
-        return E.If(b == 0, sel(s, L.map, m_, "b0_first") == q, sel(s, L.map, m_, "b1_first") == q)
-    out["heap:map-head-converse"] = lambda s: E.And(*(E.Implies(
-        q_(s, q, "mpprev") == PPREV_HEAD, lambda q=q: mhead(s, q)) for q in Q))
-    def walk(s, first, q, nxt):
+    # ---- maps ---------------------------------------------------------------------------
+    out["heap:map-alive"] = every(T, lambda s, t: E.Implies(
+        p.within(s, t, _KFUNC), lambda: sel(s, L.map, r(s, t, "a_map"), "mem") == MAP_ALIVE))
+    out["heap:map-linked-alive"] = every(Q, lambda s, q: E.Implies(
+        E.Or(q_(s, q, "mpprev") != 0, E.And(q_(s, q, "mem") == MEM_LIVE, q_(s, q, "smap") != 0)),
+        lambda: E.Or(sel(s, L.map, q_(s, q, "smap"), "mem") == MAP_ALIVE,
+                     sel(s, L.map, q_(s, q, "smap"), "mem") == MAP_FREEING)))
+    out["heap:map-freed-empty"] = every(MAPS, lambda s, mm: E.Implies(
+        sel(s, L.map, mm, "mem") == MAP_FREED, lambda: E.And(*(
+            sel(s, L.map, mm, f"b{b}_first") == 0 for b in range(NBUCKETS)))))
+
+    # ---- list shape --------------------------------------------------------------------
+    out["heap:head-converse"] = every(Q, lambda s, q: E.Implies(
+        q_(s, q, "spprev") == PPREV_HEAD,
+        lambda: st_(s, q_(s, q, "local_storage"), "first") == q))
+    out["heap:map-head-converse"] = every(Q, lambda s, q: E.Implies(
+        q_(s, q, "mpprev") == PPREV_HEAD,
+        lambda: bucket_first(s, q_(s, q, "smap"), bucket_of(s, q)) == q))
+
+    def walk(s, first, q, nxt):  # q is on the list from ``first`` (at most #selems hops)
         node, hits = first, []
         for _ in Q:
             hits.append(node == q)
-            node = sel(s, L.selem, node, nxt)
+            node = q_(s, node, nxt)
         return E.Or(*hits)
 
-    out["heap:linked-in-list"] = lambda s: E.And(*(E.Implies(
-        q_(s, q, "spprev") != 0, lambda q=q: walk(
-            s, sel(s, L.storage, q_(s, q, "local_storage"), "first"), q, "snext")) for q in Q))
+    out["heap:linked-in-list"] = every(Q, lambda s, q: E.Implies(
+        q_(s, q, "spprev") != 0,
+        lambda: walk(s, st_(s, q_(s, q, "local_storage"), "first"), q, "snext")))
+    out["heap:linked-in-bucket"] = every(Q, lambda s, q: E.Implies(
+        q_(s, q, "mpprev") != 0,
+        lambda: walk(s, bucket_first(s, q_(s, q, "smap"), bucket_of(s, q)), q, "mnext")))
 
-    def in_bucket(s, q):
-        m_, b = q_(s, q, "smap"), q_(s, q, "local_storage") % 2
-        first = E.If(b == 0, sel(s, L.map, m_, "b0_first"), sel(s, L.map, m_, "b1_first"))
-        return walk(s, first, q, "mnext")
-    out["heap:linked-in-bucket"] = lambda s: E.And(*(E.Implies(
-        q_(s, q, "mpprev") != 0, lambda q=q: in_bucket(s, q)) for q in Q))
-    out["heap:bucket-head"] = lambda s: E.And(*(E.Implies(
-        s[L.map.idx(mm, f"b{b}_first")] != 0, lambda mm=mm, b=b: E.And(
-            sel(s, L.selem, s[L.map.idx(mm, f"b{b}_first")], "mpprev") == PPREV_HEAD,
-            sel(s, L.selem, s[L.map.idx(mm, f"b{b}_first")], "smap") == mm,
-            sel(s, L.selem, s[L.map.idx(mm, f"b{b}_first")], "local_storage") % 2 == b))
-        for mm in range(1, L.map.n + 1) for b in (0, 1)))
-    out["heap:mnext-same"] = lambda s: E.And(*(E.Implies(
-        E.And(q_(s, q, "mpprev") != 0, q_(s, q, "mnext") != 0), lambda q=q: E.And(
-            sel(s, L.selem, q_(s, q, "mnext"), "smap") == q_(s, q, "smap"),
-            sel(s, L.selem, q_(s, q, "mnext"), "local_storage") % 2
-            == q_(s, q, "local_storage") % 2)) for q in Q))
+    def bucket_head(s, mm, b):
+        f = sel(s, L.map, mm, f"b{b}_first")
+        return E.Implies(f != 0, lambda: E.And(
+            q_(s, f, "mpprev") == PPREV_HEAD, q_(s, f, "smap") == mm, bucket_of(s, f) == b))
+    out["heap:bucket-head"] = lambda s: E.And(*(bucket_head(s, mm, b) for mm in MAPS
+                                                for b in range(NBUCKETS)))
+    out["heap:mnext-same"] = every(Q, lambda s, q: E.Implies(
+        E.And(q_(s, q, "mpprev") != 0, q_(s, q, "mnext") != 0), lambda: E.And(
+            q_(s, q_(s, q, "mnext"), "smap") == q_(s, q, "smap"),
+            bucket_of(s, q_(s, q, "mnext")) == bucket_of(s, q))))
+    out["heap:snext-same"] = every(Q, lambda s, q: E.Implies(
+        E.And(q_(s, q, "spprev") != 0, q_(s, q, "snext") != 0),
+        lambda: q_(s, q_(s, q, "snext"), "local_storage") == q_(s, q, "local_storage")))
+
+    # ---- the ext's destructor: bpf_skb_storage_free() / destroy ------------------------
     def after_destroy(s, t):
-        e = r(s, t, "p_ext")
-        st = sel(s, L.ext, e, "storage")
-        return E.Implies(E.Or(*(r(s, t, "pc") == c for c in _AFTER_DESTROY)), lambda: E.Or(
-            st == 0, sel(s, L.storage, st, "mem") != MEM_LIVE,
-            sel(s, L.storage, st, "owner_refcnt") == 0))
-    out["heap:after-destroy"] = lambda s: E.And(*(after_destroy(s, t) for t in T))
-    out["heap:storage-present"] = lambda s: E.And(*(E.Implies(
-        E.And(e_(s, e, "mem") == MEM_LIVE, (e_(s, e, "present") & 1) == 0),
-        lambda e=e: e_(s, e, "storage") == 0) for e in EX))
-    def nofail_selem(s, t):
-        q = r(s, t, "n_selem")
-        return E.Implies(p.within(s, t, _NOFAIL), lambda: E.Or(
-            sel(s, L.selem, q, "mem") == MEM_LIVE,
-            E.And(sel(s, L.selem, q, "smap") == 0, sel(s, L.selem, q, "local_storage") == 0)))
-    out["heap:nofail-selem"] = lambda s: E.And(*(nofail_selem(s, t) for t in T))
+        st = e_(s, r(s, t, "p_ext"), "storage")
+        return E.Implies(at(s, t, _AFTER_DESTROY), lambda: E.Or(
+            st == 0, st_(s, st, "mem") != MEM_LIVE, st_(s, st, "owner_refcnt") == 0))
+    out["heap:after-destroy"] = every(T, after_destroy)
+    out["heap:storage-present"] = every(EX, lambda s, e: E.Implies(
+        E.And(e_(s, e, "mem") == MEM_LIVE, (e_(s, e, "present") & _BPF) == 0),
+        lambda: e_(s, e, "storage") == 0))
+
+    # ---- bpf_selem_unlink_nofail() -------------------------------------------------------
+    out["heap:nofail-selem"] = every(T, lambda s, t: E.Implies(
+        p.within(s, t, _NOFAIL), lambda: E.Or(
+            q_(s, r(s, t, "n_selem"), "mem") == MEM_LIVE,
+            E.And(q_(s, r(s, t, "n_selem"), "smap") == 0,
+                  q_(s, r(s, t, "n_selem"), "local_storage") == 0))))
 
     def nofail_free_storage(s, t):
         q, nl = r(s, t, "n_selem"), r(s, t, "n_ls")
-        pc = r(s, t, "pc")
         return E.Implies(r(s, t, "n_free") != 0, lambda: E.And(
-            E.Implies(p.within(s, t, _NOFAIL),
-                      lambda: sel(s, L.storage, nl, "mem") == MEM_LIVE),
-            E.Implies(E.Or(*(pc == c for c in _NOFAIL_POST)), lambda: E.And(
-                nl != 0, sel(s, L.storage, nl, "first") == 0)),
-            E.Implies(E.Or(*(pc == c for c in _NOFAIL_HELD)), lambda: E.And(
-                nl != 0, sel(s, L.storage, nl, "first") == q,
-                sel(s, L.selem, q, "snext") == 0))))
-    out["heap:nofail-free-storage"] = lambda s: E.And(*(nofail_free_storage(s, t) for t in T))
+            E.Implies(p.within(s, t, _NOFAIL), lambda: st_(s, nl, "mem") == MEM_LIVE),
+            E.Implies(at(s, t, _NOFAIL_POST), lambda: E.And(nl != 0, st_(s, nl, "first") == 0)),
+            E.Implies(at(s, t, _NOFAIL_HELD), lambda: E.And(
+                nl != 0, st_(s, nl, "first") == q, q_(s, q, "snext") == 0))))
+    out["heap:nofail-free-storage"] = every(T, nofail_free_storage)
+
     def nofail_unlinks(s, t):
         q, nu, pc = r(s, t, "n_selem"), r(s, t, "n_unlink"), r(s, t, "pc")
         return E.Implies(p.within(s, t, _NOFAIL), lambda: E.And(
             E.Implies(E.Or(nu == 2, E.And(nu != 0, pc != _C_NOFAIL_FREE)),
-                      lambda: sel(s, L.selem, q, "mem") == MEM_LIVE),
-            E.Implies(nu != 0, lambda: sel(s, L.selem, q, "mpprev") == 0),
-            E.Implies(nu == 2, lambda: sel(s, L.selem, q, "spprev") == 0),
-            E.Implies(E.Or(*(pc == c for c in _NOFAIL_POST)), lambda: E.And(
-                sel(s, L.selem, q, "spprev") == 0, sel(s, L.selem, q, "mpprev") == 0,
-                sel(s, L.selem, q, "smap") == 0)),
-            E.Implies(E.Or(*(pc == c for c in _AFTER_CLEAR_LS)),
-                      lambda: sel(s, L.selem, q, "local_storage") == 0),
+                      lambda: q_(s, q, "mem") == MEM_LIVE),
+            E.Implies(nu != 0, lambda: q_(s, q, "mpprev") == 0),
+            E.Implies(nu == 2, lambda: q_(s, q, "spprev") == 0),
+            E.Implies(at(s, t, _NOFAIL_POST), lambda: E.And(
+                q_(s, q, "spprev") == 0, q_(s, q, "mpprev") == 0, q_(s, q, "smap") == 0)),
+            E.Implies(at(s, t, _AFTER_CLEAR_LS), lambda: q_(s, q, "local_storage") == 0),
             E.Implies(pc == _C_NOFAIL_STATE, lambda: nu != 2),
-            E.Implies(E.Or(*(pc == c for c in _AFTER_CLEAR_SMAP if c != _C_CLEAR_SMAP)),
-                      lambda: sel(s, L.selem, q, "smap") == 0),
-            E.Implies(E.Or(*(pc == c for c in _NOFAIL_MID)),
-                      lambda: sel(s, L.selem, q, "mpprev") == 0)))
+            E.Implies(at(s, t, tuple(c for c in _AFTER_CLEAR_SMAP if c != _C_CLEAR_SMAP)),
+                      lambda: q_(s, q, "smap") == 0),
+            E.Implies(at(s, t, _NOFAIL_MID), lambda: q_(s, q, "mpprev") == 0)))
+
+    def bits(s, t):  # (this side's state bit, the other side's): map_free's is MAP_UNLINKED
+        in_map_free = r(s, t, "n_bucket") != 0
+        return (E.If(in_map_free, SELEM_MAP_UNLINKED, SELEM_STORAGE_UNLINKED),
+                E.If(in_map_free, SELEM_STORAGE_UNLINKED, SELEM_MAP_UNLINKED))
+
     def my_bit(s, t):
-        q, nu = r(s, t, "n_selem"), r(s, t, "n_unlink")
-        bit = E.If(r(s, t, "n_bucket") != 0, 1, 2)
-        st = sel(s, L.selem, q, "state")
+        nu, st = r(s, t, "n_unlink"), q_(s, r(s, t, "n_selem"), "state")
+        bit = bits(s, t)[0]
         return E.And(
             E.Implies(E.And(p.within(s, t, _NOFAIL),
                             E.Or(nu == 2, r(s, t, "pc") != _C_NOFAIL_FREE)),
                       lambda: (st & bit) == 0),
             E.Implies(E.And(r(s, t, "pc") == _C_NOFAIL_FREE, nu != 2),
-                      lambda: E.Or((st & bit) != 0, st == 4)))
-    out["heap:nofail-my-bit"] = lambda s: E.And(*(my_bit(s, t) for t in T))
+                      lambda: E.Or((st & bit) != 0, st == SELEM_TOFREE)))
+    out["heap:nofail-my-bit"] = every(T, my_bit)
+
     def partner(s, t):
         q, nu = r(s, t, "n_selem"), r(s, t, "n_unlink")
-        other = E.If(r(s, t, "n_bucket") != 0, 2, 1)
-        pc = r(s, t, "pc")
-        return E.Implies(E.Or(E.And(E.Or(*(pc == c for c in _NOFAIL_POST)), nu != 2),
-                              E.And(E.Or(*(pc == c for c in _NOFAIL_MID)), nu == 0)),
-                         lambda: E.Or((sel(s, L.selem, q, "state") & other) != 0,
-                                      sel(s, L.selem, q, "mem") != MEM_LIVE, *(
-                             E.And(p.within(s, u, _NOFAIL), r(s, u, "n_selem") == q)
-                             for u in T if u != t)))
-    out["heap:nofail-partner"] = lambda s: E.And(*(partner(s, t) for t in T))
-    out["heap:nofail-unlinks"] = lambda s: E.And(*(nofail_unlinks(s, t) for t in T))
+        return E.Implies(E.Or(E.And(at(s, t, _NOFAIL_POST), nu != 2),
+                              E.And(at(s, t, _NOFAIL_MID), nu == 0)),
+                         lambda: E.Or((q_(s, q, "state") & bits(s, t)[1]) != 0,
+                                      q_(s, q, "mem") != MEM_LIVE,
+                                      cpu_on(s, _NOFAIL, "n_selem", q, others_of=t)))
+    out["heap:nofail-partner"] = every(T, partner)
+    out["heap:nofail-unlinks"] = every(T, nofail_unlinks)
 
+    # ---- bpf_local_storage_destroy()'s walk --------------------------------------------
     def destroy_next(s, t):
         c, ds = r(s, t, "d_cursor"), r(s, t, "d_storage")
         return E.Implies(E.Or(r(s, t, "pc") == _C_DESTROY_NEXT, E.And(
-            p.within(s, t, (_C_DESTROY_NEXT,)), E.Or(*(r(s, t, "pc") == x for x in _NOFAIL_POST)))),
-            lambda: E.Or(sel(s, L.selem, c, "snext") == sel(s, L.storage, ds, "first"),
-                         *(p.within(s, u, _MAP_FREE) for u in T if u != t)))
-    def cursor_first(s, t):
-        c, ds = r(s, t, "d_cursor"), r(s, t, "d_storage")
-        first = sel(s, L.storage, ds, "first")
-        return E.Implies(E.And(p.within(s, t, _NOFAIL), p.within(s, t, _DESTROY),
-                               *(E.Not(p.within(s, u, _MAP_FREE)) for u in T if u != t)),
-                         lambda: E.And(sel(s, L.selem, c, "mem") == MEM_LIVE, E.If(
-                             sel(s, L.selem, c, "spprev") != 0, first == c,
-                             sel(s, L.selem, c, "snext") == first)))
-    out["heap:destroy-cursor-first"] = lambda s: E.And(*(cursor_first(s, t) for t in T))
-    out["heap:destroy-next"] = lambda s: E.And(*(destroy_next(s, t) for t in T))
-    def in_nofail_q(s, q, codes):
-        return E.Or(*(E.And(E.Or(*(r(s, t, "pc") == c for c in codes)),
-                            r(s, t, "n_selem") == q) for t in T))
-    out["heap:state-bits"] = lambda s: E.And(*(E.Implies(
-        q_(s, q, "mem") == MEM_LIVE, lambda q=q: E.And(
-        E.Implies((q_(s, q, "state") & 1) != 0, lambda: E.And(
-            q_(s, q, "mpprev") == 0, q_(s, q, "smap") == 0)),
-        E.Implies((q_(s, q, "state") & 2) != 0, lambda: E.And(
-            q_(s, q, "spprev") == 0, q_(s, q, "local_storage") == 0)),
-        E.Implies(E.And(q_(s, q, "smap") == 0, (q_(s, q, "state") & 1) == 0),
-                  lambda: in_nofail_q(s, q, _AFTER_CLEAR_SMAP)),
-        E.Implies(E.And(q_(s, q, "local_storage") == 0, (q_(s, q, "state") & 2) == 0),
-                  lambda: in_nofail_q(s, q, _NOFAIL_PAST_START)))) for q in Q))
-    out["heap:map-freeing"] = lambda s: E.And(*(E.Implies(
-        s[L.map.idx(mm, "mem")] == MAP_FREEING, lambda mm=mm: E.Or(*(
-            E.And(p.within(s, t, _MAP_FREE), r(s, t, "a_map") == mm) for t in T)))
-        for mm in range(1, L.map.n + 1)))
-    out["heap:destroy-storage"] = lambda s: E.And(*(E.Implies(
-        E.And(p.within(s, t, _DESTROY), E.Not(E.Or(*(r(s, t, "pc") == c for c in _UNPIN)))),
-        lambda t=t: E.And(r(s, t, "d_storage") != 0,
-                          readable(s, L.storage, r(s, t, "d_storage"), t))) for t in T))
-    def at_free(s, q):
-        return E.Or(*(E.And(r(s, t, "pc") == _C_NOFAIL_FREE, r(s, t, "n_selem") == q) for t in T))
-    out["heap:state-unlinked"] = lambda s: E.And(*(E.And(
-        E.Implies(q_(s, q, "state") == 3, lambda q=q: E.And(q_(s, q, "mem") == MEM_LIVE,
-                                                           at_free(s, q))),
-        E.Implies(q_(s, q, "state") == 4, lambda q=q: q_(s, q, "mem") != MEM_LIVE)) for q in Q))
-    if L.thread.n == 1:
-        def solo(s, t):
-            q, nu, pc = r(s, t, "n_selem"), r(s, t, "n_unlink"), r(s, t, "pc")
-            f = lambda name: sel(s, L.selem, q, name)  # noqa: E731
+            p.within(s, t, (_C_DESTROY_NEXT,)), at(s, t, _NOFAIL_POST))),
+            lambda: E.Or(q_(s, c, "snext") == st_(s, ds, "first"),
+                         in_map_free_elsewhere(s, t)))
 
-            def at(*codes):
-                return E.Or(*(pc == c for c in codes))
-            return E.Implies(p.within(s, t, _NOFAIL), lambda: E.And(
-                f("mem") == MEM_LIVE, f("state") == 0,
-                E.Implies(at(*_PRE_MAP), lambda: E.And(
-                    f("spprev") != 0, f("mpprev") != 0, f("smap") != 0, f("local_storage") != 0,
-                    nu == 0)),
-                E.Implies(at(_C_CLEAR_SMAP), lambda: E.And(
-                    f("spprev") != 0, f("mpprev") == 0, f("smap") != 0, nu == 1)),
-                E.Implies(at(*_codes(ls.nofail_storage), *_NOFAIL_HELD), lambda: E.And(
-                    f("spprev") != 0, f("mpprev") == 0, f("smap") == 0, nu == 1)),
-                E.Implies(at(*_codes(ls.nofail_clear_ls, ls.nofail_state, ls.nofail_free)),
-                          lambda: E.And(f("spprev") == 0, f("mpprev") == 0, nu == 2)),
-                E.Not(at(_C_NOFAIL_STATE)),  # unlink == 2 skips the state step
-                E.Implies(at(_C_NOFAIL_START), lambda: r(s, t, "n_ls") == 0),
-                E.Implies(E.Not(at(_C_NOFAIL_START)), lambda: E.And(
-                    r(s, t, "n_ls") != 0,
-                    E.Or(f("local_storage") == r(s, t, "n_ls"), at(*_AFTER_CLEAR_LS)))),
-                ))
-        out["heap:solo-nofail"] = lambda s: E.And(*(solo(s, t) for t in T))
-    out["heap:destroy-ext"] = lambda s: E.And(*(E.Implies(
-        p.within(s, t, _DESTROY), lambda t=t: E.Or(
-            sel(s, L.ext, r(s, t, "p_ext"), "storage") == r(s, t, "d_storage"),
-            *(p.within(s, u, _MAP_FREE) for u in T if u != t))) for t in T))
-    out["heap:destroy-refcnt"] = lambda s: E.And(*(E.Implies(
+    def cursor_first(s, t):
+        c, first = r(s, t, "d_cursor"), st_(s, r(s, t, "d_storage"), "first")
+        return E.Implies(E.And(p.within(s, t, _NOFAIL), p.within(s, t, _DESTROY),
+                               E.Not(in_map_free_elsewhere(s, t))),
+                         lambda: E.And(q_(s, c, "mem") == MEM_LIVE, E.If(
+                             q_(s, c, "spprev") != 0, first == c, q_(s, c, "snext") == first)))
+    out["heap:destroy-cursor-first"] = every(T, cursor_first)
+    out["heap:destroy-next"] = every(T, destroy_next)
+
+    def state_bits(s, q):
+        state = q_(s, q, "state")
+        return E.Implies(q_(s, q, "mem") == MEM_LIVE, lambda: E.And(
+            E.Implies((state & SELEM_MAP_UNLINKED) != 0, lambda: E.And(
+                q_(s, q, "mpprev") == 0, q_(s, q, "smap") == 0)),
+            E.Implies((state & SELEM_STORAGE_UNLINKED) != 0, lambda: E.And(
+                q_(s, q, "spprev") == 0, q_(s, q, "local_storage") == 0)),
+            E.Implies(E.And(q_(s, q, "smap") == 0, (state & SELEM_MAP_UNLINKED) == 0),
+                      lambda: cpu_on(s, lambda s, t: at(s, t, _AFTER_CLEAR_SMAP), "n_selem", q)),
+            E.Implies(E.And(q_(s, q, "local_storage") == 0,
+                            (state & SELEM_STORAGE_UNLINKED) == 0),
+                      lambda: cpu_on(s, lambda s, t: at(s, t, _NOFAIL_PAST_START),
+                                     "n_selem", q))))
+    out["heap:state-bits"] = every(Q, state_bits)
+    out["heap:map-freeing"] = every(MAPS, lambda s, mm: E.Implies(
+        sel(s, L.map, mm, "mem") == MAP_FREEING, lambda: cpu_on(s, _MAP_FREE, "a_map", mm)))
+    out["heap:destroy-storage"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _DESTROY), E.Not(at(s, t, _UNPIN))),
+        lambda: E.And(r(s, t, "d_storage") != 0,
+                      readable(s, L.storage, r(s, t, "d_storage"), t))))
+    out["heap:state-unlinked"] = every(Q, lambda s, q: E.And(
+        E.Implies(q_(s, q, "state") == SELEM_UNLINKED, lambda: E.And(
+            q_(s, q, "mem") == MEM_LIVE,
+            cpu_on(s, lambda s, t: r(s, t, "pc") == _C_NOFAIL_FREE, "n_selem", q))),
+        E.Implies(q_(s, q, "state") == SELEM_TOFREE, lambda: q_(s, q, "mem") != MEM_LIVE)))
+    if L.thread.n == 1:
+        out["heap:solo-nofail"] = every(T, lambda s, t: E.Implies(
+            p.within(s, t, _NOFAIL), lambda: _solo(E, s, t, r, q_, at)))
+    out["heap:destroy-ext"] = every(T, lambda s, t: E.Implies(
+        p.within(s, t, _DESTROY), lambda: E.Or(
+            e_(s, r(s, t, "p_ext"), "storage") == r(s, t, "d_storage"),
+            in_map_free_elsewhere(s, t))))
+    out["heap:destroy-refcnt"] = every(T, lambda s, t: E.Implies(
         E.And(p.within(s, t, _DESTROY), r(s, t, "pc") != _UNPIN[1]),
-        lambda t=t: sel(s, L.storage, r(s, t, "d_storage"), "owner_refcnt") != 0) for t in T))
-    out["heap:cow-storage"] = lambda s: E.And(*(E.Implies(
+        lambda: st_(s, r(s, t, "d_storage"), "owner_refcnt") != 0))
+
+    # ---- skb_ext_add()'s copy on write and the BPF_STORAGE bit -------------------------
+    out["heap:cow-storage"] = every(T, lambda s, t: E.Implies(
         E.And(r(s, t, "x_new") != 0,
-              (sel(s, L.skb, r(s, t, "a_skb"), "active") & 1) != 0),
-        lambda t=t: sel(s, L.ext, r(s, t, "x_new"), "storage") == 0) for t in T))
-    def bpf_active(s, x):  # also the copy skb_ext_add is about to install (ext_of)
-        e = p.ext_of(s, x)
-        return E.Implies(E.And(p.live(s, x), sel(s, L.skb, x, "active") != 0,
-                               (sel(s, L.ext, e, "present") & 1) != 0),
-                         lambda: (sel(s, L.skb, x, "active") & 1) != 0)
-    out["heap:bpf-active"] = lambda s: E.And(*(bpf_active(s, x) for x in p.skbs),
-                                             *(bpf_active_old(s, x) for x in p.skbs))
-    def bpf_active_old(s, x):
-        e = sel(s, L.skb, x, "ext")
-        return E.Implies(E.And(p.live(s, x), sel(s, L.skb, x, "active") != 0,
-                               sel(s, L.ext, e, "mem") == MEM_LIVE,
-                               (sel(s, L.ext, e, "present") & 1) != 0),
-                         lambda: (sel(s, L.skb, x, "active") & 1) != 0)
+              (sel(s, L.skb, r(s, t, "a_skb"), "active") & _BPF) != 0),
+        lambda: e_(s, r(s, t, "x_new"), "storage") == 0))
+
+    def bpf_active(s, x, e, live_ext):  # present BPF_STORAGE => the packet has it active
+        return E.Implies(E.And(p.live(s, x), sel(s, L.skb, x, "active") != 0, *live_ext,
+                               (e_(s, e, "present") & _BPF) != 0),
+                         lambda: (sel(s, L.skb, x, "active") & _BPF) != 0)
+    # through skb->extensions (a live ext) and through ext_of (the copy about to be
+    # installed)
+    out["heap:bpf-active"] = lambda s: E.And(
+        *(bpf_active(s, x, p.ext_of(s, x), ()) for x in p.skbs),
+        *(bpf_active(s, x, sel(s, L.skb, x, "ext"),
+                     (e_(s, sel(s, L.skb, x, "ext"), "mem") == MEM_LIVE,)) for x in p.skbs))
     out["heap:ext-unique"] = lambda s: E.And(*(E.Implies(
         E.And(e_(s, a, "mem") == MEM_LIVE, e_(s, b, "mem") == MEM_LIVE, e_(s, a, "storage") != 0),
         lambda a=a, b=b: e_(s, a, "storage") != e_(s, b, "storage"))
         for a in EX for b in EX if a < b))
+
     def map_free_progress(s, t):
         mm, mb = r(s, t, "a_map"), r(s, t, "m_bucket")
         return E.Implies(p.within(s, t, _MAP_FREE), lambda: E.And(
-            E.Implies(r(s, t, "pc") == _C_MAP_FREE_FINISH, lambda: E.And(
-                sel(s, L.map, mm, "b0_first") == 0, sel(s, L.map, mm, "b1_first") == 0)),
-            E.Implies(mb != 0, lambda: sel(s, L.map, mm, "b0_first") == 0)))
-    out["heap:map-free-progress"] = lambda s: E.And(*(map_free_progress(s, t) for t in T))
-    out["heap:cow-copy"] = lambda s: E.And(*(E.Implies(
-        r(s, t, "x_new") != 0, lambda t=t: E.Or(
-            sel(s, L.ext, r(s, t, "x_new"), "storage") == 0,
-            sel(s, L.ext, r(s, t, "x_new"), "storage")
-            == sel(s, L.ext, r(s, t, "x_old"), "storage"))) for t in T))
-    out["heap:state-domain"] = lambda s: E.And(*(E.ULE(q_(s, q, "state"), 4) for q in Q))
-    doms = {"s_last": 1, "n_free": 1, "n_unlink": 2, "n_pinned": 1, "l_cacheit": 1}
-    out["heap:reg-domain"] = lambda s: E.And(*(E.ULE(r(s, t, f), v) for t in T
-                                            for f, v in doms.items()))
-    bl = [f for f in L.map.fields if f.endswith("_lock")]
-    out["heap:bucket-free"] = lambda s: E.And(*(s[L.map.idx(mm, f)] == 0
-                                             for mm in range(1, L.map.n + 1) for f in bl))
+            E.Implies(r(s, t, "pc") == _C_MAP_FREE_FINISH, lambda: E.And(*(
+                sel(s, L.map, mm, f"b{b}_first") == 0 for b in range(NBUCKETS)))),
+            *(E.Implies(E.UGT(mb, b), lambda b=b: sel(s, L.map, mm, f"b{b}_first") == 0)
+              for b in range(NBUCKETS - 1))))
+    out["heap:map-free-progress"] = every(T, map_free_progress)
+    out["heap:cow-copy"] = every(T, lambda s, t: E.Implies(
+        r(s, t, "x_new") != 0, lambda: E.Or(
+            e_(s, r(s, t, "x_new"), "storage") == 0,
+            e_(s, r(s, t, "x_new"), "storage") == e_(s, r(s, t, "x_old"), "storage"))))
+
+    # ---- domains and locks ----------------------------------------------------------------
+    out["heap:state-domain"] = every(Q, lambda s, q: E.ULE(q_(s, q, "state"), SELEM_TOFREE))
+    out["heap:reg-domain"] = every(T, lambda s, t: E.And(*(
+        E.ULE(r(s, t, f), v) for f, v in _REG_DOMAINS.items())))
+    out["heap:bucket-free"] = every(MAPS, lambda s, mm: E.And(*(
+        sel(s, L.map, mm, f"b{b}_lock") == 0 for b in range(NBUCKETS))))
 
     def g_ext(s, t):
-        gs, ge, a = r(s, t, "g_storage"), r(s, t, "g_ext"), r(s, t, "a_skb")
+        gs, ge = r(s, t, "g_storage"), r(s, t, "g_ext")
         return E.Implies(E.And(p.within(s, t, _KFUNC), E.Not(p.within(s, t, _UNLINK)),
                                gs != 0), lambda: E.And(
-            ge != 0, ge == sel(s, L.skb, a, "ext"),
-            sel(s, L.ext, ge, "storage") == gs))
-    out["heap:g-ext"] = lambda s: E.And(*(g_ext(s, t) for t in T))
+            ge != 0, ge == sel(s, L.skb, r(s, t, "a_skb"), "ext"), e_(s, ge, "storage") == gs))
+    out["heap:g-ext"] = every(T, g_ext)
 
     def ls_in(s, q, st):
-        v = sel(s, L.selem, q, "local_storage")
+        v = q_(s, q, "local_storage")
         return E.Or(v == 0, v == st)
 
     def cursor(s, t):
         c, ds = r(s, t, "d_cursor"), r(s, t, "d_storage")
         return E.Implies(E.And(p.within(s, t, _DESTROY), c != 0), lambda: E.And(
-            ls_in(s, c, ds), E.Implies(sel(s, L.selem, c, "snext") != 0,
-                                       lambda: ls_in(s, sel(s, L.selem, c, "snext"), ds))))
-    out["heap:destroy-cursor"] = lambda s: E.And(*(cursor(s, t) for t in T))
-    out["heap:snext-same"] = lambda s: E.And(*(E.Implies(
-        E.And(q_(s, q, "spprev") != 0, q_(s, q, "snext") != 0),
-        lambda q=q: sel(s, L.selem, q_(s, q, "snext"), "local_storage")
-        == q_(s, q, "local_storage")) for q in Q))
-
-    def nofail_on(s, st, extra=None):
-        return E.Or(*(E.And(p.within(s, t, _NOFAIL), r(s, t, "n_ls") == st,
-                            *(extra(t) if extra else ())) for t in T))
-
-    out["heap:destroy-empty"] = lambda s: E.And(*(E.Implies(
-        E.Or(*(r(s, t, "pc") == c for c in _UNPIN)),
-        lambda t=t: E.Or(sel(s, L.storage, r(s, t, "d_storage"), "first") == 0,
-                         nofail_on(s, r(s, t, "d_storage")))) for t in T))
-    out["heap:empty-storage"] = lambda s: E.And(*(E.Implies(
+            ls_in(s, c, ds), E.Implies(q_(s, c, "snext") != 0,
+                                       lambda: ls_in(s, q_(s, c, "snext"), ds))))
+    out["heap:destroy-cursor"] = every(T, cursor)
+    out["heap:destroy-empty"] = every(T, lambda s, t: E.Implies(
+        at(s, t, _UNPIN), lambda: E.Or(st_(s, r(s, t, "d_storage"), "first") == 0,
+                                       cpu_on(s, _NOFAIL, "n_ls", r(s, t, "d_storage")))))
+    out["heap:empty-storage"] = every(ST, lambda s, st: E.Implies(
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "first") == 0),
-        lambda st=st: nofail_on(s, st, lambda t: (r(s, t, "n_free") != 0,))) for st in ST))
+        lambda: cpu_on(s, lambda s, t: E.And(p.within(s, t, _NOFAIL), r(s, t, "n_free") != 0),
+                       "n_ls", st)))
     return out
+
+
+def _solo(E, s, t, r, q_, at):
+    """heap:solo-nofail (one CPU), for a CPU inside bpf_selem_unlink_nofail(): with
+    nobody to race, it finds its selem fully linked and unlinks both sides itself, in
+    this order."""
+    q, nu = r(s, t, "n_selem"), r(s, t, "n_unlink")
+
+    def f(name):
+        return q_(s, q, name)
+
+    return E.And(
+        f("mem") == MEM_LIVE, f("state") == 0,
+        E.Implies(at(s, t, _PRE_MAP), lambda: E.And(
+            f("spprev") != 0, f("mpprev") != 0, f("smap") != 0, f("local_storage") != 0,
+            nu == 0)),
+        E.Implies(r(s, t, "pc") == _C_CLEAR_SMAP, lambda: E.And(
+            f("spprev") != 0, f("mpprev") == 0, f("smap") != 0, nu == 1)),
+        E.Implies(at(s, t, (*_codes(ls.nofail_storage), *_NOFAIL_HELD)), lambda: E.And(
+            f("spprev") != 0, f("mpprev") == 0, f("smap") == 0, nu == 1)),
+        E.Implies(at(s, t, _NOFAIL_POST),
+                  lambda: E.And(f("spprev") == 0, f("mpprev") == 0, nu == 2)),
+        r(s, t, "pc") != _C_NOFAIL_STATE,  # unlink == 2 skips the state step
+        E.Implies(r(s, t, "pc") == _C_NOFAIL_START, lambda: r(s, t, "n_ls") == 0),
+        E.Implies(r(s, t, "pc") != _C_NOFAIL_START, lambda: E.And(
+            r(s, t, "n_ls") != 0,
+            E.Or(f("local_storage") == r(s, t, "n_ls"), at(s, t, _AFTER_CLEAR_LS)))))
