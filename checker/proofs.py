@@ -19,6 +19,7 @@ from .tables import SHORT, UsageError, cell, columns, design_label, grid
 
 PROOF_VERDICTS = ("proved", "violated", "unknown")
 BUDGETS = {"search_states", "exhaustive_states", "induction", "induction_seconds",
+           "control_lemmas", "heap_lemmas",
            "max_search_cpus", "focus", "focus_spec", "focus_states", "walks", "walk_depth",
            "seed"}
 
@@ -106,7 +107,12 @@ def load_defaults(path: Path) -> list[dict]:
         for m in p.get("mutations", []):
             if m not in MUTATIONS:
                 raise ProofUsageError(f"{where}: unknown mutation {m!r}")
-        sz = p.get("sizes", {})
+        sz = dict(p.get("sizes", {}))
+        if "without" in sz:
+            sz["without"] = tuple(sz["without"])
+            unknown_ops = [w for w in sz["without"] if w not in OPS]
+            if unknown_ops:
+                raise ProofUsageError(f"{where}: sizes.without: unknown op {unknown_ops[0]!r}")
         try:
             size = WorldSize(**sz)
         except TypeError as e:
@@ -140,6 +146,8 @@ def run_defaults(path: Path, progress: bool) -> list[dict]:
                     exhaustive_states=b.get("exhaustive_states", 0),
                     induction=b.get("induction", False),
                     induction_seconds=b.get("induction_seconds", 60), progress=progress,
+                    control_lemmas=b.get("control_lemmas", False),
+                    heap_lemmas=b.get("heap_lemmas", False),
                     max_search_cpus=b.get("max_search_cpus", 2), focus=d["focus"],
                     focus_states=b.get("focus_states"), walks=b.get("walks", 0),
                     walk_depth=b.get("walk_depth", 200), seed=b.get("seed", 1))

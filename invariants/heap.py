@@ -23,24 +23,41 @@ not inductive is dropped, never assumed.  The families:
   selem off its storage list is in a bpf_selem_unlink_nofail()), ``heap:storage-not-map``;
 * owners and cache slots: ``heap:storage-owner``, ``heap:ext-storage``,
   ``heap:storage-has-owner``, ``heap:owner-refcnt``, ``heap:cache``,
-  ``heap:storage-present``, ``heap:cow-storage`` (the RFC's fix-up: the copy of an ext
-  whose skb has BPF_STORAGE active holds no storage), ``heap:empty-storage``;
-* the delete path (``heap:unlink-*``, ``heap:g-ext``, ``heap:lock-holder``,
-  ``heap:bucket-free``): what bpf_selem_unlink() holds between its steps;
+  ``heap:cache-idx`` (a selem is cached only in its map's slot; ``heap:g-map``: its
+  ``smap`` is NULL or the map it was allocated for), ``heap:storage-present``,
+  ``heap:cow-storage`` (the RFC's fix-up: the copy of an ext whose skb has
+  BPF_STORAGE active holds no storage), ``heap:empty-storage``, ``heap:ext-positive``
+  (a live ext has a reference);
+* the kfuncs: ``heap:g-ext`` (the storage a kfunc looked up is its packet's, unless
+  another map's map_free is freeing it), ``heap:lookup-sdata`` (the selem
+  __bpf_local_storage_insert_cache() caches), ``heap:ext-added-empty`` (without
+  ``skb_ext_del``, skb_ext_add() never hands get a data area that still holds a
+  storage: finding 3 is exactly that), ``heap:update-alloc`` (bpf_local_storage_alloc()
+  starts with the owner's pointer NULL, unless a nofail is about to clear it);
+* the delete path (``heap:unlink-*``, ``heap:lock-holder``, ``heap:bucket-free``): what
+  bpf_selem_unlink() holds between its steps;
 * the nofail/destroy/map_free protocol (``heap:nofail-*``, ``heap:destroy-*``,
   ``heap:state-*``, ``heap:after-destroy``, ``heap:map-*``): the unlink count, the
   state bit each side sets (map_free ``SELEM_MAP_UNLINKED``, destroy
-  ``SELEM_STORAGE_UNLINKED``), the partner a half-done selem waits for, the destroy
-  walk's cursor;
-* ``heap:solo-nofail`` (one CPU only): with nobody to race, bpf_selem_unlink_nofail()
-  finds its selem fully linked and unlinks both sides itself.
+  ``SELEM_STORAGE_UNLINKED``), the partner a half-done selem waits for, what the CPU
+  holds under the storage lock (``heap:nofail-held``) and after map_free's misc has
+  cleared the owner (``heap:nofail-owner-cleared``), the selem map_free works on being
+  of its map (``heap:map-free-own``), the walks' cursors and the next selem they
+  visit (``heap:cursor-next``: hlist_del_init_rcu() keeps ``->next``, so the next one
+  is readable and not one this walk has unlinked);
+* one CPU only (``heap:solo-*``, generated only when the world has one CPU): with
+  nobody to race, bpf_selem_unlink_nofail() finds its selem fully linked and unlinks
+  both sides itself, map_free's pin always succeeds and ``owner_refcnt`` is exactly 1
+  plus that pin, a destroy's storage is freed by its last nofail before the unpin, and
+  each walk's cursor stays at the head of what is left of its list.
 
 Where another CPU can interleave, a lemma names the exception (a CPU in nofail on the
 same selem, a map_free on another CPU) rather than assume a one-CPU world.  Status
 (2026-12-01): every lemma holds on every state of the one-packet world of
-``rfc-refcnt-guard`` without ``ext_del`` and on the first states of its two-CPU and
-two-map worlds (tests/test_prove.py); Houdini keeps only some of them, and no goal
-beyond ``no_shared_storage`` is proved with them yet (README, "Heap lemmas").
+``rfc-refcnt-guard`` without ``ext_del`` and on the first states of its two-CPU,
+two-map and two-packet-two-CPU worlds (tests/test_prove.py).  With one CPU, Houdini
+keeps all of them and they prove all five goals (README, "Heap lemmas"); with two
+CPUs the general lemmas are not yet inductive.
 """
 
 from __future__ import annotations
@@ -75,7 +92,7 @@ from model.layout import (
 from model.skbuff import skb_ext_free
 
 from .lemmas import _NONZERO_ARGS, REG_POINTERS, _codes, _steps
-from .properties import Props
+from .properties import _PC_EXT_ADDED, Props
 
 _NOFAIL = _steps(ls.nofail)
 _UNLINK = _steps(ls.unlink)
@@ -98,11 +115,18 @@ _AFTER_CLEAR_LS = (_C_NOFAIL_STATE, _C_NOFAIL_FREE)
 _NOFAIL_POST = (*_codes(ls.nofail_clear_ls), *_AFTER_CLEAR_LS)  # both sides done
 _AFTER_CLEAR_SMAP = (*_NOFAIL_MID, *_NOFAIL_POST)
 _NOFAIL_PAST_START = tuple(c for c in _NOFAIL if c != _C_NOFAIL_START)
+_PINNED = _codes(ls.nofail_owner, ls.nofail_unpin)
+_C_NOFAIL_OWNER, _C_NOFAIL_UNPIN = _PINNED
 _AFTER_DESTROY = _codes(skb_storage_free_done, skb_ext_free)
 _UNPIN = _codes(ls.destroy_unpin, ls.destroy_wait)
+_MAP_FREE_NEXT = _codes(ls.map_free_next)
+(_C_INSERT_CACHE,) = _codes(ls.insert_cache)
+(_C_MAP_FREE_START,) = _codes(ls.map_free_start)
+(_C_UPDATE_ALLOC,) = _codes(ls.update_alloc)
 _RV_SELEM = _codes(get_looked_up, get_updated, delete_looked_up)
 _BPF = SKB_EXT_BPF_STORAGE
-_REG_DOMAINS = {"s_last": 1, "n_free": 1, "n_unlink": 2, "n_pinned": 1, "l_cacheit": 1}
+_REG_DOMAINS = {"s_last": 1, "n_free": 1, "n_unlink": 2, "n_pinned": 1, "l_cacheit": 1,
+                "m_bucket": NBUCKETS - 1}
 
 
 def heap_lemmas(m, E) -> dict[str, Callable]:
@@ -218,6 +242,10 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         return E.Implies(E.And(p.within(s, t, _NOFAIL), r(s, t, "pc") != _C_NOFAIL_START),
                          lambda: E.And(E.Or(nl != 0, v == 0), E.Or(v == 0, v == nl)))
     out["heap:nofail-ls"] = every(T, nofail_ls)
+    out["heap:nofail-sm"] = every(T, lambda s, t: E.Implies(
+        at(s, t, _codes(ls.nofail_map, ls.nofail_clear_smap)), lambda: E.And(
+            r(s, t, "n_sm") != 0, E.Or(q_(s, r(s, t, "n_selem"), "smap") == r(s, t, "n_sm"),
+                                      q_(s, r(s, t, "n_selem"), "smap") == 0))))
     out["heap:nofail-regs"] = every(T, nofail_regs)
     out["heap:rv-selem"] = every(T, lambda s, t: E.Implies(
         E.And(at(s, t, _RV_SELEM), r(s, t, "rv") != 0),
@@ -244,6 +272,19 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         lambda c=c: E.And(q_(s, st_(s, st, c), "mem") == MEM_LIVE,
                           q_(s, st_(s, st, c), "local_storage") == st,
                           q_(s, st_(s, st, c), "spprev") != 0)) for c in cslots)))
+    # a selem is cached only in its map's slot (smap->cache_idx), so unlinking it clears
+    # every slot that holds it
+    # (g_map: the map the selem was allocated for, a ghost that outlives smap)
+    out["heap:cache-idx"] = every(ST, lambda s, st: E.And(*(E.Implies(
+        st_(s, st, c) != 0, lambda i=i, c=c: E.And(
+            q_(s, st_(s, st, c), "mem") != 0,
+            sel(s, L.map, q_(s, st_(s, st, c), "g_map"), "cache_idx") == i))
+        for i, c in enumerate(cslots))))
+    out["heap:map-free-own"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _NOFAIL), p.within(s, t, _MAP_FREE)),
+        lambda: q_(s, r(s, t, "n_selem"), "g_map") == r(s, t, "a_map")))
+    out["heap:g-map"] = every(Q, lambda s, q: E.Implies(
+        q_(s, q, "smap") != 0, lambda: q_(s, q, "smap") == q_(s, q, "g_map")))
 
     # ---- bpf_selem_unlink() (delete) ---------------------------------------------------
     def held(s, t):
@@ -299,6 +340,9 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         lambda: E.Or(cpu_on(s, _UNLINK_HELD, "g_sdata", q), cpu_on(s, _NOFAIL, "n_selem", q))))
 
     # ---- maps ---------------------------------------------------------------------------
+    out["heap:map-free-freeing"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _MAP_FREE), r(s, t, "pc") != _C_MAP_FREE_START),
+        lambda: sel(s, L.map, r(s, t, "a_map"), "mem") == MAP_FREEING))
     out["heap:map-alive"] = every(T, lambda s, t: E.Implies(
         p.within(s, t, _KFUNC), lambda: sel(s, L.map, r(s, t, "a_map"), "mem") == MAP_ALIVE))
     out["heap:map-linked-alive"] = every(Q, lambda s, q: E.Implies(
@@ -410,6 +454,34 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                                       q_(s, q, "mem") != MEM_LIVE,
                                       cpu_on(s, _NOFAIL, "n_selem", q, others_of=t)))
     out["heap:nofail-partner"] = every(T, partner)
+
+    def owner_cleared(s, t):  # map_free's misc cleared the owner of the last selem's storage
+        nl = r(s, t, "n_ls")
+        return E.Implies(E.And(at(s, t, (*_NOFAIL_AFTER_OWNER, *_NOFAIL_POST)),
+                               r(s, t, "n_free") != 0, r(s, t, "n_pinned") != 0,
+                               r(s, t, "n_bucket") != 0),
+                         lambda: E.And(st_(s, nl, "owner") == 0, *(E.Implies(
+                             e_(s, e, "mem") == MEM_LIVE, lambda e=e: e_(s, e, "storage") != nl)
+                             for e in EX)))
+    out["heap:nofail-owner-cleared"] = every(T, owner_cleared)
+
+    def nofail_held(s, t):  # between the storage lock and hlist_del(snode); unlock
+        q, nl = r(s, t, "n_selem"), r(s, t, "n_ls")
+        return E.And(
+            E.Implies(at(s, t, _NOFAIL_HELD), lambda: E.And(
+                nl != 0, st_(s, nl, "mem") == MEM_LIVE, st_(s, nl, "lock") == t,
+                q_(s, q, "spprev") != 0, q_(s, q, "local_storage") == nl,
+                q_(s, q, "mpprev") == 0, r(s, t, "n_bucket") != 0,
+                (r(s, t, "n_free") != 0) == E.And(q_(s, q, "spprev") == PPREV_HEAD,
+                                                 q_(s, q, "snext") == 0),
+                *(st_(s, nl, c) != q for c in cslots))),
+            E.Implies(r(s, t, "pc") == _C_NOFAIL_OWNER, lambda: E.And(
+                r(s, t, "n_free") != 0, st_(s, nl, "owner") != 0,
+                st_(s, nl, "owner_refcnt") != 0)),
+            E.Implies(r(s, t, "pc") == _C_NOFAIL_UNPIN, lambda: r(s, t, "n_pinned") != 0))
+    out["heap:nofail-held"] = every(T, nofail_held)
+    out["heap:ext-positive"] = every(EX, lambda s, e: E.Implies(
+        e_(s, e, "mem") == MEM_LIVE, lambda: e_(s, e, "refcnt") != 0))
     out["heap:nofail-unlinks"] = every(T, nofail_unlinks)
 
     # ---- bpf_local_storage_destroy()'s walk --------------------------------------------
@@ -427,6 +499,24 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                          lambda: E.And(q_(s, c, "mem") == MEM_LIVE, E.If(
                              q_(s, c, "spprev") != 0, first == c, q_(s, c, "snext") == first)))
     out["heap:destroy-cursor-first"] = every(T, cursor_first)
+
+    if L.thread.n == 1:  # map_free's walk of its bucket, as destroy's of the storage
+        def map_next(s, t):
+            c, first = r(s, t, "m_cursor"), bucket_first(s, r(s, t, "a_map"),
+                                                         r(s, t, "m_bucket"))
+            return E.Implies(E.And(c != 0, E.Or(r(s, t, "pc") == _MAP_FREE_NEXT[0], E.And(
+                p.within(s, t, _MAP_FREE_NEXT), at(s, t, _NOFAIL_POST)))),
+                lambda: q_(s, c, "mnext") == first)
+
+        def map_cursor_first(s, t):
+            c, first = r(s, t, "m_cursor"), bucket_first(s, r(s, t, "a_map"),
+                                                         r(s, t, "m_bucket"))
+            return E.Implies(E.And(p.within(s, t, _NOFAIL), p.within(s, t, _MAP_FREE)),
+                             lambda: E.And(q_(s, c, "mem") == MEM_LIVE, E.If(
+                                 q_(s, c, "mpprev") != 0, first == c,
+                                 q_(s, c, "mnext") == first)))
+        out["heap:solo-map-next"] = every(T, map_next)
+        out["heap:solo-map-cursor"] = every(T, map_cursor_first)
     out["heap:destroy-next"] = every(T, destroy_next)
 
     def state_bits(s, q):
@@ -457,10 +547,39 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     if L.thread.n == 1:
         out["heap:solo-nofail"] = every(T, lambda s, t: E.Implies(
             p.within(s, t, _NOFAIL), lambda: _solo(E, s, t, r, q_, at)))
+
+        def pinned_on(s, st):
+            return cpu_on(s, lambda s, t: E.And(at(s, t, _PINNED), r(s, t, "n_pinned") != 0),
+                          "n_ls", st)
+        out["heap:solo-refcnt"] = every(ST, lambda s, st: E.Implies(
+            st_(s, st, "mem") == MEM_LIVE,
+            lambda: st_(s, st, "owner_refcnt") == E.If(pinned_on(s, st), 2, 1)))
+        out["heap:solo-pinned"] = every(T, lambda s, t: E.Implies(
+            E.And(at(s, t, (*_NOFAIL_AFTER_OWNER, *_PINNED, *_NOFAIL_POST)),
+                  r(s, t, "n_bucket") != 0), lambda: r(s, t, "n_pinned") != 0))
+        out["heap:solo-unpin"] = every(T, lambda s, t: E.Implies(
+            at(s, t, _UNPIN), lambda: st_(s, r(s, t, "d_storage"), "mem") != MEM_LIVE))
     out["heap:destroy-ext"] = every(T, lambda s, t: E.Implies(
         p.within(s, t, _DESTROY), lambda: E.Or(
             e_(s, r(s, t, "p_ext"), "storage") == r(s, t, "d_storage"),
             in_map_free_elsewhere(s, t))))
+    def refcnt_count(s, st):
+        """owner_refcnt counts the owner's reference (until its destroy drops it) and
+        each map_free pin: 1 + pins - (a destroy waiting past its unpin); 0 once a
+        destroy has dropped the last, when the owner ext is gone or about to be."""
+        pins = E.Sum(E.If(E.And(at(s, t, _PINNED), r(s, t, "n_pinned") != 0,
+                                r(s, t, "n_ls") == st), 1, 0) for t in T)
+        waits = E.Sum(E.If(E.And(r(s, t, "pc") == _UNPIN[1], r(s, t, "d_storage") == st),
+                           1, 0) for t in T)
+        rc, owner = st_(s, st, "owner_refcnt"), st_(s, st, "owner")
+        return E.Implies(st_(s, st, "mem") == MEM_LIVE, lambda: E.If(
+            rc == 0,
+            E.And(pins == 0, waits == 0, E.Or(
+                e_(s, owner, "mem") != MEM_LIVE, e_(s, owner, "storage") != st,
+                cpu_on(s, lambda s, t: at(s, t, _AFTER_DESTROY), "p_ext", owner))),
+            rc + waits == 1 + pins))
+    if L.thread.n > 1:
+        out["heap:refcnt-count"] = every(ST, refcnt_count)
     out["heap:destroy-refcnt"] = every(T, lambda s, t: E.Implies(
         E.And(p.within(s, t, _DESTROY), r(s, t, "pc") != _UNPIN[1]),
         lambda: st_(s, r(s, t, "d_storage"), "owner_refcnt") != 0))
@@ -480,7 +599,11 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     out["heap:bpf-active"] = lambda s: E.And(
         *(bpf_active(s, x, p.ext_of(s, x), ()) for x in p.skbs),
         *(bpf_active(s, x, sel(s, L.skb, x, "ext"),
-                     (e_(s, sel(s, L.skb, x, "ext"), "mem") == MEM_LIVE,)) for x in p.skbs))
+                     (e_(s, sel(s, L.skb, x, "ext"), "mem") == MEM_LIVE,
+                      # (another CPU may add BPF_STORAGE to the old ext while x's copy
+                      # on write is under way)
+                      *((p.ext_of(s, x) == sel(s, L.skb, x, "ext"),) if L.thread.n > 1
+                        else ()))) for x in p.skbs))
     out["heap:ext-unique"] = lambda s: E.And(*(E.Implies(
         E.And(e_(s, a, "mem") == MEM_LIVE, e_(s, b, "mem") == MEM_LIVE, e_(s, a, "storage") != 0),
         lambda a=a, b=b: e_(s, a, "storage") != e_(s, b, "storage"))
@@ -510,8 +633,42 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         gs, ge = r(s, t, "g_storage"), r(s, t, "g_ext")
         return E.Implies(E.And(p.within(s, t, _KFUNC), E.Not(p.within(s, t, _UNLINK)),
                                gs != 0), lambda: E.And(
-            ge != 0, ge == sel(s, L.skb, r(s, t, "a_skb"), "ext"), e_(s, ge, "storage") == gs))
+            ge != 0, ge == sel(s, L.skb, r(s, t, "a_skb"), "ext"), E.Or(
+                e_(s, ge, "storage") == gs,
+                *freeing_elsewhere(s, t, gs))))
+
+    def freeing_elsewhere(s, t, st):
+        """Another CPU's map_free (of another map) unlinked the last selem of ``st``
+        and cleared owner->storage: it frees ``st`` after this CPU's read-side section
+        (get may have published a new storage since).  None with one CPU or map."""
+        if L.thread.n == 1 or L.map.n == 1:
+            return ()
+        other_map_freed = E.Or(*(E.And(r(s, t, "a_map") != mm, E.Or(
+            sel(s, L.map, mm, "mem") == MAP_FREEING, sel(s, L.map, mm, "mem") == MAP_FREED))
+            for mm in MAPS))
+        return (E.And(other_map_freed, E.Or(
+            st_(s, st, "mem") != MEM_LIVE,
+            cpu_on(s, lambda s, u: E.And(p.within(s, u, _NOFAIL), r(s, u, "n_free") != 0),
+                   "n_ls", st, others_of=t))),)
     out["heap:g-ext"] = every(T, g_ext)
+    # without skb_ext_del nothing keeps a data area with its storage: skb_ext_add()
+    # hands get a fresh area, a copy the RFC's fix-up emptied, or one without storage
+    out["heap:ext-added-empty"] = every(T, lambda s, t: E.Implies(
+        E.And(r(s, t, "pc") == _PC_EXT_ADDED, r(s, t, "rv") != 0),
+        lambda: e_(s, r(s, t, "rv"), "storage") == 0))
+    # bpf_local_storage_alloc()'s cmpxchg loses only to a nofail about to clear the
+    # owner's pointer (the skb is this CPU's: nobody else publishes into its ext)
+    out["heap:update-alloc"] = every(T, lambda s, t: E.Implies(
+        r(s, t, "pc") == _C_UPDATE_ALLOC, lambda: E.Or(
+            e_(s, r(s, t, "g_ext"), "storage") == 0,
+            cpu_on(s, lambda s, u: E.And(p.within(s, u, _NOFAIL), r(s, u, "n_free") != 0),
+                   "n_ls", e_(s, r(s, t, "g_ext"), "storage")))))
+    out["heap:lookup-sdata"] = every(T, lambda s, t: E.Implies(
+        E.And(r(s, t, "pc") == _C_INSERT_CACHE, r(s, t, "l_sdata") != 0), lambda: E.And(
+            q_(s, r(s, t, "l_sdata"), "mem") == MEM_LIVE,
+            q_(s, r(s, t, "l_sdata"), "local_storage") == r(s, t, "g_storage"),
+            q_(s, r(s, t, "l_sdata"), "spprev") != 0,
+            q_(s, r(s, t, "l_sdata"), "smap") == r(s, t, "a_map"))))
 
     def ls_in(s, q, st):
         v = q_(s, q, "local_storage")
@@ -523,6 +680,29 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             ls_in(s, c, ds), E.Implies(q_(s, c, "snext") != 0,
                                        lambda: ls_in(s, q_(s, c, "snext"), ds))))
     out["heap:destroy-cursor"] = every(T, cursor)
+
+    def cursor_next(s, t, where, reg, nxt, bit):
+        """The walk's next selem (hlist_del_init_rcu() keeps ->next for RCU readers) is
+        not the cursor, is readable, is linked or fully unlinked by a nofail, and is not
+        one this walk has visited (its side's state bit is clear)."""
+        c = r(s, t, reg)
+        n = q_(s, c, nxt)
+        return E.Implies(E.And(p.within(s, t, where), c != 0), lambda: E.Or(n == 0, E.And(
+            n != c, readable(s, L.selem, n, t), (q_(s, n, "state") & bit) == 0,
+            E.Or(q_(s, n, "mem") == MEM_LIVE,
+                 E.And(q_(s, n, "smap") == 0, q_(s, n, "local_storage") == 0)))))
+    out["heap:cursor-next"] = every(T, lambda s, t: E.And(
+        cursor_next(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext", SELEM_MAP_UNLINKED),
+        cursor_next(s, t, _DESTROY, "d_cursor", "snext", SELEM_STORAGE_UNLINKED)))
+    if L.thread.n == 1:
+        def solo_cursor(s, t, where, reg, nxt, pprev):  # nobody else unlinks the next one
+            n = q_(s, r(s, t, reg), nxt)
+            return E.Implies(E.And(p.within(s, t, where), r(s, t, reg) != 0), lambda: E.Or(
+                n == 0, E.And(q_(s, n, "mem") == MEM_LIVE, q_(s, n, pprev) != 0,
+                              q_(s, n, "state") == 0)))
+        out["heap:solo-cursor"] = every(T, lambda s, t: E.And(
+            solo_cursor(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext", "mpprev"),
+            solo_cursor(s, t, _DESTROY, "d_cursor", "snext", "spprev")))
     out["heap:destroy-empty"] = every(T, lambda s, t: E.Implies(
         at(s, t, _UNPIN), lambda: E.Or(st_(s, r(s, t, "d_storage"), "first") == 0,
                                        cpu_on(s, _NOFAIL, "n_ls", r(s, t, "d_storage")))))
@@ -555,6 +735,8 @@ def _solo(E, s, t, r, q_, at):
                   lambda: E.And(f("spprev") == 0, f("mpprev") == 0, nu == 2)),
         r(s, t, "pc") != _C_NOFAIL_STATE,  # unlink == 2 skips the state step
         E.Implies(r(s, t, "pc") == _C_NOFAIL_START, lambda: r(s, t, "n_ls") == 0),
+        E.Implies(E.Not(at(s, t, _codes(ls.nofail_start, ls.nofail_smap))),
+                  lambda: r(s, t, "n_sm") != 0),
         E.Implies(r(s, t, "pc") != _C_NOFAIL_START, lambda: E.And(
             r(s, t, "n_ls") != 0,
             E.Or(f("local_storage") == r(s, t, "n_ls"), at(s, t, _AFTER_CLEAR_LS)))))
