@@ -34,6 +34,16 @@ def check_design(design: str) -> None:
                               f"{', '.join(DESIGNS)})")
 
 
+def check_without(ops, where: str) -> tuple[str, ...]:
+    """The op kinds a world leaves out (WorldSize.without): each one an op a CPU can
+    start."""
+    ops = tuple(ops)
+    for w in ops:
+        if w not in OPS or w == "end":
+            raise ProofUsageError(f"{where}: unknown op '{w}'")
+    return ops
+
+
 def size_from_args(a) -> WorldSize:
     for name in ("skbs", "maps", "cpus", "cache_size"):
         if getattr(a, name) < 1:
@@ -41,10 +51,8 @@ def size_from_args(a) -> WorldSize:
     for name in ("lock_failures", "alloc_failures"):
         if getattr(a, name) < 0:
             raise ProofUsageError(f"prove: --{name.replace('_', '-')} must be at least 0")
-    without = tuple(x.strip() for x in a.without.split(",") if x.strip())
-    for w in without:
-        if w not in OPS or w == "end":
-            raise ProofUsageError(f"prove: --without: unknown op '{w}'")
+    without = check_without((x.strip() for x in a.without.split(",") if x.strip()),
+                            "prove: --without")
     z = WorldSize(a.skbs, a.maps, a.cpus, a.cache_size, a.lock_failures, a.alloc_failures,
                   without=without)
     try:
@@ -109,10 +117,7 @@ def load_defaults(path: Path) -> list[dict]:
                 raise ProofUsageError(f"{where}: unknown mutation {m!r}")
         sz = dict(p.get("sizes", {}))
         if "without" in sz:
-            sz["without"] = tuple(sz["without"])
-            unknown_ops = [w for w in sz["without"] if w not in OPS]
-            if unknown_ops:
-                raise ProofUsageError(f"{where}: sizes.without: unknown op {unknown_ops[0]!r}")
+            sz["without"] = check_without(sz["without"], f"{where}: sizes.without")
         try:
             size = WorldSize(**sz)
         except TypeError as e:

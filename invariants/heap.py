@@ -122,6 +122,7 @@ _UNPIN = _codes(ls.destroy_unpin, ls.destroy_wait)
 _MAP_FREE_NEXT = _codes(ls.map_free_next)
 (_C_INSERT_CACHE,) = _codes(ls.insert_cache)
 (_C_MAP_FREE_START,) = _codes(ls.map_free_start)
+(_C_MAP_FREE_NEXT,) = _MAP_FREE_NEXT
 (_C_UPDATE_ALLOC,) = _codes(ls.update_alloc)
 _RV_SELEM = _codes(get_looked_up, get_updated, delete_looked_up)
 _BPF = SKB_EXT_BPF_STORAGE
@@ -166,6 +167,16 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         def place(t):
             return where(s, t) if callable(where) else p.within(s, t, where)
         return E.Or(*(E.And(place(t), r(s, t, reg) == v) for t in T if t != others_of))
+
+    def freeing(s, st, others_of=None):
+        """Some CPU (other than ``others_of``) is in a bpf_selem_unlink_nofail() that
+        unlinked the last selem of ``st`` and will free it (free_storage)."""
+        return cpu_on(s, lambda s, u: E.And(p.within(s, u, _NOFAIL), r(s, u, "n_free") != 0),
+                      "n_ls", st, others_of)
+
+    def pinning(s, t, st):
+        """CPU ``t`` holds map_free's owner_refcnt pin on ``st``."""
+        return E.And(at(s, t, _PINNED), r(s, t, "n_pinned") != 0, r(s, t, "n_ls") == st)
 
     def in_map_free_elsewhere(s, t):
         return E.Or(*(p.within(s, u, _MAP_FREE) for u in T if u != t))
@@ -504,7 +515,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         def map_next(s, t):
             c, first = r(s, t, "m_cursor"), bucket_first(s, r(s, t, "a_map"),
                                                          r(s, t, "m_bucket"))
-            return E.Implies(E.And(c != 0, E.Or(r(s, t, "pc") == _MAP_FREE_NEXT[0], E.And(
+            return E.Implies(E.And(c != 0, E.Or(r(s, t, "pc") == _C_MAP_FREE_NEXT, E.And(
                 p.within(s, t, _MAP_FREE_NEXT), at(s, t, _NOFAIL_POST)))),
                 lambda: q_(s, c, "mnext") == first)
 
@@ -548,12 +559,9 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         out["heap:solo-nofail"] = every(T, lambda s, t: E.Implies(
             p.within(s, t, _NOFAIL), lambda: _solo(E, s, t, r, q_, at)))
 
-        def pinned_on(s, st):
-            return cpu_on(s, lambda s, t: E.And(at(s, t, _PINNED), r(s, t, "n_pinned") != 0),
-                          "n_ls", st)
         out["heap:solo-refcnt"] = every(ST, lambda s, st: E.Implies(
-            st_(s, st, "mem") == MEM_LIVE,
-            lambda: st_(s, st, "owner_refcnt") == E.If(pinned_on(s, st), 2, 1)))
+            st_(s, st, "mem") == MEM_LIVE, lambda: st_(s, st, "owner_refcnt") == E.If(
+                E.Or(*(pinning(s, t, st) for t in T)), 2, 1)))
         out["heap:solo-pinned"] = every(T, lambda s, t: E.Implies(
             E.And(at(s, t, (*_NOFAIL_AFTER_OWNER, *_PINNED, *_NOFAIL_POST)),
                   r(s, t, "n_bucket") != 0), lambda: r(s, t, "n_pinned") != 0))
@@ -563,12 +571,12 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         p.within(s, t, _DESTROY), lambda: E.Or(
             e_(s, r(s, t, "p_ext"), "storage") == r(s, t, "d_storage"),
             in_map_free_elsewhere(s, t))))
+
     def refcnt_count(s, st):
         """owner_refcnt counts the owner's reference (until its destroy drops it) and
         each map_free pin: 1 + pins - (a destroy waiting past its unpin); 0 once a
         destroy has dropped the last, when the owner ext is gone or about to be."""
-        pins = E.Sum(E.If(E.And(at(s, t, _PINNED), r(s, t, "n_pinned") != 0,
-                                r(s, t, "n_ls") == st), 1, 0) for t in T)
+        pins = E.Sum(E.If(pinning(s, t, st), 1, 0) for t in T)
         waits = E.Sum(E.If(E.And(r(s, t, "pc") == _UNPIN[1], r(s, t, "d_storage") == st),
                            1, 0) for t in T)
         rc, owner = st_(s, st, "owner_refcnt"), st_(s, st, "owner")
@@ -646,10 +654,8 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         other_map_freed = E.Or(*(E.And(r(s, t, "a_map") != mm, E.Or(
             sel(s, L.map, mm, "mem") == MAP_FREEING, sel(s, L.map, mm, "mem") == MAP_FREED))
             for mm in MAPS))
-        return (E.And(other_map_freed, E.Or(
-            st_(s, st, "mem") != MEM_LIVE,
-            cpu_on(s, lambda s, u: E.And(p.within(s, u, _NOFAIL), r(s, u, "n_free") != 0),
-                   "n_ls", st, others_of=t))),)
+        return (E.And(other_map_freed, E.Or(st_(s, st, "mem") != MEM_LIVE,
+                                            freeing(s, st, others_of=t))),)
     out["heap:g-ext"] = every(T, g_ext)
     # without skb_ext_del nothing keeps a data area with its storage: skb_ext_add()
     # hands get a fresh area, a copy the RFC's fix-up emptied, or one without storage
@@ -661,8 +667,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     out["heap:update-alloc"] = every(T, lambda s, t: E.Implies(
         r(s, t, "pc") == _C_UPDATE_ALLOC, lambda: E.Or(
             e_(s, r(s, t, "g_ext"), "storage") == 0,
-            cpu_on(s, lambda s, u: E.And(p.within(s, u, _NOFAIL), r(s, u, "n_free") != 0),
-                   "n_ls", e_(s, r(s, t, "g_ext"), "storage")))))
+            freeing(s, e_(s, r(s, t, "g_ext"), "storage")))))
     out["heap:lookup-sdata"] = every(T, lambda s, t: E.Implies(
         E.And(r(s, t, "pc") == _C_INSERT_CACHE, r(s, t, "l_sdata") != 0), lambda: E.And(
             q_(s, r(s, t, "l_sdata"), "mem") == MEM_LIVE,
@@ -708,8 +713,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                                        cpu_on(s, _NOFAIL, "n_ls", r(s, t, "d_storage")))))
     out["heap:empty-storage"] = every(ST, lambda s, st: E.Implies(
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "first") == 0),
-        lambda: cpu_on(s, lambda s, t: E.And(p.within(s, t, _NOFAIL), r(s, t, "n_free") != 0),
-                       "n_ls", st)))
+        lambda: freeing(s, st)))
     return out
 
 
