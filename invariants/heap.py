@@ -26,14 +26,17 @@ not inductive is dropped, never assumed.  The families:
   ``heap:cache-idx`` (a selem is cached only in its map's slot; ``heap:g-map``: its
   ``smap`` is NULL or the map it was allocated for), ``heap:storage-present``,
   ``heap:cow-storage`` (the RFC's fix-up: the copy of an ext whose skb has
-  BPF_STORAGE active holds no storage), ``heap:empty-storage``, ``heap:ext-positive``
-  (a live ext has a reference);
+  BPF_STORAGE active holds no storage; with rfc-fix every copy), ``heap:bpf-active``
+  (without ``skb_ext_del``: a data area present is active), ``heap:empty-storage``,
+  ``heap:ext-positive`` (a live ext has a reference);
 * the kfuncs: ``heap:g-ext`` (the storage a kfunc looked up is its packet's, unless
   another map's map_free is freeing it), ``heap:lookup-sdata`` (the selem
   __bpf_local_storage_insert_cache() caches), ``heap:ext-added-empty`` (without
   ``skb_ext_del``, skb_ext_add() never hands get a data area that still holds a
-  storage: finding 3 is exactly that), ``heap:update-alloc`` (bpf_local_storage_alloc()
-  starts with the owner's pointer NULL, unless a nofail is about to clear it);
+  storage: finding 3 is exactly that; with rfc-fix, a kept area holds its own
+  storage, which ``heap:ext-reset``'s destroy then frees), ``heap:update-alloc``
+  (bpf_local_storage_alloc() starts with the owner's pointer NULL, unless a nofail is
+  about to clear it);
 * the delete path (``heap:unlink-*``, ``heap:lock-holder``, ``heap:bucket-free``): what
   bpf_selem_unlink() holds between its steps;
 * the nofail/destroy/map_free protocol (``heap:nofail-*``, ``heap:destroy-*``,
@@ -45,11 +48,13 @@ not inductive is dropped, never assumed.  The families:
   of its map (``heap:map-free-own``), the walks' cursors and the next selem they
   visit (``heap:cursor-next``: hlist_del_init_rcu() keeps ``->next``, so the next one
   is readable and not one this walk has unlinked);
-* one CPU only (``heap:solo-*``, generated only when the world has one CPU): with
-  nobody to race, bpf_selem_unlink_nofail() finds its selem fully linked and unlinks
-  both sides itself, map_free's pin always succeeds and ``owner_refcnt`` is exactly 1
-  plus that pin, a destroy's storage is freed by its last nofail before the unpin, and
-  each walk's cursor stays at the head of what is left of its list.
+* nobody racing (``heap:solo-*``, generated only when the world has one CPU or no
+  map_free: each storage then has one owner ext, whose last put destroys it on one CPU,
+  and no kfunc reaches a storage another CPU destroys): with nobody to race,
+  bpf_selem_unlink_nofail() finds its selem fully linked and unlinks both sides itself,
+  map_free's pin always succeeds and ``owner_refcnt`` is exactly 1 plus that pin, a
+  destroy's storage is freed by its last nofail before the unpin, and each walk's cursor
+  stays at the head of what is left of its list.
 
 Where another CPU can interleave, a lemma names the exception (a CPU in nofail on the
 same selem, a map_free on another CPU) rather than assume a one-CPU world.  Status
@@ -57,7 +62,9 @@ same selem, a map_free on another CPU) rather than assume a one-CPU world.  Stat
 ``rfc-refcnt-guard`` without ``ext_del`` and on the first states of its two-CPU,
 two-map and two-packet-two-CPU worlds (tests/test_prove.py).  With one CPU, Houdini
 keeps all of them and they prove all five goals (README, "Heap lemmas"); with two
-CPUs the general lemmas are not yet inductive.
+CPUs the general lemmas are not yet inductive.  With ``rfc-fix`` the same holds with
+``skb_ext_del`` in the world (every state of its one-packet world; Houdini keeps them
+all and proves the five goals with one CPU).
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ from model.bpf_skb_storage import (
     delete,
     delete_looked_up,
     get,
+    get_ext_reset,
     get_looked_up,
     get_updated,
     skb_storage_free_done,
@@ -92,7 +100,7 @@ from model.layout import (
 from model.skbuff import skb_ext_free
 
 from .lemmas import _NONZERO_ARGS, REG_POINTERS, _codes, _steps
-from .properties import _PC_EXT_ADDED, Props
+from .properties import _PC_EXT_ADDED, _PC_EXT_RESET, Props
 
 _NOFAIL = _steps(ls.nofail)
 _UNLINK = _steps(ls.unlink)
@@ -117,7 +125,9 @@ _AFTER_CLEAR_SMAP = (*_NOFAIL_MID, *_NOFAIL_POST)
 _NOFAIL_PAST_START = tuple(c for c in _NOFAIL if c != _C_NOFAIL_START)
 _PINNED = _codes(ls.nofail_owner, ls.nofail_unpin)
 _C_NOFAIL_OWNER, _C_NOFAIL_UNPIN = _PINNED
-_AFTER_DESTROY = _codes(skb_storage_free_done, skb_ext_free)
+# the ext's destroy has returned and the ext still points at the storage: __skb_ext_put
+# frees the ext next; with rfc-fix, bpf_skb_storage_get() sets the pointer to NULL next
+_AFTER_DESTROY = _codes(skb_storage_free_done, skb_ext_free, get_ext_reset)
 _UNPIN = _codes(ls.destroy_unpin, ls.destroy_wait)
 _MAP_FREE_NEXT = _codes(ls.map_free_next)
 (_C_INSERT_CACHE,) = _codes(ls.insert_cache)
@@ -139,6 +149,14 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     tables = {t.name: t for t in (L.skb, L.ext, L.storage, L.selem, L.map)}
     cslots = [f for f in L.storage.fields if f.startswith("cache")]
     vps = [f for f in L.thread.fields if f.startswith("vp")]
+    fix = m.design == "rfc-fix"
+    # an open world may leave skb_ext_del out (``check prove --without``); a spec's
+    # world is taken to have it
+    without = getattr(getattr(m, "size", None), "without", ())
+    with_ext_del = "ext_del" not in without
+    # nobody races a bpf_selem_unlink_nofail(): one CPU, or no map_free (each storage
+    # has one owner ext, whose last put destroys it on one CPU)
+    solo = L.thread.n == 1 or "map_free" in without
     out: dict[str, Callable] = {}
 
     # ---- accessors and the "some CPU is at ..." helpers --------------------------------
@@ -511,7 +529,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                              q_(s, c, "spprev") != 0, first == c, q_(s, c, "snext") == first)))
     out["heap:destroy-cursor-first"] = every(T, cursor_first)
 
-    if L.thread.n == 1:  # map_free's walk of its bucket, as destroy's of the storage
+    if solo:  # map_free's walk of its bucket, as destroy's of the storage
         def map_next(s, t):
             c, first = r(s, t, "m_cursor"), bucket_first(s, r(s, t, "a_map"),
                                                          r(s, t, "m_bucket"))
@@ -555,7 +573,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             q_(s, q, "mem") == MEM_LIVE,
             cpu_on(s, lambda s, t: r(s, t, "pc") == _C_NOFAIL_FREE, "n_selem", q))),
         E.Implies(q_(s, q, "state") == SELEM_TOFREE, lambda: q_(s, q, "mem") != MEM_LIVE)))
-    if L.thread.n == 1:
+    if solo:
         out["heap:solo-nofail"] = every(T, lambda s, t: E.Implies(
             p.within(s, t, _NOFAIL), lambda: _solo(E, s, t, r, q_, at)))
 
@@ -593,9 +611,10 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         lambda: st_(s, r(s, t, "d_storage"), "owner_refcnt") != 0))
 
     # ---- skb_ext_add()'s copy on write and the BPF_STORAGE bit -------------------------
+    # rfc-fix keys the fix-up on BPF_STORAGE present in the copy, so every copy is empty
     out["heap:cow-storage"] = every(T, lambda s, t: E.Implies(
         E.And(r(s, t, "x_new") != 0,
-              (sel(s, L.skb, r(s, t, "a_skb"), "active") & _BPF) != 0),
+              *(() if fix else ((sel(s, L.skb, r(s, t, "a_skb"), "active") & _BPF) != 0,))),
         lambda: e_(s, r(s, t, "x_new"), "storage") == 0))
 
     def bpf_active(s, x, e, live_ext):  # present BPF_STORAGE => the packet has it active
@@ -604,14 +623,16 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                          lambda: (sel(s, L.skb, x, "active") & _BPF) != 0)
     # through skb->extensions (a live ext) and through ext_of (the copy about to be
     # installed)
-    out["heap:bpf-active"] = lambda s: E.And(
-        *(bpf_active(s, x, p.ext_of(s, x), ()) for x in p.skbs),
-        *(bpf_active(s, x, sel(s, L.skb, x, "ext"),
-                     (e_(s, sel(s, L.skb, x, "ext"), "mem") == MEM_LIVE,
-                      # (another CPU may add BPF_STORAGE to the old ext while x's copy
-                      # on write is under way)
-                      *((p.ext_of(s, x) == sel(s, L.skb, x, "ext"),) if L.thread.n > 1
-                        else ()))) for x in p.skbs))
+    # (skb_ext_del() clears the bit and keeps the data area: not with ext_del)
+    if not with_ext_del:
+        out["heap:bpf-active"] = lambda s: E.And(
+            *(bpf_active(s, x, p.ext_of(s, x), ()) for x in p.skbs),
+            *(bpf_active(s, x, sel(s, L.skb, x, "ext"),
+                         (e_(s, sel(s, L.skb, x, "ext"), "mem") == MEM_LIVE,
+                          # (another CPU may add BPF_STORAGE to the old ext while x's copy
+                          # on write is under way)
+                          *((p.ext_of(s, x) == sel(s, L.skb, x, "ext"),) if L.thread.n > 1
+                            else ()))) for x in p.skbs))
     out["heap:ext-unique"] = lambda s: E.And(*(E.Implies(
         E.And(e_(s, a, "mem") == MEM_LIVE, e_(s, b, "mem") == MEM_LIVE, e_(s, a, "storage") != 0),
         lambda a=a, b=b: e_(s, a, "storage") != e_(s, b, "storage"))
@@ -658,10 +679,23 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                                             freeing(s, st, others_of=t))),)
     out["heap:g-ext"] = every(T, g_ext)
     # without skb_ext_del nothing keeps a data area with its storage: skb_ext_add()
-    # hands get a fresh area, a copy the RFC's fix-up emptied, or one without storage
-    out["heap:ext-added-empty"] = every(T, lambda s, t: E.Implies(
-        E.And(r(s, t, "pc") == _PC_EXT_ADDED, r(s, t, "rv") != 0),
-        lambda: e_(s, r(s, t, "rv"), "storage") == 0))
+    # hands get a fresh area, a copy the RFC's fix-up emptied, or one without storage.
+    # With rfc-fix and skb_ext_del, a kept area may hold the storage skb_ext_del left:
+    # still the packet's own (no copy, its owner), which get then destroys
+    def ext_added(s, t):
+        e = r(s, t, "rv")
+        kept = (E.And(st_(s, e_(s, e, "storage"), "owner") == e,
+                      st_(s, e_(s, e, "storage"), "mem") == MEM_LIVE),) if fix else ()
+        return E.Implies(E.And(r(s, t, "pc") == _PC_EXT_ADDED, e != 0),
+                         lambda: E.Or(e_(s, e, "storage") == 0, *kept))
+    out["heap:ext-added-empty"] = every(T, ext_added)
+    if fix:  # bpf_skb_storage_get() destroys the kept storage, then sets the NULL
+        out["heap:ext-reset"] = every(T, lambda s, t: E.Implies(
+            E.Or(r(s, t, "pc") == _PC_EXT_ADDED, p.within(s, t, (_PC_EXT_RESET,))),
+            lambda: E.And(r(s, t, "g_storage") == 0, E.Implies(
+                p.within(s, t, (_PC_EXT_RESET,)), lambda: E.And(
+                    r(s, t, "p_ext") == r(s, t, "g_ext"),
+                    r(s, t, "g_ext") == sel(s, L.skb, r(s, t, "a_skb"), "ext"))))))
     # bpf_local_storage_alloc()'s cmpxchg loses only to a nofail about to clear the
     # owner's pointer (the skb is this CPU's: nobody else publishes into its ext)
     out["heap:update-alloc"] = every(T, lambda s, t: E.Implies(
@@ -699,7 +733,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     out["heap:cursor-next"] = every(T, lambda s, t: E.And(
         cursor_next(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext", SELEM_MAP_UNLINKED),
         cursor_next(s, t, _DESTROY, "d_cursor", "snext", SELEM_STORAGE_UNLINKED)))
-    if L.thread.n == 1:
+    if solo:
         def solo_cursor(s, t, where, reg, nxt, pprev):  # nobody else unlinks the next one
             n = q_(s, r(s, t, reg), nxt)
             return E.Implies(E.And(p.within(s, t, where), r(s, t, reg) != 0), lambda: E.Or(

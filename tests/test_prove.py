@@ -234,7 +234,8 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
     claimed (until an oops), on every state of the one-packet world of
     rfc-refcnt-guard without ext_del, on the first states of its two-CPU and two-map
     worlds, of two packets on two CPUs and of three packets made by clone (the
-    heap:solo-* lemmas only exist in one-CPU worlds), and they are about states that
+    heap:solo-* lemmas only exist in one-CPU worlds and worlds without map_free), and
+    they are about states that
     occur:
     a destroy and a map_free racing on one selem (a state bit set on an allocated
     selem), two selems on one storage list.  With ext_del, finding 3 breaks some of
@@ -287,6 +288,33 @@ def test_heap_lemmas_prove_all_five_with_one_cpu():
     lem = set(r["properties"]["no_double_free"]["lemmas"])
     assert {"heap:nofail-unlinks", "heap:state-bits", "heap:solo-nofail",
             "heap:cursor-next"} <= lem, sorted(lem)
+    assert r["induction"]["queries_given_up"] == 0
+
+
+def test_heap_lemmas_prove_the_fix_with_ext_del_on_two_cpus():
+    """rfc-fix with ext_del (finding 3's trigger) on two CPUs, without map_free (so
+    nobody races a bpf_selem_unlink_nofail() and the heap:solo-* lemmas apply): the
+    heap lemmas hold on every state of the one-packet world, Houdini keeps them all
+    (heap:ext-reset among them: get destroys the storage a re-activated data area
+    still holds) and all five goals are proved."""
+    from checker.prove_induction import until_oops
+    from invariants.heap import heap_lemmas
+
+    size = WorldSize(1, 1, 2, without=("map_free",))
+    m = build("rfc-fix", (), size)
+    lem = {n: until_oops(m, Concrete, f) for n, f in heap_lemmas(m, Concrete).items()}
+    ex = explore(m, [], 100_000, keep_graph=False)
+    assert ex.complete and len(ex.states) > 40_000
+    assert all(f(s) for s in ex.states for f in lem.values())
+    assert {"heap:ext-reset", "heap:solo-nofail"} <= set(lem)
+    assert "heap:bpf-active" not in lem
+    assert "heap:solo-nofail" not in heap_lemmas(build("rfc-fix", (), WorldSize(1, 1, 2)),
+                                                 Concrete)
+    r = prove("rfc-fix", (), size, search_states=100, exhaustive_states=0,
+              heap_lemmas=True, progress=False, max_search_cpus=1)
+    for n, e in r["properties"].items():
+        assert (e["proof"], e.get("method")) == ("proved", "induction"), n
+    assert "heap:ext-reset" in r["properties"]["no_leak"]["lemmas"]
     assert r["induction"]["queries_given_up"] == 0
 
 
