@@ -30,7 +30,10 @@ not inductive is dropped, never assumed.  The families:
   (without ``skb_ext_del``: a data area present is active), ``heap:empty-storage``,
   ``heap:ext-positive`` (a live ext has a reference);
 * the kfuncs: ``heap:g-ext`` (the storage a kfunc looked up is its packet's, unless
-  another map's map_free is freeing it), ``heap:lookup-sdata`` (the selem
+  another map's map_free is freeing it or, inside bpf_selem_unlink(), the last selem's
+  unlink has cleared the pointer), ``heap:unlink-ls`` (bpf_selem_unlink() works on that
+  storage), ``heap:kfunc-exclusive`` (two or more CPUs: no other CPU's kfunc or destroy
+  reaches it), ``heap:lookup-sdata`` (the selem
   __bpf_local_storage_insert_cache() caches), ``heap:ext-added-empty`` (without
   ``skb_ext_del``, skb_ext_add() never hands get a data area that still holds a
   storage: finding 3 is exactly that; with rfc-fix, a kept area holds its own
@@ -346,6 +349,23 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                       lambda: E.And(st_(s, sl, "owner") != 0, st_(s, sl, "owner_refcnt") != 0)))
     out["heap:unlink-held"] = every(T, held)
     out["heap:unlink-before-lock"] = every(T, before_lock)
+    # bpf_selem_unlink() works on the storage its kfunc looked up
+    out["heap:unlink-ls"] = every(T, lambda s, t: E.Implies(
+        p.within(s, t, _UNLINK), lambda: E.And(
+            r(s, t, "g_storage") != 0,
+            E.Implies(r(s, t, "s_ls") != 0, lambda: r(s, t, "s_ls") == r(s, t, "g_storage")),
+            E.Implies(at(s, t, (_C_UNLINK, _C_UNLINK_LOCKED)), lambda: q_(
+                s, r(s, t, "g_sdata"), "local_storage") == r(s, t, "g_storage")))))
+    if L.thread.n > 1:
+        # the sharing guard passed on an ext of refcnt 1 and the packet is this CPU's:
+        # no other CPU's kfunc or destroy reaches the storage a kfunc looked up
+        def kfunc_exclusive(s, t, u):
+            g = r(s, t, "g_storage")
+            return E.Implies(E.And(p.within(s, t, _KFUNC), g != 0), lambda: E.And(
+                E.Implies(p.within(s, u, _KFUNC), lambda: r(s, u, "g_storage") != g),
+                E.Not(E.And(p.within(s, u, _DESTROY), r(s, u, "d_storage") == g))))
+        out["heap:kfunc-exclusive"] = lambda s: E.And(*(
+            kfunc_exclusive(s, t, u) for t in T for u in T if t != u))
     out["heap:unlink-last"] = every(T, last)
 
     def holder(s, st):
@@ -659,12 +679,14 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         sel(s, L.map, mm, f"b{b}_lock") == 0 for b in range(NBUCKETS))))
 
     def g_ext(s, t):
-        gs, ge = r(s, t, "g_storage"), r(s, t, "g_ext")
-        return E.Implies(E.And(p.within(s, t, _KFUNC), E.Not(p.within(s, t, _UNLINK)),
-                               gs != 0), lambda: E.And(
-            ge != 0, ge == sel(s, L.skb, r(s, t, "a_skb"), "ext"), E.Or(
-                e_(s, ge, "storage") == gs,
-                *freeing_elsewhere(s, t, gs))))
+        gs, ge, x = r(s, t, "g_storage"), r(s, t, "g_ext"), r(s, t, "a_skb")
+        return E.Implies(E.And(p.within(s, t, _KFUNC), gs != 0), lambda: E.And(
+            ge != 0, ge == sel(s, L.skb, x, "ext"),
+            (sel(s, L.skb, x, "active") & _BPF) != 0,
+            E.Or(e_(s, ge, "storage") == gs, *freeing_elsewhere(s, t, gs),
+                 # (bpf_selem_unlink() of the last selem clears owner->storage)
+                 E.And(r(s, t, "pc") == _C_UNLINK_STORAGE, r(s, t, "s_last") != 0,
+                       e_(s, ge, "storage") == 0))))
 
     def freeing_elsewhere(s, t, st):
         """Another CPU's map_free (of another map) unlinked the last selem of ``st``
