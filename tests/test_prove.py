@@ -235,12 +235,10 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
     rfc-refcnt-guard without ext_del, on the first states of its two-CPU and two-map
     worlds, of two packets on two CPUs and of three packets made by clone (the
     heap:solo-* lemmas only exist in one-CPU worlds and worlds without map_free), and
-    they are about states that
-    occur:
-    a destroy and a map_free racing on one selem (a state bit set on an allocated
-    selem), two selems on one storage list.  With ext_del, finding 3 breaks some of
-    them (a storage whose owner no longer points at it: the data area ext_del left),
-    so they are not vacuous."""
+    they are about states that occur: a destroy and a map_free racing on one selem (a
+    state bit set on an allocated selem), two selems on one storage list.  With
+    ext_del, finding 3 breaks some of them (a storage whose owner no longer points at
+    it: the data area ext_del left), so they are not vacuous."""
     from checker.prove_induction import until_oops
     from invariants.heap import heap_lemmas
     from model.layout import MEM_LIVE
