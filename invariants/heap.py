@@ -33,7 +33,8 @@ not inductive is dropped, never assumed.  The families:
   another map's map_free is freeing it or, inside bpf_selem_unlink(), the last selem's
   unlink has cleared the pointer), ``heap:unlink-ls`` (bpf_selem_unlink() works on that
   storage), ``heap:kfunc-exclusive`` (two or more CPUs: no other CPU's kfunc or destroy
-  reaches it), ``heap:lookup-sdata`` (the selem
+  reaches it, nor the storage bpf_local_storage_update() links into, which
+  ``heap:update-storage`` ties to the packet's ext), ``heap:lookup-sdata`` (the selem
   __bpf_local_storage_insert_cache() caches), ``heap:ext-added-empty`` (without
   ``skb_ext_del``, skb_ext_add() never hands get a data area that still holds a
   storage: finding 3 is exactly that; with rfc-fix, a kept area holds its own
@@ -50,7 +51,12 @@ not inductive is dropped, never assumed.  The families:
   cleared the owner (``heap:nofail-owner-cleared``), the selem map_free works on being
   of its map (``heap:map-free-own``), the walks' cursors and the next selem they
   visit (``heap:cursor-next``: hlist_del_init_rcu() keeps ``->next``, so the next one
-  is readable and not one this walk has unlinked);
+  is readable and not one this walk has unlinked), ``heap:walks-exclusive`` (two or
+  more CPUs: no two destroys of one storage, and a selem is in at most two nofails,
+  its destroy's and a map_free's; ``heap:nofail-pair``: those two unlink each side
+  once between them and read one ``local_storage``; ``heap:nofail-free-one``: one
+  nofail at most frees a given storage), ``heap:reg-allocated`` (a register pointer never
+  names a slot that was never allocated, such as a walk's stale cursor);
 * nobody racing (``heap:solo-*``, generated only when the world has one CPU or no
   map_free: each storage then has one owner ext, whose last put destroys it on one CPU,
   and no kfunc reaches a storage another CPU destroys): with nobody to race,
@@ -67,7 +73,8 @@ two-map and two-packet-two-CPU worlds (tests/test_prove.py).  With one CPU, Houd
 keeps all of them and they prove all five goals (README, "Heap lemmas"); with two
 CPUs the general lemmas are not yet inductive.  With ``rfc-fix`` the same holds with
 ``skb_ext_del`` in the world (every state of its one-packet world; Houdini keeps them
-all and proves the five goals with one CPU).
+all and proves the five goals with one CPU, and with two CPUs on two packets when the
+world has no map_free).
 """
 
 from __future__ import annotations
@@ -91,6 +98,7 @@ from model.layout import (
     MAP_NONE,
     MEM_FREED,
     MEM_LIVE,
+    MEM_NONE,
     MEM_RCU,
     NBUCKETS,
     PPREV_HEAD,
@@ -136,7 +144,7 @@ _MAP_FREE_NEXT = _codes(ls.map_free_next)
 (_C_INSERT_CACHE,) = _codes(ls.insert_cache)
 (_C_MAP_FREE_START,) = _codes(ls.map_free_start)
 (_C_MAP_FREE_NEXT,) = _MAP_FREE_NEXT
-(_C_UPDATE_ALLOC,) = _codes(ls.update_alloc)
+_C_UPDATE_ALLOC, _C_UPDATE_LOCKED = _codes(ls.update_alloc, ls.update_locked)
 _RV_SELEM = _codes(get_looked_up, get_updated, delete_looked_up)
 _BPF = SKB_EXT_BPF_STORAGE
 _REG_DOMAINS = {"s_last": 1, "n_free": 1, "n_unlink": 2, "n_pinned": 1, "l_cacheit": 1,
@@ -364,8 +372,47 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             return E.Implies(E.And(p.within(s, t, _KFUNC), g != 0), lambda: E.And(
                 E.Implies(p.within(s, u, _KFUNC), lambda: r(s, u, "g_storage") != g),
                 E.Not(E.And(p.within(s, u, _DESTROY), r(s, u, "d_storage") == g))))
+        def update_exclusive(s, t, u):  # the storage update links into, likewise
+            return E.Implies(r(s, t, "pc") == _C_UPDATE_LOCKED, lambda: E.Not(E.And(
+                p.within(s, u, _DESTROY), r(s, u, "d_storage") == r(s, t, "u_storage"))))
         out["heap:kfunc-exclusive"] = lambda s: E.And(*(
-            kfunc_exclusive(s, t, u) for t in T for u in T if t != u))
+            E.And(kfunc_exclusive(s, t, u), update_exclusive(s, t, u))
+            for t in T for u in T if t != u))
+
+        # one owner ext per storage (heap:ext-unique) and one last put per ext: no two
+        # CPUs destroy one storage; so a selem is in at most two nofails, its
+        # destroy's and a map_free's (map_free_start runs once per map)
+        def walks_exclusive(s, t, u):
+            return E.And(
+                E.Implies(E.And(p.within(s, t, _DESTROY), p.within(s, u, _DESTROY)),
+                          lambda: r(s, t, "d_storage") != r(s, u, "d_storage")),
+                E.Implies(E.And(p.within(s, t, _NOFAIL), p.within(s, u, _NOFAIL),
+                                r(s, t, "n_selem") == r(s, u, "n_selem")),
+                          lambda: E.Or(E.And(r(s, t, "n_bucket") == 0, r(s, u, "n_bucket") != 0),
+                                       E.And(r(s, t, "n_bucket") != 0,
+                                             r(s, u, "n_bucket") == 0))))
+        out["heap:walks-exclusive"] = lambda s: E.And(*(
+            walks_exclusive(s, t, u) for t in T for u in T if t < u))
+
+        # a destroy and a map_free in nofail on one selem: each side is unlinked once,
+        # under its lock, by one of them (selem_linked_to_map/_storage), and both read
+        # the same selem->local_storage (it only ever goes to NULL)
+        def nofail_pair(s, t, u):
+            return E.Implies(E.And(p.within(s, t, _NOFAIL), p.within(s, u, _NOFAIL),
+                                   r(s, t, "n_selem") == r(s, u, "n_selem")), lambda: E.And(
+                E.ULE(r(s, t, "n_unlink") + r(s, u, "n_unlink"), 2),
+                E.Implies(E.And(r(s, t, "n_ls") != 0, r(s, u, "n_ls") != 0),
+                          lambda: r(s, t, "n_ls") == r(s, u, "n_ls"))))
+        out["heap:nofail-pair"] = lambda s: E.And(*(
+            nofail_pair(s, t, u) for t in T for u in T if t < u))
+
+        # free_storage is set under the storage lock by the one that unlinks the last
+        # selem: at most one CPU in nofail is going to free a given storage
+        out["heap:nofail-free-one"] = lambda s: E.And(*(E.Implies(
+            E.And(p.within(s, t, _NOFAIL), p.within(s, u, _NOFAIL),
+                  r(s, t, "n_free") != 0, r(s, u, "n_free") != 0),
+            lambda t=t, u=u: r(s, t, "n_ls") != r(s, u, "n_ls"))
+            for t in T for u in T if t < u))
     out["heap:unlink-last"] = every(T, last)
 
     def holder(s, st):
@@ -715,15 +762,26 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         out["heap:ext-reset"] = every(T, lambda s, t: E.Implies(
             E.Or(r(s, t, "pc") == _PC_EXT_ADDED, p.within(s, t, (_PC_EXT_RESET,))),
             lambda: E.And(r(s, t, "g_storage") == 0, E.Implies(
-                p.within(s, t, (_PC_EXT_RESET,)), lambda: E.And(
-                    r(s, t, "p_ext") == r(s, t, "g_ext"),
-                    r(s, t, "g_ext") == sel(s, L.skb, r(s, t, "a_skb"), "ext"))))))
+                p.within(s, t, (_PC_EXT_RESET,)),
+                lambda: r(s, t, "g_ext") == sel(s, L.skb, r(s, t, "a_skb"), "ext")))))
     # bpf_local_storage_alloc()'s cmpxchg loses only to a nofail about to clear the
     # owner's pointer (the skb is this CPU's: nobody else publishes into its ext)
     out["heap:update-alloc"] = every(T, lambda s, t: E.Implies(
         r(s, t, "pc") == _C_UPDATE_ALLOC, lambda: E.Or(
             e_(s, r(s, t, "g_ext"), "storage") == 0,
             freeing(s, e_(s, r(s, t, "g_ext"), "storage")))))
+    # bpf_local_storage_update() links into the storage it read from the owner's
+    # pointer, which still is the packet's (or another map's map_free is freeing it)
+    out["heap:update-storage"] = every(T, lambda s, t: E.Implies(
+        r(s, t, "pc") == _C_UPDATE_LOCKED, lambda: E.Or(
+            e_(s, r(s, t, "g_ext"), "storage") == r(s, t, "u_storage"),
+            *freeing_elsewhere(s, t, r(s, t, "u_storage")))))
+    # a register pointer is NULL or names an object that was allocated once (slots are
+    # not reused: a never-allocated slot is no object, e.g. a walk's stale cursor)
+    out["heap:reg-allocated"] = every(T, lambda s, t: E.And(*(
+        E.Implies(r(s, t, f) != 0, lambda f=f, tt=tt: sel(
+            s, tables[tt], r(s, t, f), "mem") != MEM_NONE)
+        for f, tt in REG_POINTERS.items())))
     out["heap:lookup-sdata"] = every(T, lambda s, t: E.Implies(
         E.And(r(s, t, "pc") == _C_INSERT_CACHE, r(s, t, "l_sdata") != 0), lambda: E.And(
             q_(s, r(s, t, "l_sdata"), "mem") == MEM_LIVE,

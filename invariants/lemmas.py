@@ -508,9 +508,9 @@ class Lemmas:
             return E.And(*(E.Implies(p.within(s, t, codes), lambda f=f: r(s, t, f) != 0)
                            for codes, f in _NONZERO_ARGS))
 
-        def reset(s, t):  # rfc-fix: bpf_skb_storage_free(ext) before the NULL
-            return E.Implies(E.And(p.within(s, t, (_PC_EXT_RESET,)),
-                                   r(s, t, "pc") != _PC_EXT_RESET),
+        def reset(s, t):  # rfc-fix: bpf_skb_storage_free(ext) before the NULL, and the
+            # NULL's own step (nothing in between writes p_ext)
+            return E.Implies(p.within(s, t, (_PC_EXT_RESET,)),
                              lambda: r(s, t, "p_ext") == r(s, t, "g_ext"))
 
         return {"arg:nonzero": self._per_cpu(nonzero), "arg:ext-reset": self._per_cpu(reset)}

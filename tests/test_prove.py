@@ -299,7 +299,8 @@ def test_heap_lemmas_prove_the_fix_with_ext_del_on_two_cpus():
     assert "heap:ext-reset" in r["properties"]["no_leak"]["lemmas"]
     lem = set(r["properties"]["no_double_free"]["lemmas"])
     assert {"heap:nofail-unlinks", "heap:state-bits", "heap:solo-nofail",
-            "heap:cursor-next"} <= lem, sorted(lem)
+            "heap:cursor-next", "heap:walks-exclusive", "heap:kfunc-exclusive",
+            "heap:update-storage", "heap:reg-allocated"} <= lem, sorted(lem)
     assert r["induction"]["queries_given_up"] == 0
 
 
@@ -433,17 +434,25 @@ def test_candidate_encodings_agree_on_arbitrary_bytes(raw, high):
 def test_every_lemma_holds_on_reachable_states():
     """Houdini only drops what is false, so a lemma false on a reachable state is
     dead weight: each one holds on every state of the complete one-packet world and
-    on the first 20,000 states of two CPUs (ghost masks, list membership, locks)."""
+    on the first 20,000 states of two CPUs (ghost masks, list membership, locks), and
+    on every state of rfc-fix's one-packet world, where arg:ext-reset covers get's
+    destroy of a kept storage up to and including the step that sets the NULL."""
     from invariants.lemmas import Lemmas
+    from invariants.properties import _PC_EXT_RESET
 
-    for size, budget in ((WorldSize(1, 1, 1), 300_000), (WorldSize(1, 1, 2), 20_000)):
-        m = build("rfc-refcnt-guard", (), size)
+    for design, size, budget in (("rfc-refcnt-guard", WorldSize(1, 1, 1), 300_000),
+                                 ("rfc-refcnt-guard", WorldSize(1, 1, 2), 20_000),
+                                 ("rfc-fix", WorldSize(1, 1, 1), 100_000)):
+        m = build(design, (), size)
         lem = {**Lemmas(m).all(), **Lemmas(m).registers(), **Lemmas(m).no_oops()}
         ex = explore(m, [], budget)
         assert len(ex.states) >= 20_000
         for s in ex.states:
             for n, f in lem.items():
                 assert f(s), (size, n)
+        if design == "rfc-fix":
+            assert "arg:ext-reset" in lem and ex.complete
+            assert any(s[m.layout.thread.idx(1, "pc")] == _PC_EXT_RESET for s in ex.states)
 
 
 def test_guard_lemmas_hold_with_two_packets_and_fail_on_rfc():
