@@ -187,7 +187,7 @@ def cmd_check(files: list[str], args) -> int:
     if pfile and pfile.is_file() and not interrupted:
         from . import proofs
 
-        proofs_res = proofs.run_defaults(pfile, progress=not args.quiet)
+        proofs_res = proofs.run_defaults(pfile, progress=not args.quiet, jobs=jobs)
         ok = ok and all(r["matches_expectations"] for r in proofs_res)
     run_dir = None if args.no_traces else write_traces(results, Path(args.out), proofs_res)
     if args.json:

@@ -142,26 +142,53 @@ def load_defaults(path: Path) -> list[dict]:
     return out
 
 
-def run_defaults(path: Path, progress: bool) -> list[dict]:
-    out = []
-    for d in load_defaults(path):
-        b = d["budgets"]
-        res = prove(d["design"], d["mutations"], d["size"],
-                    search_states=b.get("search_states", 100_000),
-                    exhaustive_states=b.get("exhaustive_states", 0),
-                    induction=b.get("induction", False),
-                    induction_seconds=b.get("induction_seconds", 60), progress=progress,
-                    control_lemmas=b.get("control_lemmas", False),
-                    heap_lemmas=b.get("heap_lemmas", False),
-                    max_search_cpus=b.get("max_search_cpus", 2), focus=d["focus"],
-                    focus_states=b.get("focus_states"), walks=b.get("walks", 0),
-                    walk_depth=b.get("walk_depth", 200), seed=b.get("seed", 1))
-        ok = True
-        for n, e in res["properties"].items():
-            e["expected"] = d["expect"].get(n, "proved")
-            ok = ok and e["proof"] == e["expected"]
-        res["matches_expectations"] = ok
-        out.append(res)
+def _run_default(d: dict, progress: bool) -> dict:
+    """One default proof (a process pool worker: every argument is plain data)."""
+    b = d["budgets"]
+    res = prove(d["design"], d["mutations"], d["size"],
+                search_states=b.get("search_states", 100_000),
+                exhaustive_states=b.get("exhaustive_states", 0),
+                induction=b.get("induction", False),
+                induction_seconds=b.get("induction_seconds", 60), progress=progress,
+                control_lemmas=b.get("control_lemmas", False),
+                heap_lemmas=b.get("heap_lemmas", False),
+                max_search_cpus=b.get("max_search_cpus", 2), focus=d["focus"],
+                focus_states=b.get("focus_states"), walks=b.get("walks", 0),
+                walk_depth=b.get("walk_depth", 200), seed=b.get("seed", 1))
+    ok = True
+    for n, e in res["properties"].items():
+        e["expected"] = d["expect"].get(n, "proved")
+        ok = ok and e["proof"] == e["expected"]
+    res["matches_expectations"] = ok
+    return res
+
+
+def run_defaults(path: Path, progress: bool, jobs: int = 1) -> list[dict]:
+    """The default proofs, in the file's order.  With ``jobs`` > 1 they run in that
+    many processes, the inductions first (the longest); each worker is then quiet and
+    a line per finished proof goes to stderr instead of the per-step progress (the
+    verdicts do not depend on the schedule: searches and walks are seeded, and an
+    induction's time limit is its row's ``induction_seconds``)."""
+    defaults = load_defaults(path)
+    jobs = min(jobs, len(defaults))
+    if jobs <= 1:
+        return [_run_default(d, progress) for d in defaults]
+    import sys
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    order = sorted(range(len(defaults)),
+                   key=lambda i: not defaults[i]["budgets"].get("induction", False))
+    out: list[dict | None] = [None] * len(defaults)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futs = {pool.submit(_run_default, defaults[i], False): i for i in order}
+        for n, f in enumerate(as_completed(futs), 1):
+            i = futs[f]
+            out[i] = f.result()
+            if progress:
+                d = defaults[i]
+                sys.stderr.write(f"default proof {n}/{len(defaults)} done: {d['design']} "
+                                 f"{d['size'].skbs}/{d['size'].maps}/{d['size'].cpus}, "
+                                 f"{out[i]['seconds']:.0f} s\n")
     return out
 
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT
 from test_checker_generic import Counter
 
-from checker.proofs import ProofUsageError, load_defaults
+from checker.proofs import ProofUsageError, load_defaults, run_defaults
 from checker.prover import _props, prove, replay
 from checker.walk import random_walks, replay_loosely, shrink
 from invariants import Property
@@ -120,6 +120,29 @@ def test_bad_walk_options_are_one_line_errors(tmp_path):
     f.write_text('[[proof]]\ndesign = "rfc"\nbudgets = {focus_spec = ["nope.toml"]}\n')
     with pytest.raises(ProofUsageError, match=r"#1: budgets.focus_spec: nope.toml"):
         load_defaults(f)
+
+
+def test_default_proofs_in_parallel_keep_the_file_order_and_verdicts(tmp_path):
+    """check all runs its default proofs in a process pool: the report keeps the
+    file's order and the verdicts a single process gives (finding 3 at one packet,
+    the fix proved there by complete search)."""
+    f = tmp_path / "default.proofs"
+    f.write_text(
+        '[[proof]]\ndesign = "rfc-refcnt-guard"\nsizes = {skbs = 1, maps = 1, cpus = 1}\n'
+        'budgets = {search_states = 100000, max_search_cpus = 1}\n'
+        'expect.no_leak = "violated"\n'
+        '[[proof]]\ndesign = "rfc-fix"\nsizes = {skbs = 1, maps = 1, cpus = 1}\n'
+        'budgets = {search_states = 100000, max_search_cpus = 1}\n')
+
+    def verdicts(res):
+        return [(r["design"], {n: e["proof"] for n, e in r["properties"].items()},
+                 r["matches_expectations"]) for r in res]
+
+    one = verdicts(run_defaults(f, progress=False))
+    assert one == verdicts(run_defaults(f, progress=False, jobs=2))
+    assert [d for d, _, _ in one] == ["rfc-refcnt-guard", "rfc-fix"]
+    assert one[0][1]["no_leak"] == "violated" and not one[0][2]  # others expected proved
+    assert set(one[1][1].values()) == {"proved"} and one[1][2]
 
 
 def test_open_world_groups_are_whole_ops():
