@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 import tomllib
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from invariants.properties import PROVE_PROPERTIES
@@ -173,9 +175,6 @@ def run_defaults(path: Path, progress: bool, jobs: int = 1) -> list[dict]:
     jobs = min(jobs, len(defaults))
     if jobs <= 1:
         return [_run_default(d, progress) for d in defaults]
-    import sys
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     order = sorted(range(len(defaults)),
                    key=lambda i: not defaults[i]["budgets"].get("induction", False))
     out: list[dict | None] = [None] * len(defaults)

@@ -365,54 +365,54 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             E.Implies(at(s, t, (_C_UNLINK, _C_UNLINK_LOCKED)), lambda: q_(
                 s, r(s, t, "g_sdata"), "local_storage") == r(s, t, "g_storage")))))
     if L.thread.n > 1:
+        def pairs(pred):  # pred(s, t, u) for every two CPUs t < u
+            return lambda s: E.And(*(pred(s, t, u) for t in T for u in T if t < u))
+
         # the sharing guard passed on an ext of refcnt 1 and the packet is this CPU's:
-        # no other CPU's kfunc or destroy reaches the storage a kfunc looked up
-        def kfunc_exclusive(s, t, u):
-            g = r(s, t, "g_storage")
-            return E.Implies(E.And(p.within(s, t, _KFUNC), g != 0), lambda: E.And(
-                E.Implies(p.within(s, u, _KFUNC), lambda: r(s, u, "g_storage") != g),
-                E.Not(E.And(p.within(s, u, _DESTROY), r(s, u, "d_storage") == g))))
-        def update_exclusive(s, t, u):  # the storage update links into, likewise
-            return E.Implies(r(s, t, "pc") == _C_UPDATE_LOCKED, lambda: E.Not(E.And(
-                p.within(s, u, _DESTROY), r(s, u, "d_storage") == r(s, t, "u_storage"))))
-        out["heap:kfunc-exclusive"] = lambda s: E.And(*(
-            E.And(kfunc_exclusive(s, t, u), update_exclusive(s, t, u))
-            for t in T for u in T if t != u))
+        # no other CPU's kfunc or destroy reaches the storage a kfunc looked up, nor
+        # the one bpf_local_storage_update() links into
+        def kfunc_exclusive(s, t):
+            g, us = r(s, t, "g_storage"), r(s, t, "u_storage")
+            return E.And(
+                E.Implies(E.And(p.within(s, t, _KFUNC), g != 0), lambda: E.Not(E.Or(
+                    cpu_on(s, _KFUNC, "g_storage", g, others_of=t),
+                    cpu_on(s, _DESTROY, "d_storage", g, others_of=t)))),
+                E.Implies(r(s, t, "pc") == _C_UPDATE_LOCKED, lambda: E.Not(
+                    cpu_on(s, _DESTROY, "d_storage", us, others_of=t))))
+        out["heap:kfunc-exclusive"] = every(T, kfunc_exclusive)
+
+        def same_selem_nofails(s, t, u):
+            return E.And(p.within(s, t, _NOFAIL), p.within(s, u, _NOFAIL),
+                         r(s, t, "n_selem") == r(s, u, "n_selem"))
 
         # one owner ext per storage (heap:ext-unique) and one last put per ext: no two
         # CPUs destroy one storage; so a selem is in at most two nofails, its
         # destroy's and a map_free's (map_free_start runs once per map)
-        def walks_exclusive(s, t, u):
-            return E.And(
-                E.Implies(E.And(p.within(s, t, _DESTROY), p.within(s, u, _DESTROY)),
-                          lambda: r(s, t, "d_storage") != r(s, u, "d_storage")),
-                E.Implies(E.And(p.within(s, t, _NOFAIL), p.within(s, u, _NOFAIL),
-                                r(s, t, "n_selem") == r(s, u, "n_selem")),
-                          lambda: E.Or(E.And(r(s, t, "n_bucket") == 0, r(s, u, "n_bucket") != 0),
-                                       E.And(r(s, t, "n_bucket") != 0,
-                                             r(s, u, "n_bucket") == 0))))
-        out["heap:walks-exclusive"] = lambda s: E.And(*(
-            walks_exclusive(s, t, u) for t in T for u in T if t < u))
+        def one_destroy(s, t):
+            return E.Implies(p.within(s, t, _DESTROY), lambda: E.Not(
+                cpu_on(s, _DESTROY, "d_storage", r(s, t, "d_storage"), others_of=t)))
+
+        def two_sides(s, t, u):
+            tb, ub = r(s, t, "n_bucket"), r(s, u, "n_bucket")
+            return E.Implies(same_selem_nofails(s, t, u), lambda: E.Or(
+                E.And(tb == 0, ub != 0), E.And(tb != 0, ub == 0)))
+        out["heap:walks-exclusive"] = lambda s: E.And(every(T, one_destroy)(s),
+                                                      pairs(two_sides)(s))
 
         # a destroy and a map_free in nofail on one selem: each side is unlinked once,
         # under its lock, by one of them (selem_linked_to_map/_storage), and both read
         # the same selem->local_storage (it only ever goes to NULL)
-        def nofail_pair(s, t, u):
-            return E.Implies(E.And(p.within(s, t, _NOFAIL), p.within(s, u, _NOFAIL),
-                                   r(s, t, "n_selem") == r(s, u, "n_selem")), lambda: E.And(
+        out["heap:nofail-pair"] = pairs(lambda s, t, u: E.Implies(
+            same_selem_nofails(s, t, u), lambda: E.And(
                 E.ULE(r(s, t, "n_unlink") + r(s, u, "n_unlink"), 2),
                 E.Implies(E.And(r(s, t, "n_ls") != 0, r(s, u, "n_ls") != 0),
-                          lambda: r(s, t, "n_ls") == r(s, u, "n_ls"))))
-        out["heap:nofail-pair"] = lambda s: E.And(*(
-            nofail_pair(s, t, u) for t in T for u in T if t < u))
+                          lambda: r(s, t, "n_ls") == r(s, u, "n_ls")))))
 
         # free_storage is set under the storage lock by the one that unlinks the last
         # selem: at most one CPU in nofail is going to free a given storage
-        out["heap:nofail-free-one"] = lambda s: E.And(*(E.Implies(
-            E.And(p.within(s, t, _NOFAIL), p.within(s, u, _NOFAIL),
-                  r(s, t, "n_free") != 0, r(s, u, "n_free") != 0),
-            lambda t=t, u=u: r(s, t, "n_ls") != r(s, u, "n_ls"))
-            for t in T for u in T if t < u))
+        out["heap:nofail-free-one"] = every(T, lambda s, t: E.Implies(
+            E.And(p.within(s, t, _NOFAIL), r(s, t, "n_free") != 0),
+            lambda: E.Not(freeing(s, r(s, t, "n_ls"), others_of=t))))
     out["heap:unlink-last"] = every(T, last)
 
     def holder(s, st):
