@@ -57,6 +57,14 @@ not inductive is dropped, never assumed.  The families:
   once between them and read one ``local_storage``; ``heap:nofail-free-one``: one
   nofail at most frees a given storage), ``heap:reg-allocated`` (a register pointer never
   names a slot that was never allocated, such as a walk's stale cursor);
+* a destroy and a map_free racing (generated only with two or more CPUs and map_free):
+  ``heap:nofail-count`` (the sides unlinked are the CPUs' ``unlink`` counts until a
+  side that set its state bit returns), ``heap:state-done``, ``heap:nofail-ls-sm``,
+  ``heap:nofail-freed``, ``heap:walk-done``, ``heap:walk-reach`` (every selem still
+  linked on a walk's list is reached from the cursor's ``->next``),
+  ``heap:walk-next-freed`` and ``heap:next-older`` (every ``->next`` points at an
+  older selem: no walk loops through freed ones); not yet enough for Houdini to keep
+  the others there;
 * nobody racing (``heap:solo-*``, generated only when the world has one CPU or no
   map_free: each storage then has one owner ext, whose last put destroys it on one CPU,
   and no kfunc reaches a storage another CPU destroys): with nobody to race,
@@ -73,8 +81,8 @@ two-map and two-packet-two-CPU worlds (tests/test_prove.py).  With one CPU, Houd
 keeps all of them and they prove all five goals (README, "Heap lemmas"); with two
 CPUs the general lemmas are not yet inductive.  With ``rfc-fix`` the same holds with
 ``skb_ext_del`` in the world (every state of its one-packet world; Houdini keeps them
-all and proves the five goals with one CPU, and with two CPUs on two packets when the
-world has no map_free).
+all and proves the five goals with one CPU, and with two or three CPUs on two packets
+when the world has no map_free).
 """
 
 from __future__ import annotations
@@ -413,6 +421,111 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         out["heap:nofail-free-one"] = every(T, lambda s, t: E.Implies(
             E.And(p.within(s, t, _NOFAIL), r(s, t, "n_free") != 0),
             lambda: E.Not(freeing(s, r(s, t, "n_ls"), others_of=t))))
+
+        # a destroy and a map_free racing in bpf_selem_unlink_nofail() (two or more CPUs
+        # and map_free in the world; without map_free only a destroy unlinks)
+        if not solo:
+            # heap:solo-nofail for two sides: a side of the selem is unlinked by whoever
+            # finds it linked under its lock, and counted in that CPU's ``unlink`` in the
+            # same step; so until a side that set its state bit returns, the sides unlinked
+            # are the counts of the CPUs in nofail on it, and each count is what the CPU's
+            # steps so far could have unlinked (free_storage: it unlinked the storage side)
+            def nofail_count(s, t):
+                nu, pc = r(s, t, "n_unlink"), r(s, t, "pc")
+                return E.Implies(p.within(s, t, _NOFAIL), lambda: E.And(
+                    E.ULE(nu, 2), E.Implies(at(s, t, _PRE_MAP), lambda: nu == 0),
+                    E.Implies(E.Or(pc == _C_CLEAR_SMAP, at(s, t, _codes(ls.nofail_storage)),
+                                   at(s, t, _NOFAIL_HELD)), lambda: E.ULE(nu, 1)),
+                    E.Implies(E.And(at(s, t, _NOFAIL_POST), r(s, t, "n_free") != 0),
+                              lambda: nu != 0)))
+
+            def sides_counted(s, q):
+                unl = (E.If(q_(s, q, "mpprev") == 0, 1, 0) + E.If(q_(s, q, "spprev") == 0, 1, 0))
+                counts = E.Sum(E.If(E.And(p.within(s, t, _NOFAIL), r(s, t, "n_selem") == q),
+                                    r(s, t, "n_unlink"), 0) for t in T)
+                state = q_(s, q, "state")
+                def here(t):
+                    return E.And(p.within(s, t, _NOFAIL), r(s, t, "n_selem") == q)
+                # a side that set its bit and returned no longer counts; before it returns
+                # (at the free step) it still does
+                own_bits = E.And(*(E.Or((state & b) == 0, E.Or(*(
+                    E.And(here(t), (bits(s, t)[0] & b) != 0) for t in T)))
+                    for b in (SELEM_MAP_UNLINKED, SELEM_STORAGE_UNLINKED)))
+                return E.Implies(E.And(q_(s, q, "mem") == MEM_LIVE, E.Or(*map(here, T)), own_bits),
+                                 lambda: unl == counts)
+            out["heap:nofail-count"] = lambda s: E.And(every(T, nofail_count)(s),
+                                                       every(Q, sides_counted)(s))
+
+            # each side clears smap before local_storage (the map step comes first), and the
+            # one that sets its state bit has seen both sides unlinked and both cleared
+            out["heap:nofail-ls-sm"] = lambda s: E.And(
+                every(T, lambda s, t: E.Implies(
+                    E.And(p.within(s, t, _NOFAIL), E.Not(at(s, t, _codes(ls.nofail_start,
+                                                                          ls.nofail_smap))),
+                          r(s, t, "n_ls") == 0), lambda: r(s, t, "n_sm") == 0))(s),
+                every(Q, lambda s, q: E.Implies(
+                    E.And(cpu_on(s, _NOFAIL, "n_selem", q), q_(s, q, "local_storage") == 0),
+                    lambda: q_(s, q, "smap") == 0))(s))
+            out["heap:state-done"] = every(Q, lambda s, q: E.Implies(
+                E.And(q_(s, q, "mem") == MEM_LIVE, q_(s, q, "state") != 0), lambda: E.And(
+                    q_(s, q, "mpprev") == 0, q_(s, q, "spprev") == 0, q_(s, q, "smap") == 0,
+                    q_(s, q, "local_storage") == 0)))
+
+            # a selem freed while another side is in nofail on it was freed by a side that
+            # unlinked both (unlink == 2: no state bit; the one still in nofail unlinked
+            # nothing and only its own bit is ever set), or by the other side's cmpxchg
+            # after both bits were set
+            out["heap:nofail-freed"] = every(T, lambda s, t: E.Implies(
+                E.And(p.within(s, t, _NOFAIL),
+                      q_(s, r(s, t, "n_selem"), "mem") != MEM_LIVE), lambda: E.Or(
+                    E.And(r(s, t, "n_unlink") == 0, E.Or(
+                        q_(s, r(s, t, "n_selem"), "state") == 0,
+                        q_(s, r(s, t, "n_selem"), "state") == bits(s, t)[0])),
+                    E.And(r(s, t, "pc") == _C_NOFAIL_FREE,
+                          q_(s, r(s, t, "n_selem"), "state") == SELEM_TOFREE))))
+
+            # the walks with another CPU interleaving: the selem a walk is back from is
+            # unlinked on both sides with both pointers cleared, and every selem still
+            # linked on the walk's list is reached from the cursor's ->next (an unlink
+            # keeps ->next, nothing is added to a storage being destroyed or a map being
+            # freed), so neither walk ends with a linked selem behind it
+            def walk_done(s, t, pc, reg):
+                c = r(s, t, reg)
+                return E.Implies(r(s, t, "pc") == pc, lambda: E.And(c != 0, *(
+                    q_(s, c, f) == 0 for f in ("spprev", "mpprev", "smap", "local_storage"))))
+            out["heap:walk-done"] = every(T, lambda s, t: E.And(
+                walk_done(s, t, _C_DESTROY_NEXT, "d_cursor"),
+                walk_done(s, t, _C_MAP_FREE_NEXT, "m_cursor")))
+
+            # slots are allocated lowest first and never reused, lists grow at the head
+            # (hlist_add_head_rcu) and an unlink keeps ->next: every ->next, stale or
+            # not, points at an older selem, so a walk through freed selems never loops
+            out["heap:next-older"] = every(Q, lambda s, q: E.And(*(
+                E.Or(q_(s, q, nxt) == 0, E.UGT(q, q_(s, q, nxt))) for nxt in ("snext", "mnext"))))
+
+            # the selem after the cursor was not visited by this walk: if it is already
+            # freed, the other side freed it with unlink == 2, setting no state bit
+            def walk_next_freed(s, t, where, reg, nxt):
+                c = r(s, t, reg)
+                n = q_(s, c, nxt)
+                return E.Implies(E.And(p.within(s, t, where), c != 0, n != 0,
+                                       q_(s, n, "mem") != MEM_LIVE), lambda: q_(s, n, "state") == 0)
+            out["heap:walk-next-freed"] = every(T, lambda s, t: E.And(
+                walk_next_freed(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext"),
+                walk_next_freed(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext")))
+
+            def walk_reach(s, t, where, reg, nxt, linked_here):
+                c = r(s, t, reg)
+                return E.Implies(E.And(p.within(s, t, where), c != 0), lambda: E.And(*(
+                    E.Implies(E.And(q != c, linked_here(q)),
+                              lambda q=q: walk(s, q_(s, c, nxt), q, nxt)) for q in Q)))
+            out["heap:walk-reach"] = every(T, lambda s, t: E.And(
+                walk_reach(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext", lambda q: E.And(
+                    q_(s, q, "spprev") != 0,
+                    q_(s, q, "local_storage") == r(s, t, "d_storage"))),
+                walk_reach(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext", lambda q: E.And(
+                    q_(s, q, "mpprev") != 0, q_(s, q, "smap") == r(s, t, "a_map"),
+                    bucket_of(s, q) == r(s, t, "m_bucket")))))
     out["heap:unlink-last"] = every(T, last)
 
     def holder(s, st):

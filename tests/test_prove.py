@@ -236,9 +236,10 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
     worlds, of two packets on two CPUs and of three packets made by clone (the
     heap:solo-* lemmas only exist in one-CPU worlds and worlds without map_free), and
     they are about states that occur: a destroy and a map_free racing on one selem (a
-    state bit set on an allocated selem), two selems on one storage list.  With
-    ext_del, finding 3 breaks some of them (a storage whose owner no longer points at
-    it: the data area ext_del left), so they are not vacuous."""
+    state bit set on an allocated selem, both sides in bpf_selem_unlink_nofail() on
+    one selem, which the two-CPU lemmas of that race are about), two selems on one
+    storage list.  With ext_del, finding 3 breaks some of them (a storage whose owner
+    no longer points at it: the data area ext_del left), so they are not vacuous."""
     from checker.prove_induction import until_oops
     from invariants.heap import heap_lemmas
     from model.layout import MEM_LIVE
@@ -249,17 +250,25 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
               (WorldSize(1, 2, 1, without=("ext_del",)), 20_000, False),
               (WorldSize(2, 1, 2, without=("ext_del",)), 20_000, False),
               (WorldSize(3, 1, 1, without=("ext_del", *quiet)), 60_000, True))
-    seen = {"state bit": False, "two on a list": False}
+    two_sides = {"heap:nofail-count", "heap:nofail-ls-sm", "heap:state-done",
+                 "heap:nofail-freed", "heap:walk-done", "heap:walk-next-freed",
+                 "heap:walk-reach", "heap:next-older"}
+    seen = {"state bit": False, "two on a list": False, "two sides in nofail": False}
     for size, budget, complete in worlds:
         m = build("rfc-refcnt-guard", (), size)
-        L = m.layout
+        L, th = m.layout, m.layout.thread
         lem = {n: until_oops(m, Concrete, f) for n, f in heap_lemmas(m, Concrete).items()}
         assert len(lem) >= 50
+        # the lemmas of a destroy and a map_free racing exist where they can race
+        assert (two_sides <= set(lem)) == (size.cpus > 1 and "map_free" not in size.without)
         ex = explore(m, [], budget, keep_graph=False)
         assert ex.complete == complete and len(ex.states) >= 20_000
         for s in ex.states:
             for n, f in lem.items():
                 assert f(s), (size, n)
+            if th.n > 1 and s[th.idx(1, "n_selem")] and s[th.idx(1, "n_bucket")] != s[
+                    th.idx(2, "n_bucket")] and s[th.idx(1, "n_selem")] == s[th.idx(2, "n_selem")]:
+                seen["two sides in nofail"] = True
             for q in range(1, L.selem.n + 1):
                 if s[L.selem.idx(q, "mem")] == MEM_LIVE and s[L.selem.idx(q, "state")]:
                     seen["state bit"] = True
