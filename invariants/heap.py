@@ -440,19 +440,20 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                               lambda: nu != 0)))
 
             def sides_counted(s, q):
-                unl = (E.If(q_(s, q, "mpprev") == 0, 1, 0) + E.If(q_(s, q, "spprev") == 0, 1, 0))
-                counts = E.Sum(E.If(E.And(p.within(s, t, _NOFAIL), r(s, t, "n_selem") == q),
-                                    r(s, t, "n_unlink"), 0) for t in T)
-                state = q_(s, q, "state")
                 def here(t):
                     return E.And(p.within(s, t, _NOFAIL), r(s, t, "n_selem") == q)
+                unl = (E.If(q_(s, q, "mpprev") == 0, 1, 0) + E.If(q_(s, q, "spprev") == 0, 1, 0))
+                counts = E.Sum(E.If(here(t), r(s, t, "n_unlink"), 0) for t in T)
+                state = q_(s, q, "state")
                 # a side that set its bit and returned no longer counts; before it returns
                 # (at the free step) it still does
                 own_bits = E.And(*(E.Or((state & b) == 0, E.Or(*(
                     E.And(here(t), (bits(s, t)[0] & b) != 0) for t in T)))
                     for b in (SELEM_MAP_UNLINKED, SELEM_STORAGE_UNLINKED)))
-                return E.Implies(E.And(q_(s, q, "mem") == MEM_LIVE, E.Or(*map(here, T)), own_bits),
+                return E.Implies(E.And(q_(s, q, "mem") == MEM_LIVE,
+                                       cpu_on(s, _NOFAIL, "n_selem", q), own_bits),
                                  lambda: unl == counts)
+
             out["heap:nofail-count"] = lambda s: E.And(every(T, nofail_count)(s),
                                                        every(Q, sides_counted)(s))
 
