@@ -504,6 +504,12 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             out["heap:next-older"] = every(Q, lambda s, q: E.And(*(
                 E.Or(q_(s, q, nxt) == 0, E.UGT(q, q_(s, q, nxt))) for nxt in ("snext", "mnext"))))
 
+            # slab.alloc() takes the lowest never-used slot: the used selem slots are a
+            # prefix (what heap:next-older rests on)
+            out["heap:alloc-prefix"] = lambda s: E.And(*(E.Implies(
+                q_(s, q, "mem") == MEM_NONE, lambda q=q: q_(s, q + 1, "mem") == MEM_NONE)
+                for q in Q if q + 1 in Q))
+
             # the selem after the cursor was not visited by this walk: if it is already
             # freed, the other side freed it with unlink == 2, setting no state bit
             def walk_next_freed(s, t, where, reg, nxt):
@@ -514,6 +520,217 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             out["heap:walk-next-freed"] = every(T, lambda s, t: E.And(
                 walk_next_freed(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext"),
                 walk_next_freed(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext")))
+
+            def each_ahead(s, t, where, reg, nxt, pred):  # pred(q) for all ahead of the cursor
+                c = r(s, t, reg)
+                return E.Implies(E.And(p.within(s, t, where), c != 0), lambda: E.And(*(
+                    E.Implies(walk(s, q_(s, c, nxt), q, nxt), lambda q=q: pred(q)) for q in Q)))
+
+            # bpf_local_storage_map_free() runs once per map (the map's last reference)
+            out["heap:map-free-one"] = pairs(lambda s, t, u: E.Not(E.And(
+                p.within(s, t, _MAP_FREE), p.within(s, u, _MAP_FREE),
+                r(s, t, "a_map") == r(s, u, "a_map"))))
+
+            # a ->mnext, stale or not, stays in its map: set by hlist_add_head_rcu() to the
+            # bucket's first and by an unlink to the unlinked one's ->mnext
+            out["heap:mnext-g-map"] = every(Q, lambda s, q: E.Implies(
+                q_(s, q, "mnext") != 0, lambda: E.And(
+                    q_(s, q, "g_map") != 0,
+                    q_(s, q_(s, q, "mnext"), "g_map") == q_(s, q, "g_map"))))
+
+            # map_free's last synchronize_rcu() started after its walk found every bucket
+            # empty: a CPU still in nofail on a selem of the map, or a destroy whose
+            # ext's storage pointer map_free's misc cleared, began its read-side section
+            # before, so map_free waits for it
+            def synced(s, t, u):
+                return (r(s, t, "sync") & (1 << (u - 1))) != 0
+            out["heap:map-free-sync"] = every(T, lambda s, t: E.Implies(
+                r(s, t, "pc") == _C_MAP_FREE_FINISH, lambda: E.And(*(E.And(
+                    E.Implies(E.And(p.within(s, u, _NOFAIL), E.Or(
+                        r(s, u, "n_sm") == r(s, t, "a_map"),
+                        q_(s, r(s, u, "n_selem"), "smap") == r(s, t, "a_map"))),
+                        lambda u=u: synced(s, t, u)),
+                    E.Implies(E.And(p.within(s, u, _DESTROY),
+                                    e_(s, r(s, u, "p_ext"), "storage") != r(s, u, "d_storage")),
+                              lambda u=u: synced(s, t, u)))
+                    for u in T if u != t))))
+
+            # the storage nofail read from selem->local_storage stays readable: the one
+            # that frees it (call_rcu) cleared the last selem's pointer first, and another
+            # side still pointing at it read it in a read-side section the free waits for
+            out["heap:nofail-ls-readable"] = every(T, lambda s, t: E.And(
+                E.Implies(E.And(p.within(s, t, _NOFAIL_PAST_START), r(s, t, "n_ls") != 0),
+                          lambda: readable(s, L.storage, r(s, t, "n_ls"), t)),
+                E.Implies(E.And(r(s, t, "pc") == _C_NOFAIL_START,
+                                q_(s, r(s, t, "n_selem"), "local_storage") != 0),
+                          lambda: readable(s, L.storage,
+                                           q_(s, r(s, t, "n_selem"), "local_storage"), t))))
+
+            # map_free's misc found owner_refcnt 0 (refcount_inc_not_zero() failed: the
+            # destroy already dropped the owner's reference) and skipped clearing the
+            # owner; nothing raises a zero owner_refcnt again
+            out["heap:nofail-unpinned"] = every(T, lambda s, t: E.Implies(
+                E.And(at(s, t, (*_codes(ls.nofail_unlink_storage), *_NOFAIL_POST)),
+                      r(s, t, "n_bucket") != 0, r(s, t, "n_sm") != 0,
+                      r(s, t, "n_free") != 0, r(s, t, "n_pinned") == 0),
+                lambda: st_(s, r(s, t, "n_ls"), "owner_refcnt") == 0))
+
+            # nofail_map() runs only with the smap it loaded: a side that read NULL (the
+            # other side cleared it) unlinks at most the storage side
+            out["heap:nofail-sm-count"] = every(T, lambda s, t: E.Implies(
+                E.And(p.within(s, t, _NOFAIL), r(s, t, "n_sm") == 0),
+                lambda: E.And(E.ULE(r(s, t, "n_unlink"), 1), E.Implies(
+                    at(s, t, (*_PRE_MAP, *_NOFAIL_MID)), lambda: r(s, t, "n_unlink") == 0))))
+
+            # heap:destroy-empty with two sides: a destroy past its walk left on its list
+            # only the selem whose storage side the map_free in nofail on it still holds
+            out["heap:destroy-left"] = every(T, lambda s, t: E.Implies(
+                at(s, t, _UNPIN), lambda: E.And(*(E.Implies(
+                    E.And(q_(s, q, "spprev") != 0,
+                          q_(s, q, "local_storage") == r(s, t, "d_storage")),
+                    lambda q=q: cpu_on(s, _NOFAIL, "n_selem", q, others_of=t)) for q in Q))))
+
+            # a destroy's cursor is on its storage: what a CPU in nofail on it loaded from
+            # ->local_storage is that storage or NULL (the destroy's own nofail, and a
+            # map_free's on the same selem, during and after the destroy's)
+            def on_cursor_ls(s, t, u):  # at the cursor or ahead of it (stale ->snext too)
+                c, q = r(s, t, "d_cursor"), r(s, u, "n_selem")
+                return E.Implies(
+                    E.And(p.within(s, t, _DESTROY), c != 0, p.within(s, u, _NOFAIL),
+                          E.Or(q == c, walk(s, q_(s, c, "snext"), q, "snext"))),
+                    lambda: E.Or(r(s, u, "n_ls") == 0, r(s, u, "n_ls") == r(s, t, "d_storage")))
+            out["heap:nofail-pair-ls"] = lambda s: E.And(*(on_cursor_ls(s, t, u)
+                                                           for t in T for u in T))
+
+            # without lock failures it leaves nothing: its nofail takes the storage lock
+            # on every selem it visits (map_free's misc holds it across the pin)
+            out["heap:unpin-empty"] = every(T, lambda s, t: E.Implies(
+                at(s, t, _UNPIN), lambda: E.And(*(E.Not(E.And(
+                    q_(s, q, "spprev") != 0, q_(s, q, "local_storage") == r(s, t, "d_storage")))
+                    for q in Q))))
+
+            # heap:cursor-next and heap:walk-next-freed for the whole chain ahead of a
+            # walk's cursor: the walk has not visited it, so no selem there has the walk's
+            # state bit, nor SELEM_TOFREE (set only after both bits); and what was
+            # unlinked since the walk began was unlinked by a nofail (no kfunc runs on a
+            # storage being destroyed or a map being freed), which clears smap and
+            # local_storage before it frees, and frees with no bit set (unlink == 2)
+            def ahead_no_bit(s, t, where, reg, nxt, bit):
+                return each_ahead(s, t, where, reg, nxt, lambda q: E.And(
+                    (q_(s, q, "state") & bit) == 0, q_(s, q, "state") != SELEM_TOFREE,
+                    E.Or(q_(s, q, "mem") == MEM_LIVE, E.And(
+                        q_(s, q, "smap") == 0, q_(s, q, "local_storage") == 0,
+                        q_(s, q, "state") == 0))))
+            out["heap:ahead-no-bit"] = every(T, lambda s, t: E.And(
+                ahead_no_bit(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext", SELEM_STORAGE_UNLINKED),
+                ahead_no_bit(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext", SELEM_MAP_UNLINKED)))
+
+            # the walk ended on a NULL ->next, and an unlinked selem's ->next never changes
+            # (nothing is added behind a selem: lists grow at the head)
+            out["heap:unpin-cursor-end"] = every(T, lambda s, t: E.Implies(
+                at(s, t, _UNPIN), lambda: E.Or(r(s, t, "d_cursor") == 0,
+                                               q_(s, r(s, t, "d_cursor"), "snext") == 0)))
+
+            # what is ahead of a destroy's cursor, stale ->snext included, was on its
+            # storage's list: its ->local_storage is that storage or NULL
+            out["heap:ahead-in-storage"] = every(T, lambda s, t: each_ahead(
+                s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext", lambda q: E.Or(
+                    q_(s, q, "local_storage") == 0,
+                    q_(s, q, "local_storage") == r(s, t, "d_storage"))))
+
+            # and once the destroy dropped the owner's reference (owner_refcnt 0), what is
+            # left on the storage's list is only what a map_free in nofail still holds
+            out["heap:dead-storage-left"] = every(ST, lambda s, st: E.Implies(
+                E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "owner_refcnt") == 0),
+                lambda: E.And(*(E.Implies(
+                    E.And(q_(s, q, "spprev") != 0, q_(s, q, "local_storage") == st),
+                    lambda q=q: cpu_on(s, _NOFAIL, "n_selem", q)) for q in Q))))
+
+            # a destroy's side done on a selem (STORAGE_UNLINKED) while the map_free in
+            # nofail on it still has its storage: that destroy is still running, or has
+            # dropped the owner's reference already
+            # (or map_free loaded a NULL smap: only that destroy clears it)
+            out["heap:destroy-side-done"] = every(T, lambda s, t: E.Implies(
+                E.And(p.within(s, t, _NOFAIL), r(s, t, "n_ls") != 0, E.Or(
+                    (q_(s, r(s, t, "n_selem"), "state") & SELEM_STORAGE_UNLINKED) != 0,
+                    E.And(r(s, t, "n_bucket") != 0, r(s, t, "n_sm") == 0,
+                          E.Not(at(s, t, _codes(ls.nofail_start, ls.nofail_smap)))),
+                    E.And(r(s, t, "n_bucket") != 0, at(s, t, _codes(ls.nofail_smap)),
+                          q_(s, r(s, t, "n_selem"), "smap") == 0)),
+                      st_(s, r(s, t, "n_ls"), "mem") == MEM_LIVE),
+                lambda: E.Or(st_(s, r(s, t, "n_ls"), "owner_refcnt") == 0,
+                             destroying(s, r(s, t, "n_ls")))))
+
+            # a selem ahead of map_free's cursor that is still linked to the map hashes to
+            # the bucket being walked; the nofail called from the walk gets that bucket
+            def map_ahead_bucket(s, t):
+                c = r(s, t, "m_cursor")
+                return E.Implies(E.And(p.within(s, t, _MAP_FREE_NEXT), c != 0), lambda: E.And(
+                    *(E.Implies(E.And(E.Or(q == c, walk(s, q_(s, c, "mnext"), q, "mnext")),
+                                      q_(s, q, "mpprev") != 0),
+                                lambda q=q: bucket_of(s, q) == r(s, t, "m_bucket")) for q in Q),
+                    E.Implies(p.within(s, t, _NOFAIL),
+                              lambda: r(s, t, "n_bucket") == r(s, t, "m_bucket") + 1)))
+            out["heap:map-ahead-bucket"] = every(T, map_ahead_bucket)
+
+            # the storage of a selem ahead of a walk was freed (call_rcu) while the walk's
+            # read-side section was running: readable by the walk (a map_free that left
+            # its section restarts at the bucket's first, a linked selem)
+            # (so is every selem ahead of it: one freed since was freed in that section)
+            def ahead_ls_readable(s, t, where, reg, nxt):
+                return each_ahead(s, t, where, reg, nxt, lambda q: E.And(
+                    readable(s, L.selem, q, t),
+                    E.Implies(q_(s, q, "local_storage") != 0, lambda: readable(
+                        s, L.storage, q_(s, q, "local_storage"), t))))
+            out["heap:ahead-ls-readable"] = every(T, lambda s, t: E.And(
+                ahead_ls_readable(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext"),
+                ahead_ls_readable(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext")))
+
+            # heap:destroy-ext's exception, narrowed: the map_free racing a destroy only
+            # clears the owner ext's storage pointer (misc, last selem); nothing else
+            # writes it while the ext is being freed
+            out["heap:destroy-ext-null"] = every(T, lambda s, t: E.Implies(
+                p.within(s, t, _DESTROY), lambda: E.Or(
+                    e_(s, r(s, t, "p_ext"), "storage") == r(s, t, "d_storage"),
+                    e_(s, r(s, t, "p_ext"), "storage") == 0)))
+
+            # the storage a destroy works on is its ext's, and no other live ext's: its
+            # owner is that ext until map_free's misc clears it
+            out["heap:destroy-owner"] = every(T, lambda s, t: E.Implies(
+                p.within(s, t, _DESTROY), lambda: E.And(
+                    E.Or(st_(s, r(s, t, "d_storage"), "owner") == r(s, t, "p_ext"),
+                         st_(s, r(s, t, "d_storage"), "owner") == 0), *(
+                        E.Implies(E.And(e != r(s, t, "p_ext"), e_(s, e, "mem") == MEM_LIVE),
+                                  lambda e=e: e_(s, e, "storage") != r(s, t, "d_storage"))
+                        for e in EX))))
+
+            # whoever frees a selem leaves bpf_selem_unlink_nofail() in the same step: two
+            # CPUs in nofail on one selem means it is not freed yet
+            out["heap:nofail-pair-live"] = pairs(lambda s, t, u: E.Implies(
+                same_selem_nofails(s, t, u),
+                lambda: q_(s, r(s, t, "n_selem"), "mem") == MEM_LIVE))
+
+            # a freed selem ahead of a walk's cursor was freed by the other walk, which
+            # has left it: nobody is in nofail on it
+            def walk_next_alone(s, t, where, reg, nxt):  # anywhere ahead of the cursor
+                return each_ahead(s, t, where, reg, nxt, lambda q: E.Implies(
+                    q_(s, q, "mem") != MEM_LIVE,
+                    lambda: E.Not(cpu_on(s, _NOFAIL, "n_selem", q))))
+            out["heap:walk-next-alone"] = every(T, lambda s, t: E.And(
+                walk_next_alone(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext"),
+                walk_next_alone(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext")))
+
+            # a freed selem ahead of one walk was unlinked by the other walk, which has
+            # visited it: no freed selem is ahead of a destroy and a map_free at once
+            def ahead(s, t, where, reg, nxt, q):
+                c = r(s, t, reg)
+                return E.And(p.within(s, t, where), c != 0, walk(s, q_(s, c, nxt), q, nxt))
+            out["heap:ahead-of-one"] = lambda s: E.And(*(E.Implies(
+                q_(s, q, "mem") != MEM_LIVE,
+                lambda t=t, u=u, q=q: E.Not(E.And(
+                    ahead(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext", q),
+                    ahead(s, u, _MAP_FREE_NEXT, "m_cursor", "mnext", q))))
+                for t in T for u in T for q in Q if t != u))
 
             def walk_reach(s, t, where, reg, nxt, linked_here):
                 c = r(s, t, reg)
