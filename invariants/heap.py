@@ -57,14 +57,15 @@ not inductive is dropped, never assumed.  The families:
   once between them and read one ``local_storage``; ``heap:nofail-free-one``: one
   nofail at most frees a given storage), ``heap:reg-allocated`` (a register pointer never
   names a slot that was never allocated, such as a walk's stale cursor);
-* a destroy and a map_free racing (generated only with two or more CPUs and map_free):
-  ``heap:nofail-count`` (the sides unlinked are the CPUs' ``unlink`` counts until a
-  side that set its state bit returns), ``heap:state-done``, ``heap:nofail-ls-sm``,
-  ``heap:nofail-freed``, ``heap:walk-done``, ``heap:walk-reach`` (every selem still
-  linked on a walk's list is reached from the cursor's ``->next``),
-  ``heap:walk-next-freed`` and ``heap:next-older`` (every ``->next`` points at an
-  older selem: no walk loops through freed ones); not yet enough for Houdini to keep
-  the others there;
+* a destroy and a map_free racing (30 lemmas, generated only with two or more CPUs
+  and map_free): nofail with two sides (``heap:nofail-count``: the sides unlinked are
+  the CPUs' ``unlink`` counts until a side that set its state bit returns; the owner
+  pin, a NULL ``smap``, whose storage each side loaded), the destroy and map_free
+  themselves (``heap:unpin-empty``: without lock failures a destroy leaves nothing on
+  its list; ``heap:map-free-sync``: map_free's last synchronize_rcu() waits for every
+  CPU still on one of its selems), and what lies ahead of each walk's cursor through
+  stale ``->next`` chains (``heap:next-older``, ``heap:ahead-*``, ``heap:walk-*``: not
+  visited, readable, on the walk's own list, nobody in nofail on a freed one);
 * nobody racing (``heap:solo-*``, generated only when the world has one CPU or no
   map_free: each storage then has one owner ext, whose last put destroys it on one CPU,
   and no kfunc reaches a storage another CPU destroys): with nobody to race,
@@ -78,11 +79,12 @@ same selem, a map_free on another CPU) rather than assume a one-CPU world.  Stat
 (2026-12-01): every lemma holds on every state of the one-packet world of
 ``rfc-refcnt-guard`` without ``ext_del`` and on the first states of its two-CPU,
 two-map and two-packet-two-CPU worlds (tests/test_prove.py).  With one CPU, Houdini
-keeps all of them and they prove all five goals (README, "Heap lemmas"); with two
-CPUs the general lemmas are not yet inductive.  With ``rfc-fix`` the same holds with
-``skb_ext_del`` in the world (every state of its one-packet world; Houdini keeps them
-all and proves the five goals with one CPU, and with two or three CPUs on two packets
-when the world has no map_free).
+keeps all of them and they prove all five goals (README, "Heap lemmas"), and with two
+CPUs on one or two packets, map_free included (without ``ext_del``).  With ``rfc-fix``
+the same holds with ``skb_ext_del`` in the world (every state of its one-packet world;
+Houdini keeps them all and proves the five goals with one CPU, with two CPUs on two
+packets with every op kind, and with three CPUs on two packets when the world has no
+map_free).
 """
 
 from __future__ import annotations
@@ -149,6 +151,10 @@ _C_NOFAIL_OWNER, _C_NOFAIL_UNPIN = _PINNED
 _AFTER_DESTROY = _codes(skb_storage_free_done, skb_ext_free, get_ext_reset)
 _UNPIN = _codes(ls.destroy_unpin, ls.destroy_wait)
 _MAP_FREE_NEXT = _codes(ls.map_free_next)
+# the two walks (bpf_local_storage_destroy(), bpf_local_storage_map_free()): where they
+# run, their cursor register, the ->next they follow
+_DWALK = ((_C_DESTROY_NEXT,), "d_cursor", "snext")
+_MWALK = (_MAP_FREE_NEXT, "m_cursor", "mnext")
 (_C_INSERT_CACHE,) = _codes(ls.insert_cache)
 (_C_MAP_FREE_START,) = _codes(ls.map_free_start)
 (_C_MAP_FREE_NEXT,) = _MAP_FREE_NEXT
@@ -518,8 +524,8 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                 return E.Implies(E.And(p.within(s, t, where), c != 0, n != 0,
                                        q_(s, n, "mem") != MEM_LIVE), lambda: q_(s, n, "state") == 0)
             out["heap:walk-next-freed"] = every(T, lambda s, t: E.And(
-                walk_next_freed(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext"),
-                walk_next_freed(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext")))
+                walk_next_freed(s, t, *_DWALK),
+                walk_next_freed(s, t, *_MWALK)))
 
             def each_ahead(s, t, where, reg, nxt, pred):  # pred(q) for all ahead of the cursor
                 c = r(s, t, reg)
@@ -602,8 +608,9 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             out["heap:nofail-pair-ls"] = lambda s: E.And(*(on_cursor_ls(s, t, u)
                                                            for t in T for u in T))
 
-            # without lock failures it leaves nothing: its nofail takes the storage lock
-            # on every selem it visits (map_free's misc holds it across the pin)
+            # without lock failures a destroy past its walk leaves nothing on its list: its
+            # nofail takes the storage lock on every selem it visits (map_free's misc
+            # holds it across the pin)
             out["heap:unpin-empty"] = every(T, lambda s, t: E.Implies(
                 at(s, t, _UNPIN), lambda: E.And(*(E.Not(E.And(
                     q_(s, q, "spprev") != 0, q_(s, q, "local_storage") == r(s, t, "d_storage")))
@@ -622,8 +629,8 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                         q_(s, q, "smap") == 0, q_(s, q, "local_storage") == 0,
                         q_(s, q, "state") == 0))))
             out["heap:ahead-no-bit"] = every(T, lambda s, t: E.And(
-                ahead_no_bit(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext", SELEM_STORAGE_UNLINKED),
-                ahead_no_bit(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext", SELEM_MAP_UNLINKED)))
+                ahead_no_bit(s, t, *_DWALK, SELEM_STORAGE_UNLINKED),
+                ahead_no_bit(s, t, *_MWALK, SELEM_MAP_UNLINKED)))
 
             # the walk ended on a NULL ->next, and an unlinked selem's ->next never changes
             # (nothing is added behind a selem: lists grow at the head)
@@ -634,22 +641,22 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             # what is ahead of a destroy's cursor, stale ->snext included, was on its
             # storage's list: its ->local_storage is that storage or NULL
             out["heap:ahead-in-storage"] = every(T, lambda s, t: each_ahead(
-                s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext", lambda q: E.Or(
+                s, t, *_DWALK, lambda q: E.Or(
                     q_(s, q, "local_storage") == 0,
                     q_(s, q, "local_storage") == r(s, t, "d_storage"))))
 
-            # and once the destroy dropped the owner's reference (owner_refcnt 0), what is
-            # left on the storage's list is only what a map_free in nofail still holds
+            # once the destroy dropped the owner's reference (owner_refcnt 0), what is left
+            # on the storage's list is only what a map_free in nofail still holds
             out["heap:dead-storage-left"] = every(ST, lambda s, st: E.Implies(
                 E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "owner_refcnt") == 0),
                 lambda: E.And(*(E.Implies(
                     E.And(q_(s, q, "spprev") != 0, q_(s, q, "local_storage") == st),
                     lambda q=q: cpu_on(s, _NOFAIL, "n_selem", q)) for q in Q))))
 
-            # a destroy's side done on a selem (STORAGE_UNLINKED) while the map_free in
-            # nofail on it still has its storage: that destroy is still running, or has
-            # dropped the owner's reference already
-            # (or map_free loaded a NULL smap: only that destroy clears it)
+            # a destroy's side done on a selem (STORAGE_UNLINKED, or map_free loaded a NULL
+            # smap: only that destroy clears it) while the map_free in nofail on it still
+            # has its storage: that destroy is still running, or has dropped the owner's
+            # reference already
             out["heap:destroy-side-done"] = every(T, lambda s, t: E.Implies(
                 E.And(p.within(s, t, _NOFAIL), r(s, t, "n_ls") != 0, E.Or(
                     (q_(s, r(s, t, "n_selem"), "state") & SELEM_STORAGE_UNLINKED) != 0,
@@ -683,8 +690,8 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                     E.Implies(q_(s, q, "local_storage") != 0, lambda: readable(
                         s, L.storage, q_(s, q, "local_storage"), t))))
             out["heap:ahead-ls-readable"] = every(T, lambda s, t: E.And(
-                ahead_ls_readable(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext"),
-                ahead_ls_readable(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext")))
+                ahead_ls_readable(s, t, *_DWALK),
+                ahead_ls_readable(s, t, *_MWALK)))
 
             # heap:destroy-ext's exception, narrowed: the map_free racing a destroy only
             # clears the owner ext's storage pointer (misc, last selem); nothing else
@@ -717,8 +724,8 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                     q_(s, q, "mem") != MEM_LIVE,
                     lambda: E.Not(cpu_on(s, _NOFAIL, "n_selem", q))))
             out["heap:walk-next-alone"] = every(T, lambda s, t: E.And(
-                walk_next_alone(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext"),
-                walk_next_alone(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext")))
+                walk_next_alone(s, t, *_DWALK),
+                walk_next_alone(s, t, *_MWALK)))
 
             # a freed selem ahead of one walk was unlinked by the other walk, which has
             # visited it: no freed selem is ahead of a destroy and a map_free at once
@@ -728,8 +735,8 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             out["heap:ahead-of-one"] = lambda s: E.And(*(E.Implies(
                 q_(s, q, "mem") != MEM_LIVE,
                 lambda t=t, u=u, q=q: E.Not(E.And(
-                    ahead(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext", q),
-                    ahead(s, u, _MAP_FREE_NEXT, "m_cursor", "mnext", q))))
+                    ahead(s, t, *_DWALK, q),
+                    ahead(s, u, *_MWALK, q))))
                 for t in T for u in T for q in Q if t != u))
 
             def walk_reach(s, t, where, reg, nxt, linked_here):
@@ -738,10 +745,10 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                     E.Implies(E.And(q != c, linked_here(q)),
                               lambda q=q: walk(s, q_(s, c, nxt), q, nxt)) for q in Q)))
             out["heap:walk-reach"] = every(T, lambda s, t: E.And(
-                walk_reach(s, t, (_C_DESTROY_NEXT,), "d_cursor", "snext", lambda q: E.And(
+                walk_reach(s, t, *_DWALK, lambda q: E.And(
                     q_(s, q, "spprev") != 0,
                     q_(s, q, "local_storage") == r(s, t, "d_storage"))),
-                walk_reach(s, t, _MAP_FREE_NEXT, "m_cursor", "mnext", lambda q: E.And(
+                walk_reach(s, t, *_MWALK, lambda q: E.And(
                     q_(s, q, "mpprev") != 0, q_(s, q, "smap") == r(s, t, "a_map"),
                     bucket_of(s, q) == r(s, t, "m_bucket")))))
     out["heap:unlink-last"] = every(T, last)
