@@ -237,7 +237,7 @@ def cmd_prove(args) -> int:
                        induction=not args.no_induction,
                        induction_seconds=args.induction_seconds,
                        control_lemmas=args.control_lemmas, heap_lemmas=args.heap_lemmas,
-                       progress=not args.quiet,
+                       cti_per_step=args.cti_per_step, progress=not args.quiet,
                        focus=proofs.focus_from_args(args.focus, args.focus_spec),
                        focus_states=args.focus_states, walks=args.walks,
                        walk_depth=args.walk_depth, seed=args.seed)
@@ -389,8 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heap-lemmas", action="store_true",
                    help="--control-lemmas and the heap:* lemmas of invariants/heap.py "
                         "(the local storage core's lists, owners, cache slots and the "
-                        "nofail protocol; they hold on the reachable states checked, but "
-                        "prove nothing more yet)")
+                        "nofail protocol; with them all five are proved for rfc-fix and, "
+                        "without ext_del, rfc-refcnt-guard at 2 packets, 1 map, 2 CPUs)")
+    p.add_argument("--cti-per-step", action="store_true",
+                   help="before Houdini, check every step with all the candidates "
+                        "assumed and report, per step, those it does not preserve with a "
+                        "counterexample (what a lemma writer reads); Houdini then starts "
+                        "without them, or is skipped when there are none")
     p.add_argument("--save-specs", metavar="DIR",
                    help="write each violation's trace as a spec in DIR and check it")
     p.add_argument("--json", action="store_true")

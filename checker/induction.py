@@ -31,6 +31,7 @@ state to show); ``HoudiniResult.given_up`` counts the queries it gave up on.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,13 +78,12 @@ def _state_of(model: z3.ModelRef, pre) -> bytes:
 def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate], *,
             progress=None, timeout_ms: int = 0, split: bool = True) -> HoudiniResult:
     t0 = time.monotonic()
-    alive = [c for c in candidates if all(c.holds(s) for s in initial)]
-    false_groups = {c.group for c in candidates if c.group and c not in alive}
-    alive = [c for c in alive if c.group not in false_groups]
+    alive = _initially_true(initial, candidates)
     dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
     pre_f = {c.name: c.formula(pre) for c in candidates}
     post_cache: dict[int, tuple] = {}
-    queries = rounds = given_up = 0
+    rounds = 0
+    counts = {"queries": 0, "given_up": 0}
     first_drop: dict[str, float] = {}
 
     def post_of(n, c):
@@ -105,60 +105,134 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
                 progress(rounds, n, len(paths), len(alive))
             if n not in post_cache:
                 post_cache[n] = (Substitution([(pre[i], w) for i, w in p.writes.items()]), {})
-            s = z3.Solver()
-            if timeout_ms:
-                s.set("timeout", timeout_ms)
-            s.add(p.guard)
-            s.add(*(pre_f[c.name] for c in alive))
-            # a candidate over bytes the path does not write is its own pre-state
-            # formula (z3 terms are hash-consed), which the solver already assumes
-            todo = [c for c in alive if not post_of(n, c).eq(pre_f[c.name])
-                    and not z3.is_true(z3.simplify(post_of(n, c)))]
-            # one query for all candidates; a model names every candidate it breaks.
-            # A query z3 gives up on is asked again one candidate at a time (with
-            # ``split``), each with a tenth of the limit: only a candidate z3 cannot
-            # answer for alone is dropped without a state.
-            chunks = [(todo, timeout_ms)]
-            while chunks:
-                chunk, limit = chunks.pop()
-                chunk = [c for c in chunk if c.name not in dropped]
-                if not chunk:
-                    continue
-                queries += 1
-                s.push()
-                s.add(z3.Or(*(z3.Not(post_of(n, c)) for c in chunk)))
-                if limit:
-                    s.set("timeout", limit)
-                r = s.check()
-                if r == z3.unsat:
-                    s.pop()
-                    continue
-                if r == z3.sat:
-                    mdl = s.model()
-                    bad = [c for c in chunk
-                           if z3.is_false(mdl.eval(post_of(n, c), model_completion=True))]
-                    bad = bad or chunk  # (the model breaks one of them; never empty)
-                    state = _state_of(mdl, pre)
-                else:  # solver gave up: nothing in this query is shown preserved
-                    given_up += 1
-                    bad, state = chunk, b""
-                    if split and len(chunk) > 1:
-                        bad = []
-                        chunks += [([c], timeout_ms // 10) for c in reversed(chunk)]
-                s.pop()
+            post = functools.partial(post_of, n)
+            s, todo = _path_query(p, alive, pre_f, post, timeout_ms)
+            for bad, state in _not_preserved(s, pre, todo, post,
+                                             timeout_ms, split, counts,
+                                             lambda c: c.name in dropped):
                 groups = {c.group for c in bad if c.group}
                 bad += [c for c in alive if c.group in groups and c not in bad]
                 for c in bad:
                     dropped[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive))
                     first_drop[c.name] = time.monotonic() - t0
                     alive.remove(c)
-                if bad:
-                    # the rest of the chunk is asked again (the solver still assumes
-                    # what was just dropped: no matter, the round is redone until one
-                    # changes nothing)
-                    chunks.append((chunk, limit))
-                    changed = True
+                changed = True
     secs = time.monotonic() - t0
-    return HoudiniResult([c.name for c in alive], dropped, secs, queries, rounds,
+    return HoudiniResult([c.name for c in alive], dropped, secs, counts["queries"], rounds,
                          {c.name: first_drop.get(c.name, secs) for c in candidates if c.goal},
-                         given_up)
+                         counts["given_up"])
+
+
+@dataclass
+class StepCheck:
+    """What :func:`step_check` found: per step (the caller's key of a path), each
+    candidate some path of the step does not preserve, with its first counterexample."""
+
+    failures: dict[str, dict[str, Cti]]
+    steps: int
+    seconds: float
+    queries: int
+    given_up: int
+    false_initially: list[str]
+
+
+def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key, *,
+               progress=None, timeout_ms: int = 0, split: bool = True) -> StepCheck:
+    """Every path against every candidate, nothing dropped in between: with all the
+    candidates assumed before a step, which are false after it?  A lemma writer's view
+    of a candidate set: each counterexample is relative to the whole set, so it is a
+    fact the set is missing, not a cascade of earlier drops (Houdini's).  A candidate
+    found here is in no inductive subset (its counterexample satisfies every subset),
+    so Houdini may start without it (and its group); with nothing found and every
+    candidate true initially, the whole set is inductive.  ``key(path)`` names a
+    path's step; ``progress(n, total)`` is called per path."""
+    t0 = time.monotonic()
+    alive = _initially_true(initial, candidates)
+    pre_f = {c.name: c.formula(pre) for c in alive}
+    failures: dict[str, dict[str, Cti]] = {}
+    counts = {"queries": 0, "given_up": 0}
+    for n, p in enumerate(paths):
+        if progress:
+            progress(n, len(paths))
+        sub, post = Substitution([(pre[i], w) for i, w in p.writes.items()]), {}
+
+        def post_of(c, sub=sub, post=post):
+            if c.name not in post:
+                post[c.name] = sub(pre_f[c.name])
+            return post[c.name]
+
+        s, todo = _path_query(p, alive, pre_f, post_of, timeout_ms)
+        here = failures.setdefault(key(p), {})
+        for bad, state in _not_preserved(s, pre, todo, post_of, timeout_ms, split, counts,
+                                         lambda c, here=here: c.name in here):
+            for c in bad:
+                here[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive))
+    return StepCheck({k: v for k, v in failures.items() if v}, len(failures),
+                     time.monotonic() - t0, counts["queries"], counts["given_up"],
+                     [c.name for c in candidates if c not in alive])
+
+
+def _initially_true(initial, candidates) -> list[Candidate]:
+    """The candidates true on every initial state, less the groups of those that are not."""
+    alive = [c for c in candidates if all(c.holds(s) for s in initial)]
+    false_groups = {c.group for c in candidates if c.group and c not in alive}
+    return [c for c in alive if c.group not in false_groups]
+
+
+def _path_query(p, alive, pre_f, post, timeout_ms):
+    """A solver holding path ``p``'s guard and the ``alive`` candidates, and those of
+    them the path may change."""
+    s = z3.Solver()
+    if timeout_ms:
+        s.set("timeout", timeout_ms)
+    s.add(p.guard)
+    s.add(*(pre_f[c.name] for c in alive))
+    # a candidate over bytes the path does not write is its own pre-state
+    # formula (z3 terms are hash-consed), which the solver already assumes
+    todo = [c for c in alive if not post(c).eq(pre_f[c.name])
+            and not z3.is_true(z3.simplify(post(c)))]
+    return s, todo
+
+
+def _not_preserved(s, pre, todo, post, timeout_ms, split, counts, gone):
+    """The candidates of ``todo`` that one path does not preserve, in batches of
+    ``(candidates, state)``: solver ``s`` holds the path's guard and the assumptions,
+    ``post(c)`` is candidate ``c`` after the path.  One query for all of them (a model
+    names every candidate it breaks), then again for the rest after each batch, until
+    the rest is preserved; ``gone(c)``, read before each query, leaves out what the
+    caller has dropped meanwhile.  A query z3 gives up on (``timeout_ms``) is asked
+    again one candidate at a time with ``split``, each with a tenth of the limit, and a
+    candidate z3 cannot answer for alone comes back with no state (``b""``).
+    ``counts`` gains the queries asked and those given up on."""
+    chunks = [(todo, timeout_ms)]
+    while chunks:
+        chunk, limit = chunks.pop()
+        chunk = [c for c in chunk if not gone(c)]
+        if not chunk:
+            continue
+        counts["queries"] += 1
+        s.push()
+        s.add(z3.Or(*(z3.Not(post(c)) for c in chunk)))
+        if limit:
+            s.set("timeout", limit)
+        r = s.check()
+        if r == z3.unsat:
+            s.pop()
+            continue
+        if r == z3.sat:
+            mdl = s.model()
+            bad = [c for c in chunk if z3.is_false(mdl.eval(post(c), model_completion=True))]
+            bad = bad or chunk  # (the model breaks one of them; never empty)
+            state = _state_of(mdl, pre)
+        else:  # solver gave up: nothing in this query is shown preserved
+            counts["given_up"] += 1
+            bad, state = chunk, b""
+            if split and len(chunk) > 1:
+                bad = []
+                chunks += [([c], timeout_ms // 10) for c in reversed(chunk)]
+        s.pop()
+        if bad:
+            yield bad, state
+            # the rest of the chunk is asked again (the solver still assumes what
+            # was just found: the caller's fixpoint or report does not depend on it)
+            chunks.append((chunk, limit))

@@ -374,13 +374,39 @@ def details(results: list[dict]) -> str:
             out.append(f"  induction: {ind['note']}")
         elif "queries" in ind:
             out.append(_induction_line(ind))
+        if ind.get("step_check"):
+            out.extend(_step_check_lines(ind["step_check"]))
     return "\n".join(out)
+
+
+def _step_check_lines(sc: dict) -> list[str]:
+    """``--cti-per-step``: per step, the candidates it does not preserve with every
+    candidate assumed, and the counterexample for the first of them."""
+    from .trace import render_steps
+
+    given_up = sc["queries_given_up"]
+    failing = (f"{len(sc['failing_steps'])} of them do not preserve "
+               f"{len(sc['not_preserved'])} candidates" if sc["failing_steps"]
+               else "each preserves every candidate")
+    out = [f"  step check ({sc['candidates']} candidates assumed before each step): "
+           f"{sc['steps']} steps, {failing}; {sc['queries']:,} queries"
+           + (f" (z3 gave up on {given_up})" if given_up else "") + f", {sc['seconds']} s"]
+    for f in sc["failing_steps"]:
+        out.append(textwrap.fill(f"  step {f['step']}: not preserved: "
+                                 + ", ".join(f["not_preserved"]), 100,
+                                 subsequent_indent="      "))
+        out.append(f"    counterexample for {f['not_preserved'][0]} (state, step):")
+        out.append(textwrap.indent(render_steps(f["cti"]), "    "))
+    return out
 
 
 def _induction_line(ind: dict) -> str:
     given_up = ind.get("queries_given_up", 0)
+    houdini = (f"Houdini {ind['rounds']} rounds, {ind['queries']:,} queries" if ind["rounds"]
+               else "Houdini not needed (every step preserves every candidate), "
+                    f"{ind['queries']:,} queries")
     return (f"  induction: relation {ind['paths']:,} paths ({ind['relation_seconds']} s); "
-            f"Houdini {ind['rounds']} rounds, {ind['queries']:,} queries"
+            + houdini
             + (f" (z3 gave up on {given_up}: asked again one candidate at a time)"
                if given_up else "")
             + f", {len(ind['lemmas_kept'])} lemmas kept; {ind['seconds']} s in all")

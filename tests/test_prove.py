@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hyp
 
 from checker.explore import explore
-from checker.induction import Candidate, houdini
+from checker.induction import Candidate, houdini, step_check
 from checker.prover import prove, sub_sizes
 from invariants import Property
 from invariants.properties import PROVE_PROPERTIES, prove_properties
@@ -169,6 +169,63 @@ def test_houdini_splits_a_query_z3_gives_up_on():
     r = houdini([x], [bytes([0])], [step], cands, timeout_ms=3000, split=False)
     assert r.kept == [] and r.given_up == 1
     assert r.dropped["x<=3"].state == r.dropped["hard"].state == b""
+
+
+def test_step_check_reports_what_the_whole_set_misses_not_the_cascade():
+    """check prove --cti-per-step: with every candidate assumed, only the candidate
+    the set itself cannot keep is reported (x<=1, at the step inc), not x<=2 and y==x,
+    which Houdini drops after it (the cascade); each counterexample satisfies every
+    candidate.  Houdini started without the refuted ones keeps the same set."""
+    import z3
+
+    from model.symbolic import Path
+
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    inc = Path(1, z3.ULT(x, 5), {0: x + 1, 1: y + 1}, ("inc",))
+    reset = Path(1, x == 5, {0: z3.BitVecVal(0, 8), 1: z3.BitVecVal(0, 8)}, ("reset",))
+    cands = [
+        Candidate("x<=1", lambda s: s[0] <= 1, lambda v: z3.ULE(v[0], 1)),
+        Candidate("x<=2", lambda s: s[0] <= 2, lambda v: z3.ULE(v[0], 2)),
+        Candidate("y==x", lambda s: s[1] == s[0], lambda v: v[1] == v[0]),
+        Candidate("x<=5", lambda s: s[0] <= 5, lambda v: z3.ULE(v[0], 5), goal=True),
+    ]
+    sc = step_check([x, y], [bytes([0, 0])], [inc, reset], cands, lambda p: p.label[0])
+    assert sc.steps == 2 and set(sc.failures) == {"inc"}
+    assert set(sc.failures["inc"]) == {"x<=1"}
+    cti = sc.failures["inc"]["x<=1"]
+    assert all(c.holds(cti.state) for c in cands) and cti.state[0] == 1
+    full = houdini([x, y], [bytes([0, 0])], [inc, reset], cands)
+    assert set(full.dropped) == {"x<=1", "x<=2"}  # x<=2 only once x<=1 is gone
+    rest = houdini([x, y], [bytes([0, 0])], [inc, reset], cands[1:])
+    assert rest.kept == full.kept == ["y==x", "x<=5"]
+    # nothing refuted: the whole set is inductive (the CLI then skips Houdini)
+    sc = step_check([x, y], [bytes([0, 0])], [inc, reset], cands[2:], lambda p: p.label[0])
+    assert sc.failures == {} and sc.false_initially == [] and sc.queries == 1
+
+
+def test_step_check_report_renders():
+    """The text report of --cti-per-step names each failing step, what it does not
+    preserve and the counterexample (the JSON's induction.step_check)."""
+    from checker.proofs import _induction_line, _step_check_lines
+
+    cti = [{"thread": "", "op": "", "step": "state satisfying the invariant and lemmas",
+            "function": "", "calls": [], "notes": [], "changes": {"cpu1.pc": "7"}},
+           {"thread": "cpu1", "op": "free(P1)", "step": "kmem_cache_free(ext)",
+            "function": "__skb_ext_put", "calls": [], "notes": ["after this step"],
+            "changes": {"ext1": "freed"}}]
+    sc = {"steps": 57, "seconds": 3.0, "queries": 1233, "queries_given_up": 0,
+          "candidates": 291, "not_preserved": ["no_leak"],
+          "failing_steps": [{"step": "kmem_cache_free(ext)", "not_preserved": ["no_leak"],
+                             "cti": cti}]}
+    text = "\n".join(_step_check_lines(sc))
+    assert "57 steps, 1 of them do not preserve 1 candidates" in text
+    assert "step kmem_cache_free(ext): not preserved: no_leak" in text
+    assert "counterexample for no_leak" in text and "ext1: freed" in text
+    sc.update(failing_steps=[], not_preserved=[])
+    assert "each preserves every candidate" in "\n".join(_step_check_lines(sc))
+    line = _induction_line({"paths": 1233, "relation_seconds": 16.6, "rounds": 0,
+                            "queries": 1233, "lemmas_kept": ["a"], "seconds": 62})
+    assert "Houdini not needed" in line
 
 
 def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus():
