@@ -237,7 +237,8 @@ def cmd_prove(args) -> int:
                        induction=not args.no_induction,
                        induction_seconds=args.induction_seconds,
                        control_lemmas=args.control_lemmas, heap_lemmas=args.heap_lemmas,
-                       cti_per_step=args.cti_per_step, progress=not args.quiet,
+                       cti_per_step=args.cti_per_step, outright=args.outright,
+                       progress=not args.quiet,
                        focus=proofs.focus_from_args(args.focus, args.focus_spec),
                        focus_states=args.focus_states, walks=args.walks,
                        walk_depth=args.walk_depth, seed=args.seed)
@@ -391,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(the local storage core's lists, owners, cache slots and the "
                         "nofail protocol; with them all five are proved for rfc-fix and, "
                         "without ext_del, rfc-refcnt-guard at 2 packets, 1 map, 2 CPUs)")
+    p.add_argument("--outright", action="store_true",
+                   help="--control-lemmas, each lemma claimed on every state, oopses "
+                        "included, not only until a CPU oopses (proves no_shared_storage "
+                        "for rfc-refcnt-guard with every op kind on two CPUs, where "
+                        "finding 3 makes an oops reachable)")
     p.add_argument("--cti-per-step", action="store_true",
                    help="before Houdini, check every step with all the candidates "
                         "assumed and report, per step, those it does not preserve with a "

@@ -56,7 +56,7 @@ def world_control(m) -> dict:
 
 
 def candidates(m, goals: list[str], control: dict | None = None,
-               heap: bool = False) -> list[Candidate]:
+               heap: bool = False, outright: bool = False) -> list[Candidate]:
     """The goals, then the lemmas: each with its concrete check and its z3 formula.
     With ``control`` (the constants of invariants/control.py; ``check prove
     --control-lemmas``) also the register lemmas (``Lemmas.registers``), the guard
@@ -64,7 +64,9 @@ def candidates(m, goals: list[str], control: dict | None = None,
     then claimed only until a CPU oopses
     (:func:`until_oops`); goals are always claimed on every state.  With ``heap``
     (``check prove --heap-lemmas``, with ``control``) also the heap:* lemmas of
-    invariants/heap.py, claimed the same way."""
+    invariants/heap.py, claimed the same way.  With ``outright`` (``--outright``)
+    every lemma is claimed on every state, oopses included: a stronger candidate,
+    which Houdini keeps only if it is inductive as such."""
     gc, gz = prove_properties(m, Concrete), prove_properties(m, Z3)
     Lc, Lz = Lemmas(m, Concrete), Lemmas(m, Z3)
     lc, lz = Lc.all(), Lz.all()
@@ -76,14 +78,15 @@ def candidates(m, goals: list[str], control: dict | None = None,
         d.update(L.guard_argument())
         if heap:
             d.update(heap_lemmas(m, E))
-    out = goals_c + [_lemma(m, n, lc[n], lz[n]) for n in lc]
+    out = goals_c + [_lemma(m, n, lc[n], lz[n], outright=outright) for n in lc]
     oc, oz = Lc.no_oops(), Lz.no_oops()
     out += [_candidate(n, oc[n], oz[n], False) for n in oc]  # claimed outright
     for t in range(1, m.layout.thread.n + 1):
         # one candidate per CPU, kept or dropped together: a step of CPU 1 leaves the
         # other CPUs' control lemmas as they were, so z3 only checks CPU 1's
         cc, cz = control_lemmas(m, Concrete, control, (t,)), control_lemmas(m, Z3, control, (t,))
-        out += [_lemma(m, f"{n}{CPU_SUFFIX}{t}", cc[n], cz[n], group=n) for n in cc]
+        out += [_lemma(m, f"{n}{CPU_SUFFIX}{t}", cc[n], cz[n], group=n, outright=outright)
+                for n in cc]
     return out
 
 
@@ -95,7 +98,9 @@ def lemma_names(names) -> list[str]:
     return list(dict.fromkeys(n.split(CPU_SUFFIX)[0] for n in names))
 
 
-def _lemma(m, name, concrete, z3_pred, group="") -> Candidate:
+def _lemma(m, name, concrete, z3_pred, group="", outright=False) -> Candidate:
+    if outright:
+        return Candidate(name, concrete, lambda s: Z3.And(z3_pred(s)), group=group)
     return Candidate(name, until_oops(m, Concrete, concrete),
                      lambda s: Z3.And(until_oops(m, Z3, z3_pred)(s)), group=group)
 
@@ -116,7 +121,8 @@ def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
 
 
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
-           control: bool = False, heap: bool = False, per_step: bool = False) -> dict:
+           control: bool = False, heap: bool = False, per_step: bool = False,
+           outright: bool = False) -> dict:
     """Houdini over the goals and the lemmas (with ``control``, also the register and
     ``ctl:*`` lemmas, claimed until an oops: :func:`candidates`), the relation built
     within ``seconds``.  With ``per_step`` (``--cti-per-step``) each step is first
@@ -143,7 +149,8 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
         signal.signal(signal.SIGALRM, old)
     stats.update(paths=len(ps), control_points=npts,
                  relation_seconds=round(time.monotonic() - t0, 2))
-    cands = candidates(m, goals, control_constants(F, 1, initial) if control else None, heap)
+    cands = candidates(m, goals, control_constants(F, 1, initial) if control else None, heap,
+                       outright)
 
     def prog(rnd, n, total, alive):
         if progress and n % 50 == 0:

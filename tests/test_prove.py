@@ -380,7 +380,8 @@ def test_lemmas_are_claimed_until_an_oops():
     """With --control-lemmas, lemmas are candidates only while no CPU has oopsed
     (prove_induction.until_oops): a state with a dead CPU satisfies every lemma but
     no-oops, which is claimed outright, and not the goals; without, the catalogue is
-    claimed on every state as before."""
+    claimed on every state as before; with --outright, the lemmas are claimed on the
+    dead CPU's state too."""
     from checker.prove_induction import candidates
     from model.openworld import DEAD
 
@@ -394,6 +395,14 @@ def test_lemmas_are_claimed_until_an_oops():
     assert [c.name for c in cands[1:] if not c.holds(bytes(s))] == ["no-oops"]
     plain = candidates(m, ["no_use_after_free"])  # without --control-lemmas: as before
     assert not all(c.holds(bytes(s)) for c in plain[1:])
+    # --outright: the same lemmas claimed on every state, oopses included; they agree
+    # with the default on a state without an oops
+    out = candidates(m, ["no_use_after_free"], _control_111(), outright=True)
+    assert [c.name for c in out] == [c.name for c in cands]
+    broken = {c.name for c in out if not c.holds(bytes(s))}
+    assert {"no-oops", "ctl:idle/-/rcu0/dead#cpu1", "idle-clear"} <= broken, sorted(broken)
+    init = m.initial_states()[0]
+    assert all(c.holds(init) for c in out) and all(c.holds(init) for c in cands)
 
 
 def test_cli_prove_bad_usage_is_one_line():
