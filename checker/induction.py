@@ -142,9 +142,10 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     candidates assumed before a step, which are false after it?  A lemma writer's view
     of a candidate set: each counterexample is relative to the whole set, so it is a
     fact the set is missing, not a cascade of earlier drops (Houdini's).  A candidate
-    found here is in no inductive subset (its counterexample satisfies every subset),
-    so Houdini may start without it (and its group); with nothing found and every
-    candidate true initially, the whole set is inductive.  ``key(path)`` names a
+    found here with a state is in no inductive subset (its counterexample satisfies
+    every subset), and one z3 could not answer for alone (no state) is one Houdini
+    drops as well, so Houdini may start without both (and their groups); with nothing
+    found and every candidate true initially, the whole set is inductive.  ``key(path)`` names a
     path's step; ``progress(n, total)`` is called per path."""
     t0 = time.monotonic()
     alive = _initially_true(initial, candidates)

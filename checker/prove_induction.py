@@ -186,8 +186,9 @@ def step_name(m, path) -> str:
 
 def _step_check_first(m, F, initial, ps, cands, stats, prog, progress) -> HoudiniResult:
     """``--cti-per-step``: :func:`step_check`, reported in ``stats["step_check"]``, then
-    Houdini on what it did not refute (the same largest inductive subset: a refuted
-    candidate is in none), skipped when it refuted nothing."""
+    Houdini on what it did not refute (the same result: a candidate refuted with a
+    state is in no inductive subset, and one z3 gave up on Houdini drops too),
+    skipped when it refuted nothing."""
     def tick(n, total):
         if progress and n % 50 == 0:
             sys.stderr.write(f"  step check: path {n}/{total}\r")
