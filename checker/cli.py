@@ -230,6 +230,8 @@ def cmd_prove(args) -> int:
     if args.walks < 0 or args.walk_depth < 1:
         raise proofs.ProofUsageError("prove: --walks must be at least 0 and --walk-depth "
                                      "at least 1")
+    if args.jobs < 1:
+        raise proofs.ProofUsageError("prove: --jobs must be at least 1")
     proofs.check_design(args.design)
     muts = proofs.mutations_from_args(args.mutations)
     res = proofs.prove(args.design, muts, size, search_states=args.search_states,
@@ -237,7 +239,8 @@ def cmd_prove(args) -> int:
                        induction=not args.no_induction,
                        induction_seconds=args.induction_seconds,
                        control_lemmas=args.control_lemmas, heap_lemmas=args.heap_lemmas,
-                       cti_per_step=args.cti_per_step, outright=args.outright,
+                       cti_per_step=args.cti_per_step or args.jobs > 1,
+                       outright=args.outright, jobs=args.jobs,
                        progress=not args.quiet,
                        focus=proofs.focus_from_args(args.focus, args.focus_spec),
                        focus_states=args.focus_states, walks=args.walks,
@@ -397,11 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "included, not only until a CPU oopses (proves no_shared_storage "
                         "for rfc-refcnt-guard with every op kind on two CPUs, where "
                         "finding 3 makes an oops reachable)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="with more than 1: --cti-per-step, its step checks shared out "
+                        "among that many processes (default 1)")
     p.add_argument("--cti-per-step", action="store_true",
                    help="before Houdini, check every step with all the candidates "
                         "assumed and report, per step, those it does not preserve with a "
-                        "counterexample (what a lemma writer reads); Houdini then starts "
-                        "without them, or is skipped when there are none")
+                        "counterexample (what a lemma writer reads); Houdini then runs in "
+                        "whole rounds of such checks")
     p.add_argument("--save-specs", metavar="DIR",
                    help="write each violation's trace as a spec in DIR and check it")
     p.add_argument("--json", action="store_true")

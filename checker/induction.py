@@ -32,6 +32,8 @@ state to show); ``HoudiniResult.given_up`` counts the queries it gave up on.
 from __future__ import annotations
 
 import functools
+import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,7 +139,8 @@ class StepCheck:
 
 
 def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key, *,
-               progress=None, timeout_ms: int = 0, split: bool = True) -> StepCheck:
+               progress=None, timeout_ms: int = 0, split: bool = True,
+               jobs: int = 1) -> StepCheck:
     """Every path against every candidate, nothing dropped in between: with all the
     candidates assumed before a step, which are false after it?  A lemma writer's view
     of a candidate set: each counterexample is relative to the whole set, so it is a
@@ -145,16 +148,77 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     found here with a state is in no inductive subset (its counterexample satisfies
     every subset), and one z3 could not answer for alone (no state) is one Houdini
     drops as well, so Houdini may start without both (and their groups); with nothing
-    found and every candidate true initially, the whole set is inductive.  ``key(path)`` names a
-    path's step; ``progress(n, total)`` is called per path."""
+    found and every candidate true initially, the whole set is inductive.
+    ``key(path)`` names a path's step; ``progress(n, total)`` is called per path.  The
+    paths are independent queries: with ``jobs`` > 1 they are shared out among that
+    many forked processes (each inherits the z3 terms; the results come back as path
+    numbers, names and states)."""
     t0 = time.monotonic()
     alive = _initially_true(initial, candidates)
-    pre_f = {c.name: c.formula(pre) for c in alive}
+    numbered = list(enumerate(paths))
+    if jobs > 1:
+        parts = _forked(jobs, lambda part, i: _check_paths(
+            pre, part, alive, key, timeout_ms, split, progress if i == 0 else None,
+            len(paths), jobs), numbered)
+    else:
+        parts = [_check_paths(pre, numbered, alive, key, timeout_ms, split, progress,
+                              len(paths), 1)]
     failures: dict[str, dict[str, Cti]] = {}
+    relative_to = tuple(a.name for a in alive)
+    for n, name, state in sorted(f for found, _ in parts for f in found):
+        here = failures.setdefault(key(paths[n]), {})
+        if name not in here:
+            here[name] = Cti(name, state, paths[n], relative_to)
+    return StepCheck(failures, len({key(p) for p in paths}), time.monotonic() - t0,
+                     sum(c["queries"] for _, c in parts), sum(c["given_up"] for _, c in parts),
+                     [c.name for c in candidates if c not in alive])
+
+
+def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key,
+                   *, progress=None, timeout_ms: int = 0,
+                   jobs: int = 1) -> tuple[HoudiniResult, StepCheck]:
+    """Houdini in whole rounds: :func:`step_check` with every candidate, then again with
+    what it did not refute, until a round refutes nothing.  Each round assumes the
+    candidates alive at its start, so its paths are independent queries (``jobs``
+    processes); the result is :func:`houdini`'s, the largest inductive subset (a
+    candidate refuted with a state is in no inductive subset, and one z3 gave up on
+    Houdini drops too).  Also returns the first round, whose counterexamples are
+    relative to the whole set.  ``progress(round, n, total, alive)``."""
+    rounds: list[StepCheck] = []
+    alive, dropped, when = list(candidates), {}, {}
+    while True:
+        tick = (functools.partial(progress, len(rounds) + 1, alive=len(alive))
+                if progress else None)
+        sc = step_check(pre, initial, paths, alive, key, progress=tick,
+                        timeout_ms=timeout_ms, jobs=jobs)
+        rounds.append(sc)
+        refuted = {n: c for f in sc.failures.values() for n, c in f.items()}
+        out = set(refuted) | set(sc.false_initially)
+        if not out:
+            break
+        groups = {c.group for c in alive if c.name in out and c.group}
+        for c in alive:
+            if c.name in out or c.group in groups:
+                dropped[c.name] = refuted.get(c.name)  # None: false initially, or its group
+                when[c.name] = sum(r.seconds for r in rounds)
+        alive = [c for c in alive if c.name not in dropped]
+    secs = sum(r.seconds for r in rounds)
+    return (HoudiniResult([c.name for c in alive], dropped, secs, sum(r.queries for r in rounds),
+                          len(rounds), {c.name: when.get(c.name, secs)
+                                        for c in candidates if c.goal},
+                          sum(r.given_up for r in rounds)), rounds[0])
+
+
+def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, stride):
+    """:func:`step_check` on some of the paths: ``(path number, candidate, state)`` for
+    each candidate a path does not preserve (once per step), and the query counts."""
+    pre_f = {c.name: c.formula(pre) for c in alive}
+    found: list[tuple[int, str, bytes]] = []
+    seen: dict[str, set[str]] = {}
     counts = {"queries": 0, "given_up": 0}
-    for n, p in enumerate(paths):
+    for j, (n, p) in enumerate(numbered):
         if progress:
-            progress(n, len(paths))
+            progress(j * stride, total)
         sub, post = Substitution([(pre[i], w) for i, w in p.writes.items()]), {}
 
         def post_of(c, sub=sub, post=post):
@@ -163,14 +227,45 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
             return post[c.name]
 
         s, todo = _path_query(p, alive, pre_f, post_of, timeout_ms)
-        here = failures.setdefault(key(p), {})
+        here = seen.setdefault(key(p), set())
         for bad, state in _not_preserved(s, pre, todo, post_of, timeout_ms, split, counts,
                                          lambda c, here=here: c.name in here):
             for c in bad:
-                here[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive))
-    return StepCheck({k: v for k, v in failures.items() if v}, len(failures),
-                     time.monotonic() - t0, counts["queries"], counts["given_up"],
-                     [c.name for c in candidates if c not in alive])
+                here.add(c.name)
+                found.append((n, c.name, state))
+    return found, counts
+
+
+def _forked(jobs: int, work, items: list) -> list:
+    """``work(items[i::jobs], i)`` for i < jobs, each in a forked process (which
+    inherits everything ``work`` needs, z3 terms included); the pickled results, in
+    order of i.  A worker that fails raises here."""
+    children = []
+    for i in range(jobs):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os.close(r)
+            code = 0
+            try:
+                data = pickle.dumps(work(items[i::jobs], i))
+            except BaseException as e:  # noqa: BLE001 (reported by the parent)
+                data, code = pickle.dumps(repr(e)), 1
+            with os.fdopen(w, "wb") as f:
+                f.write(data)
+            os._exit(code)
+        os.close(w)
+        children.append((pid, r))
+    out = []
+    for pid, r in children:
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise RuntimeError(f"step check worker {pid} failed: "
+                               f"{pickle.loads(data) if data else status}")
+        out.append(pickle.loads(data))
+    return out
 
 
 def _initially_true(initial, candidates) -> list[Candidate]:

@@ -402,9 +402,13 @@ def _step_check_lines(sc: dict) -> list[str]:
 
 def _induction_line(ind: dict) -> str:
     given_up = ind.get("queries_given_up", 0)
-    houdini = (f"Houdini {ind['rounds']} rounds, {ind['queries']:,} queries" if ind["rounds"]
-               else "Houdini not needed (every step preserves every candidate), "
-                    f"{ind['queries']:,} queries")
+    houdini = f"Houdini {ind['rounds']} rounds, {ind['queries']:,} queries"
+    sc = ind.get("step_check")
+    if sc:  # --cti-per-step: Houdini in whole rounds of step checks
+        houdini = (f"Houdini in {ind['rounds']} rounds of step checks"
+                   + (" (the first: every step preserves every candidate)"
+                      if ind["rounds"] == 1 else "")
+                   + f", {sc.get('jobs', 1)} processes, {ind['queries']:,} queries")
     return (f"  induction: relation {ind['paths']:,} paths ({ind['relation_seconds']} s); "
             + houdini
             + (f" (z3 gave up on {given_up}: asked again one candidate at a time)"

@@ -21,7 +21,7 @@ from invariants.properties import prove_properties
 from model.expr import Z3, Concrete
 from model.symbolic import Fragments
 
-from .induction import Candidate, HoudiniResult, houdini, step_check
+from .induction import Candidate, HoudiniResult, houdini, houdini_rounds
 from .trace import entry
 
 # one z3 query (a path, the candidates alive) may take this long; a query that does not
@@ -122,13 +122,13 @@ def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
 
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
            control: bool = False, heap: bool = False, per_step: bool = False,
-           outright: bool = False) -> dict:
+           outright: bool = False, jobs: int = 1) -> dict:
     """Houdini over the goals and the lemmas (with ``control``, also the register and
     ``ctl:*`` lemmas, claimed until an oops: :func:`candidates`), the relation built
     within ``seconds``.  With ``per_step`` (``--cti-per-step``) each step is first
     checked with every candidate assumed (:func:`checker.induction.step_check`): the
     report lists, per step, the candidates it does not preserve, with a counterexample,
-    and Houdini starts without them (or is not needed when there are none)."""
+    and Houdini runs in whole rounds of such checks, each in ``jobs`` processes."""
     t0 = time.monotonic()
     F = Fragments(m)
     initial = m.initial_states()
@@ -159,7 +159,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
             sys.stderr.flush()
 
     if per_step:
-        res = _step_check_first(m, F, initial, ps, cands, stats, prog, progress)
+        res = _step_check_first(m, F, initial, ps, cands, stats, progress, jobs)
     else:
         res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=QUERY_MS)
     if progress:
@@ -184,42 +184,27 @@ def step_name(m, path) -> str:
     return " ; ".join(m.label_parts(path.label)["steps"])
 
 
-def _step_check_first(m, F, initial, ps, cands, stats, prog, progress) -> HoudiniResult:
-    """``--cti-per-step``: :func:`step_check`, reported in ``stats["step_check"]``, then
-    Houdini on what it did not refute (the same result: a candidate refuted with a
-    state is in no inductive subset, and one z3 gave up on Houdini drops too),
-    skipped when it refuted nothing."""
-    def tick(n, total):
-        if progress and n % 50 == 0:
-            sys.stderr.write(f"  step check: path {n}/{total}\r")
+def _step_check_first(m, F, initial, ps, cands, stats, progress, jobs) -> HoudiniResult:
+    """``--cti-per-step``: Houdini in whole rounds of step checks
+    (:func:`checker.induction.houdini_rounds`), the first one, with every candidate
+    assumed, reported in ``stats["step_check"]``."""
+    def tick(rnd, n, total, alive):
+        if progress and n % 50 < jobs:
+            sys.stderr.write(f"  step check round {rnd}: path {n}/{total}, "
+                             f"{alive} candidates alive\r")
             sys.stderr.flush()
 
-    sc = step_check(F.pre, initial, ps, cands, lambda p: step_name(m, p), progress=tick,
-                    timeout_ms=QUERY_MS)
+    res, first = houdini_rounds(F.pre, initial, ps, cands, lambda p: step_name(m, p),
+                                progress=tick, timeout_ms=QUERY_MS, jobs=jobs)
     if progress:
         sys.stderr.write("\n")
-    refuted = {n: c for f in sc.failures.values() for n, c in f.items()}
     stats["step_check"] = {
-        "steps": sc.steps, "seconds": round(sc.seconds, 2), "queries": sc.queries,
-        "queries_given_up": sc.given_up, "candidates": len(cands),
-        "not_preserved": lemma_names(refuted),
+        "steps": first.steps, "seconds": round(first.seconds, 2), "queries": first.queries,
+        "queries_given_up": first.given_up, "candidates": len(cands), "jobs": jobs,
+        "not_preserved": lemma_names(n for f in first.failures.values() for n in f),
         "failing_steps": [{"step": k, "not_preserved": lemma_names(f),
                            "cti": render_cti(m, F, next(iter(f.values())))}
-                          for k, f in sc.failures.items()]}
-    if not refuted and not sc.false_initially:  # every step preserves every candidate
-        names = [c.name for c in cands]
-        return HoudiniResult(names, {}, sc.seconds, sc.queries, 0,
-                             {c.name: sc.seconds for c in cands if c.goal}, sc.given_up)
-    groups = {c.group for c in cands if c.name in refuted and c.group}
-    start = [c for c in cands if c.name not in refuted and c.group not in groups]
-    res = houdini(F.pre, initial, ps, start, progress=prog, timeout_ms=QUERY_MS)
-    for c in cands:
-        if c not in start:
-            res.dropped[c.name] = refuted.get(c.name)  # None: its group's member was
-    res.seconds += sc.seconds
-    res.per_goal_seconds = {g: t + sc.seconds for g, t in res.per_goal_seconds.items()}
-    res.queries += sc.queries
-    res.given_up += sc.given_up
+                          for k, f in first.failures.items()]}
     return res
 
 

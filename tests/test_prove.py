@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hyp
 
 from checker.explore import explore
-from checker.induction import Candidate, houdini, step_check
+from checker.induction import Candidate, houdini, houdini_rounds, step_check
 from checker.prover import prove, sub_sizes
 from invariants import Property
 from invariants.properties import PROVE_PROPERTIES, prove_properties
@@ -198,9 +198,23 @@ def test_step_check_reports_what_the_whole_set_misses_not_the_cascade():
     assert set(full.dropped) == {"x<=1", "x<=2"}  # x<=2 only once x<=1 is gone
     rest = houdini([x, y], [bytes([0, 0])], [inc, reset], cands[1:])
     assert rest.kept == full.kept == ["y==x", "x<=5"]
-    # nothing refuted: the whole set is inductive (the CLI then skips Houdini)
+    # nothing refuted: the whole set is inductive (one round of step checks)
     sc = step_check([x, y], [bytes([0, 0])], [inc, reset], cands[2:], lambda p: p.label[0])
     assert sc.failures == {} and sc.false_initially == [] and sc.queries == 1
+    # --jobs: the paths shared out among forked processes, the same findings
+    many = [inc, reset] * 3
+    one = step_check([x, y], [bytes([0, 0])], many, cands, lambda p: p.label[0])
+    two = step_check([x, y], [bytes([0, 0])], many, cands, lambda p: p.label[0], jobs=2)
+    assert {k: {n: c.state for n, c in f.items()} for k, f in two.failures.items()} == \
+        {k: {n: c.state for n, c in f.items()} for k, f in one.failures.items()}
+    assert two.failures["inc"]["x<=1"].path is inc and two.steps == one.steps == 2
+    # Houdini in whole rounds (what --cti-per-step runs): houdini's result, in 3 rounds
+    # (x<=1 refuted, then x<=2, then nothing), also in two processes
+    for jobs in (1, 2):
+        res, first = houdini_rounds([x, y], [bytes([0, 0])], many, cands,
+                                    lambda p: p.label[0], jobs=jobs)
+        assert res.kept == full.kept and set(res.dropped) == set(full.dropped)
+        assert res.rounds == 3 and set(first.failures["inc"]) == {"x<=1"}
 
 
 def test_step_check_report_renders():
@@ -223,9 +237,11 @@ def test_step_check_report_renders():
     assert "counterexample for no_leak" in text and "ext1: freed" in text
     sc.update(failing_steps=[], not_preserved=[])
     assert "each preserves every candidate" in "\n".join(_step_check_lines(sc))
-    line = _induction_line({"paths": 1233, "relation_seconds": 16.6, "rounds": 0,
-                            "queries": 1233, "lemmas_kept": ["a"], "seconds": 62})
-    assert "Houdini not needed" in line
+    line = _induction_line({"paths": 1233, "relation_seconds": 16.6, "rounds": 1,
+                            "queries": 1233, "lemmas_kept": ["a"], "seconds": 62,
+                            "step_check": dict(sc, jobs=2)})
+    assert ("Houdini in 1 rounds of step checks (the first: every step preserves every "
+            "candidate), 2 processes, 1,233 queries") in line, line
 
 
 def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus():
