@@ -159,7 +159,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
             sys.stderr.flush()
 
     if per_step:
-        res = _step_check_first(m, F, initial, ps, cands, stats, progress, jobs)
+        res = _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs)
     else:
         res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=QUERY_MS)
     if progress:
@@ -184,7 +184,7 @@ def step_name(m, path) -> str:
     return " ; ".join(m.label_parts(path.label)["steps"])
 
 
-def _step_check_first(m, F, initial, ps, cands, stats, progress, jobs) -> HoudiniResult:
+def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs) -> HoudiniResult:
     """``--cti-per-step``: Houdini in whole rounds of step checks
     (:func:`checker.induction.houdini_rounds`), the first one, with every candidate
     assumed, reported in ``stats["step_check"]``."""
