@@ -241,6 +241,8 @@ def cmd_prove(args) -> int:
                        control_lemmas=args.control_lemmas, heap_lemmas=args.heap_lemmas,
                        cti_per_step=args.cti_per_step or args.jobs > 1,
                        outright=args.outright, jobs=args.jobs,
+                       leave_out=tuple(x.strip() for x in args.leave_out.split(",")
+                                       if x.strip()),
                        progress=not args.quiet,
                        focus=proofs.focus_from_args(args.focus, args.focus_spec),
                        focus_states=args.focus_states, walks=args.walks,
@@ -400,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "included, not only until a CPU oopses (proves no_shared_storage "
                         "for rfc-refcnt-guard with every op kind on two CPUs, where "
                         "finding 3 makes an oops reachable)")
+    p.add_argument("--leave-out", default="", metavar="LEMMAS",
+                   help="lemmas the induction does not try, comma-separated, each a name "
+                        "or a prefix ending in * (e.g. 'no-oops,hlist:*'): known to fail "
+                        "in the world, they only cost time")
     p.add_argument("--jobs", type=int, default=1,
                    help="with more than 1: --cti-per-step, its step checks shared out "
                         "among that many processes (default 1)")

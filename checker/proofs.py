@@ -374,6 +374,12 @@ def details(results: list[dict]) -> str:
             out.append(f"  induction: {ind['note']}")
         elif "queries" in ind:
             out.append(_induction_line(ind))
+        if ind.get("left_out") is not None:
+            out.append(textwrap.fill(
+                f"  left out (--leave-out): {len(ind['left_out'])} lemmas"
+                + (": " + ", ".join(ind["left_out"]) if ind["left_out"] else "")
+                + (f"; matching no lemma: {', '.join(ind['left_out_unmatched'])}"
+                   if ind["left_out_unmatched"] else ""), 100, subsequent_indent="      "))
         if ind.get("step_check"):
             out.extend(_step_check_lines(ind["step_check"]))
     return "\n".join(out)

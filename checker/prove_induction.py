@@ -122,13 +122,15 @@ def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
 
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
            control: bool = False, heap: bool = False, per_step: bool = False,
-           outright: bool = False, jobs: int = 1) -> dict:
+           outright: bool = False, jobs: int = 1, leave_out=()) -> dict:
     """Houdini over the goals and the lemmas (with ``control``, also the register and
     ``ctl:*`` lemmas, claimed until an oops: :func:`candidates`), the relation built
     within ``seconds``.  With ``per_step`` (``--cti-per-step``) each step is first
     checked with every candidate assumed (:func:`checker.induction.step_check`): the
     report lists, per step, the candidates it does not preserve, with a counterexample,
-    and Houdini runs in whole rounds of such checks, each in ``jobs`` processes."""
+    and Houdini runs in whole rounds of such checks, each in ``jobs`` processes.
+    ``leave_out`` (``--leave-out``) names lemmas not to try, each a name or a prefix
+    ending in ``*``: a subset of the candidates proves only what it proves."""
     t0 = time.monotonic()
     F = Fragments(m)
     initial = m.initial_states()
@@ -151,6 +153,8 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
                  relation_seconds=round(time.monotonic() - t0, 2))
     cands = candidates(m, goals, control_constants(F, 1, initial) if control else None, heap,
                        outright)
+    if leave_out:
+        cands = _leave_out(cands, leave_out, stats)
 
     def prog(rnd, n, total, alive):
         if progress and n % 50 == 0:
@@ -177,6 +181,19 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     return {"stats": stats, "proved": proved, "cti": cti, "lemmas": lemmas,
             "seconds": {g: round(res.per_goal_seconds.get(g, res.seconds)
                                  + stats["relation_seconds"], 2) for g in goals}}
+
+
+def _leave_out(cands: list[Candidate], patterns, stats: dict) -> list[Candidate]:
+    """The candidates less the lemmas ``patterns`` name (goals stay); what was left
+    out, and the patterns that named nothing, go into ``stats``."""
+    def named(c, pat):
+        base = lemma_names([c.name])[0]
+        return base.startswith(pat[:-1]) if pat.endswith("*") else base == pat
+
+    gone = [c for c in cands if not c.goal and any(named(c, p) for p in patterns)]
+    stats["left_out"] = lemma_names(c.name for c in gone)
+    stats["left_out_unmatched"] = [p for p in patterns if not any(named(c, p) for c in gone)]
+    return [c for c in cands if c not in gone]
 
 
 def step_name(m, path) -> str:

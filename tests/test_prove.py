@@ -217,6 +217,24 @@ def test_step_check_reports_what_the_whole_set_misses_not_the_cascade():
         assert res.rounds == 3 and set(first.failures["inc"]) == {"x<=1"}
 
 
+def test_leave_out_names_lemmas_or_prefixes_never_goals():
+    """--leave-out: a lemma by name (all its per-CPU candidates), or a prefix with *;
+    goals are never left out; a pattern that names nothing is reported."""
+    from checker.prove_induction import _leave_out
+
+    def cand(name, goal=False):
+        return Candidate(name, lambda s: True, lambda v: True, goal=goal)
+
+    cands = [cand("no_leak", goal=True), cand("no-oops"), cand("hlist:snode"),
+             cand("hlist:map_node"), cand("ctl:idle#cpu1"), cand("ctl:idle#cpu2"),
+             cand("guard:owner")]
+    stats = {}
+    left = _leave_out(cands, ("no-oops", "hlist:*", "ctl:idle", "no_leak", "nothing*"), stats)
+    assert [c.name for c in left] == ["no_leak", "guard:owner"]
+    assert stats["left_out"] == ["no-oops", "hlist:snode", "hlist:map_node", "ctl:idle"]
+    assert stats["left_out_unmatched"] == ["no_leak", "nothing*"]
+
+
 def test_step_check_report_renders():
     """The text report of --cti-per-step names each failing step, what it does not
     preserve and the counterexample (the JSON's induction.step_check)."""
