@@ -27,6 +27,11 @@ A query the solver gives up on (``timeout_ms``) shows nothing preserved.  With
 ``split`` (the default) each of its candidates is then asked alone, with a tenth of
 the limit, so a give-up drops only the candidates z3 cannot answer for alone (with no
 state to show); ``HoudiniResult.given_up`` counts the queries it gave up on.
+
+:func:`step_check` asks every path with *all* the candidates assumed and reports
+what each step does not preserve (counterexamples relative to the whole set, for
+whoever writes lemmas); :func:`houdini_rounds` is Houdini in whole rounds of such
+checks, whose paths are independent and can run in forked processes (``jobs``).
 """
 
 from __future__ import annotations
