@@ -239,7 +239,7 @@ def cmd_prove(args) -> int:
                        induction=not args.no_induction,
                        induction_seconds=args.induction_seconds,
                        control_lemmas=args.control_lemmas, heap_lemmas=args.heap_lemmas,
-                       cti_per_step=args.cti_per_step or args.jobs > 1,
+                       cti_per_step=args.cti_per_step,
                        outright=args.outright, jobs=args.jobs,
                        leave_out=tuple(x.strip() for x in args.leave_out.split(",")
                                        if x.strip()),

@@ -88,20 +88,10 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
     alive = _initially_true(initial, candidates)
     dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
     pre_f = {c.name: c.formula(pre) for c in candidates}
-    post_cache: dict[int, tuple] = {}
+    posts: dict[int, Callable] = {}  # per path, kept across rounds
     rounds = 0
     counts = {"queries": 0, "given_up": 0}
     first_drop: dict[str, float] = {}
-
-    def post_of(n, c):
-        """The candidate after path n: its pre-state formula with the path's writes
-        substituted (the same term as ``c.formula`` of the post-state vector, built
-        in z3's C code instead of Python)."""
-        sub, got = post_cache[n]
-        f = got.get(c.name)
-        if f is None:
-            f = got[c.name] = sub(pre_f[c.name])
-        return f
 
     changed = True
     while changed:
@@ -110,9 +100,9 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
         for n, p in enumerate(paths):
             if progress:
                 progress(rounds, n, len(paths), len(alive))
-            if n not in post_cache:
-                post_cache[n] = (Substitution([(pre[i], w) for i, w in p.writes.items()]), {})
-            post = functools.partial(post_of, n)
+            if n not in posts:
+                posts[n] = _post(pre, p, pre_f)
+            post = posts[n]
             s, todo = _path_query(p, alive, pre_f, post, timeout_ms)
             for bad, state in _not_preserved(s, pre, todo, post,
                                              timeout_ms, split, counts,
@@ -224,13 +214,7 @@ def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, 
     for j, (n, p) in enumerate(numbered):
         if progress:
             progress(j * stride, total)
-        sub, post = Substitution([(pre[i], w) for i, w in p.writes.items()]), {}
-
-        def post_of(c, sub=sub, post=post):
-            if c.name not in post:
-                post[c.name] = sub(pre_f[c.name])
-            return post[c.name]
-
+        post_of = _post(pre, p, pre_f)
         s, todo = _path_query(p, alive, pre_f, post_of, timeout_ms)
         here = seen.setdefault(key(p), set())
         for bad, state in _not_preserved(s, pre, todo, post_of, timeout_ms, split, counts,
@@ -278,6 +262,20 @@ def _initially_true(initial, candidates) -> list[Candidate]:
     alive = [c for c in candidates if all(c.holds(s) for s in initial)]
     false_groups = {c.group for c in candidates if c.group and c not in alive}
     return [c for c in alive if c.group not in false_groups]
+
+
+def _post(pre, p, pre_f) -> Callable:
+    """``post(c)``: candidate ``c`` after path ``p``, its pre-state formula with the
+    path's writes substituted (the same term as ``c.formula`` of the post-state vector,
+    built in z3's C code instead of Python), memoized."""
+    sub, got = Substitution([(pre[i], w) for i, w in p.writes.items()]), {}
+
+    def post(c):
+        if c.name not in got:
+            got[c.name] = sub(pre_f[c.name])
+        return got[c.name]
+
+    return post
 
 
 def _path_query(p, alive, pre_f, post, timeout_ms):

@@ -128,7 +128,8 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     within ``seconds``.  With ``per_step`` (``--cti-per-step``) each step is first
     checked with every candidate assumed (:func:`checker.induction.step_check`): the
     report lists, per step, the candidates it does not preserve, with a counterexample,
-    and Houdini runs in whole rounds of such checks, each in ``jobs`` processes.
+    and Houdini runs in whole rounds of such checks, each in ``jobs`` processes
+    (``jobs`` > 1 implies ``per_step``).
     ``leave_out`` (``--leave-out``) names lemmas not to try, each a name or a prefix
     ending in ``*``: a subset of the candidates proves only what it proves."""
     t0 = time.monotonic()
@@ -162,7 +163,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
                              "candidates alive\r")
             sys.stderr.flush()
 
-    if per_step:
+    if per_step or jobs > 1:  # --jobs: the rounds of step checks are what can be shared
         res = _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs)
     else:
         res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=QUERY_MS)
