@@ -56,6 +56,10 @@ class Props:
         self.selems = range(1, L.selem.n + 1)
         self.maps = range(1, L.map.n + 1)
         self.slots = range(L.sizes.cache_slots)
+        # per CPU: where its pc and its stack of return addresses are (within())
+        self._ctl = {t: [L.thread.idx(t, "pc")] + [L.thread.idx(t, f"stk{i}")
+                                                    for i in range(STACK_DEPTH)]
+                     for t in range(1, L.thread.n + 1)}
 
     # ---- helpers --------------------------------------------------------------------
     def sel(self, s, table, i, name):
@@ -107,9 +111,7 @@ class Props:
     def within(self, s, t, codes):
         """CPU ``t`` runs one of the steps ``codes`` or will return to one (a return
         address on its stack)."""
-        th = self.L.thread
-        ctl = [s[th.idx(t, "pc")]] + [s[th.idx(t, f"stk{i}")] for i in range(STACK_DEPTH)]
-        return self.E.Or(*(c == v for c in ctl for v in codes))
+        return self.E.In([s[i] for i in self._ctl[t]], codes)
 
     @staticmethod
     def two_or_more(mask):

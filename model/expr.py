@@ -1,7 +1,7 @@
 """Two backends for the property predicates: plain Python and z3.
 
 A predicate is written once, against a backend ``E`` (``E.And``, ``E.Or``, ``E.If``,
-``E.Sum``, ``E.sel``, and ``E.ULE``/``E.UGT`` for comparisons: never Python's ``<=``,
+``E.Sum``, ``E.In``, ``E.sel``, and ``E.ULE``/``E.UGT`` for comparisons: never Python's ``<=``,
 which z3 reads as a *signed* comparison), over a state ``s`` indexed by byte (``s[i]``).  With
 :class:`Concrete` ``s`` is a ``bytes`` state and the result a Python bool (the
 explicit checker); with :class:`Z3` ``s`` is a list of 8-bit z3 bit-vectors and the
@@ -44,6 +44,11 @@ class Concrete:
     @staticmethod
     def All(xs):
         return all(xs)
+
+    @staticmethod
+    def In(xs, values):
+        """Some ``x`` of ``xs`` is one of ``values``."""
+        return any(x in values for x in xs)
 
     @staticmethod
     def If(c, a, b):
@@ -99,6 +104,10 @@ class Z3:
     @staticmethod
     def All(xs):
         return Z3.And(*xs)
+
+    @staticmethod
+    def In(xs, values):
+        return Z3.Or(*(x == v for x in xs for v in values))
 
     @staticmethod
     def If(c, a, b):

@@ -388,28 +388,30 @@ def compile_expr(e, index: dict[str, int]):
     operation is total (division by zero as in SMT-LIB)."""
     lines: list[str] = []
     code = _py(e, index, {}, lines)
-    body = "\n".join(f"    {ln}" for ln in lines)
-    src = f"def f(s):\n{body}\n    return {code}\n" if lines else f"def f(s):\n    return {code}\n"
+    return _function(lines, f"return {code}")
+
+
+def compile_path(guard, writes: dict, index: dict[str, int]):
+    """Compile a path into ``f(state)``: None where ``guard`` is false, else the
+    values of ``writes`` (in its order).  One function for the guard and every write,
+    so the subterms they share (most of them) are compiled and evaluated once."""
+    lines: list[str] = []
+    memo: dict = {}
+    g = _py(guard, index, memo, lines)
+    lines.append(f"if not {g}: return None")
+    values = [_py(e, index, memo, lines) for e in writes.values()]
+    return _function(lines, f"return ({', '.join(values)},)" if values else "return ()")
+
+
+def _function(lines: list[str], ret: str):
+    body = "".join(f"    {ln}\n" for ln in (*lines, ret))
     env = {"_mask": _mask}
-    exec(src, env)  # noqa: S102
+    exec(f"def f(s):\n{body}", env)  # noqa: S102
     return env["f"]
 
 
 def _mask(v, w):
     return v & ((1 << w) - 1)
-
-
-def _py(e, index, memo, lines) -> str:
-    key = e.get_id()
-    if key in memo:
-        return memo[key]
-    out = _py1(e, index, memo, lines)
-    if e.num_args() > 0:
-        name = f"v{len(lines)}"
-        lines.append(f"{name} = {out}")
-        out = name
-    memo[key] = out
-    return out
 
 
 _INFIX = {z3.Z3_OP_AND: " and ", z3.Z3_OP_OR: " or ", z3.Z3_OP_BAND: " & ",
@@ -431,38 +433,74 @@ _FORMS = {
 }
 
 
-def _py1(e, index, memo, lines) -> str:
-    if z3.is_true(e):
-        return "True"
-    if z3.is_false(e):
-        return "False"
-    if z3.is_bv_value(e):
-        return str(e.as_long())
-    if z3.is_const(e):
-        return f"s[{index[str(e)]}]"
-    k = e.decl().kind()
-    a = [_py(c, index, memo, lines) for c in e.children()]
-    w = e.size() if z3.is_bv(e) else 0
-    if k in _INFIX:
-        return "(" + _INFIX[k].join(a) + ")"
-    if k in _WRAPPING:
-        return f"_mask({_WRAPPING[k].join(a)}, {w})"
-    if k in _FORMS:
-        return _FORMS[k].format(*a, w=w)
-    if k in (z3.Z3_OP_BUREM, z3.Z3_OP_BUREM_I):
-        return f"({a[0]} % {a[1]} if {a[1]} else {a[0]})"
-    if k == z3.Z3_OP_EXTRACT:
-        hi, lo = e.params()
-        return f"(({a[0]} >> {lo}) & {(1 << (hi - lo + 1)) - 1})"
-    if k == z3.Z3_OP_CONCAT:
-        out, shift = "0", 0
-        for c, code in zip(reversed(e.children()), reversed(a), strict=True):
-            out = f"({out} | ({code} << {shift}))"
-            shift += c.size()
+_WIDE = (z3.Z3_OP_BNOT, z3.Z3_OP_BSHL)
+
+
+def _py(e, index, memo, lines) -> str:
+    """Python code for z3 term ``e``: its subterms are walked through z3's C API on the
+    raw ASTs (the Python wrappers' objects and checks per node cost more than the
+    rest of compiling), each once (``memo``), one local variable per application."""
+    return _Walk(e.ctx.ref(), index, memo, lines).code(e.as_ast())
+
+
+class _Walk:
+    def __init__(self, ctx, index, memo, lines):
+        self.ctx, self.index, self.memo, self.lines = ctx, index, memo, lines
+
+    def code(self, a) -> str:
+        key = z3.Z3_get_ast_id(self.ctx, a)
+        if key in self.memo:
+            return self.memo[key]
+        out = self._code1(a)
+        if z3.Z3_get_ast_kind(self.ctx, a) == z3.Z3_APP_AST and z3.Z3_get_app_num_args(
+                self.ctx, a) > 0:
+            name = f"v{len(self.lines)}"
+            self.lines.append(f"{name} = {out}")
+            out = name
+        self.memo[key] = out
         return out
-    if k == z3.Z3_OP_ZERO_EXT:
-        return a[0]
-    raise NotImplementedError(f"compile: {e.decl()} ({e})")
+
+    def _width(self, a) -> int:
+        sort = z3.Z3_get_sort(self.ctx, a)
+        if z3.Z3_get_sort_kind(self.ctx, sort) != z3.Z3_BV_SORT:
+            return 0
+        return z3.Z3_get_bv_sort_size(self.ctx, sort)
+
+    def _code1(self, a) -> str:
+        ctx = self.ctx
+        if z3.Z3_get_ast_kind(ctx, a) == z3.Z3_NUMERAL_AST:
+            return z3.Z3_get_numeral_string(ctx, a)
+        d = z3.Z3_get_app_decl(ctx, a)
+        k = z3.Z3_get_decl_kind(ctx, d)
+        n = z3.Z3_get_app_num_args(ctx, a)
+        if k == z3.Z3_OP_TRUE:
+            return "True"
+        if k == z3.Z3_OP_FALSE:
+            return "False"
+        if k == z3.Z3_OP_UNINTERPRETED and n == 0:
+            return f"s[{self.index[z3.Z3_get_symbol_string(ctx, z3.Z3_get_decl_name(ctx, d))]}]"
+        kids = [z3.Z3_get_app_arg(ctx, a, i) for i in range(n)]
+        args = [self.code(c) for c in kids]
+        if k in _INFIX:
+            return "(" + _INFIX[k].join(args) + ")"
+        if k in _WRAPPING:
+            return f"_mask({_WRAPPING[k].join(args)}, {self._width(a)})"
+        if k in _FORMS:
+            return _FORMS[k].format(*args, w=self._width(a) if k in _WIDE else 0)
+        if k in (z3.Z3_OP_BUREM, z3.Z3_OP_BUREM_I):
+            return f"({args[0]} % {args[1]} if {args[1]} else {args[0]})"
+        if k == z3.Z3_OP_EXTRACT:
+            hi, lo = (z3.Z3_get_decl_int_parameter(ctx, d, i) for i in (0, 1))
+            return f"(({args[0]} >> {lo}) & {(1 << (hi - lo + 1)) - 1})"
+        if k == z3.Z3_OP_CONCAT:
+            out, shift = "0", 0
+            for c, code in zip(reversed(kids), reversed(args), strict=True):
+                out = f"({out} | ({code} << {shift}))"
+                shift += self._width(c)
+            return out
+        if k == z3.Z3_OP_ZERO_EXT:
+            return args[0]
+        raise NotImplementedError(f"compile: {z3.Z3_ast_to_string(ctx, a)}")
 
 
 # ------------------------------------------------------------------------------------
@@ -510,21 +548,16 @@ class Fragments:
         """How many (CPU, control value) fragments have been built so far."""
         return len(self._cache)
 
-    def _compiled(self, p: Path):
-        if p._fn is None:
-            guard = compile_expr(p.guard, self.index)
-            writes = [(i, compile_expr(e, self.index)) for i, e in p.writes.items()]
-            p._fn = (guard, writes)
-        return p._fn
-
     def post(self, p: Path, s: bytes) -> bytes | None:
         """The successor of ``s`` along ``p`` (None where its guard is false)."""
-        guard, writes = self._compiled(p)
-        if not guard(s):
+        if p._fn is None:
+            p._fn = compile_path(p.guard, p.writes, self.index)
+        values = p._fn(s)  # every value is a function of the pre-state s
+        if values is None:
             return None
         n = bytearray(s)
-        for i, f in writes:
-            n[i] = f(s)  # every value is a function of the pre-state s
+        for i, v in zip(p.writes, values, strict=True):
+            n[i] = v
         return bytes(n)
 
     def successors(self, s: bytes) -> list[tuple[tuple, bytes]]:
