@@ -386,28 +386,18 @@ def compile_expr(e, index: dict[str, int]):
     Shared subterms become local variables (z3 terms are DAGs; printed as trees they
     can grow exponentially).  Conditionals evaluate both arms, which is safe: every
     operation is total (division by zero as in SMT-LIB)."""
-    lines: list[str] = []
-    code = _py(e, index, {}, lines)
-    return _function(lines, f"return {code}")
+    w = _Walk(e, index)
+    return w.function(f"return {w.code(e.as_ast())}")
 
 
 def compile_path(guard, writes: dict, index: dict[str, int]):
     """Compile a path into ``f(state)``: None where ``guard`` is false, else the
     values of ``writes`` (in its order).  One function for the guard and every write,
     so the subterms they share (most of them) are compiled and evaluated once."""
-    lines: list[str] = []
-    memo: dict = {}
-    g = _py(guard, index, memo, lines)
-    lines.append(f"if not {g}: return None")
-    values = [_py(e, index, memo, lines) for e in writes.values()]
-    return _function(lines, f"return ({', '.join(values)},)" if values else "return ()")
-
-
-def _function(lines: list[str], ret: str):
-    body = "".join(f"    {ln}\n" for ln in (*lines, ret))
-    env = {"_mask": _mask}
-    exec(f"def f(s):\n{body}", env)  # noqa: S102
-    return env["f"]
+    w = _Walk(guard, index)
+    w.lines.append(f"if not {w.code(guard.as_ast())}: return None")
+    values = [w.code(e.as_ast()) for e in writes.values()]
+    return w.function(f"return ({', '.join(values)},)" if values else "return ()")
 
 
 def _mask(v, w):
@@ -433,43 +423,35 @@ _FORMS = {
 }
 
 
-_WIDE = (z3.Z3_OP_BNOT, z3.Z3_OP_BSHL)
-
-
-def _py(e, index, memo, lines) -> str:
-    """Python code for z3 term ``e``: its subterms are walked through z3's C API on the
-    raw ASTs (the Python wrappers' objects and checks per node cost more than the
-    rest of compiling), each once (``memo``), one local variable per application."""
-    return _Walk(e.ctx.ref(), index, memo, lines).code(e.as_ast())
-
-
 class _Walk:
-    def __init__(self, ctx, index, memo, lines):
-        self.ctx, self.index, self.memo, self.lines = ctx, index, memo, lines
+    """Python code for z3 terms over the pre-state bytes (``index``: a byte's variable
+    name -> its position).  Terms are walked through z3's C API on the raw ASTs (the
+    Python wrappers' objects and checks per node cost more than the rest of
+    compiling), each subterm once, one local variable per application (``lines``)."""
+
+    def __init__(self, e, index: dict[str, int]):
+        self.ctx, self.index = e.ctx.ref(), index
+        self.memo: dict[int, str] = {}
+        self.lines: list[str] = []
+
+    def function(self, ret: str):
+        body = "".join(f"    {ln}\n" for ln in (*self.lines, ret))
+        env = {"_mask": _mask}
+        exec(f"def f(s):\n{body}", env)  # noqa: S102
+        return env["f"]
 
     def code(self, a) -> str:
-        key = z3.Z3_get_ast_id(self.ctx, a)
-        if key in self.memo:
-            return self.memo[key]
-        out = self._code1(a)
-        if z3.Z3_get_ast_kind(self.ctx, a) == z3.Z3_APP_AST and z3.Z3_get_app_num_args(
-                self.ctx, a) > 0:
-            name = f"v{len(self.lines)}"
-            self.lines.append(f"{name} = {out}")
-            out = name
-        self.memo[key] = out
-        return out
-
-    def _width(self, a) -> int:
-        sort = z3.Z3_get_sort(self.ctx, a)
-        if z3.Z3_get_sort_kind(self.ctx, sort) != z3.Z3_BV_SORT:
-            return 0
-        return z3.Z3_get_bv_sort_size(self.ctx, sort)
-
-    def _code1(self, a) -> str:
         ctx = self.ctx
-        if z3.Z3_get_ast_kind(ctx, a) == z3.Z3_NUMERAL_AST:
-            return z3.Z3_get_numeral_string(ctx, a)
+        key = z3.Z3_get_ast_id(ctx, a)
+        if key not in self.memo:
+            if z3.Z3_get_ast_kind(ctx, a) == z3.Z3_NUMERAL_AST:
+                self.memo[key] = z3.Z3_get_numeral_string(ctx, a)
+            else:
+                self.memo[key] = self._app(a)
+        return self.memo[key]
+
+    def _app(self, a) -> str:
+        ctx = self.ctx
         d = z3.Z3_get_app_decl(ctx, a)
         k = z3.Z3_get_decl_kind(ctx, d)
         n = z3.Z3_get_app_num_args(ctx, a)
@@ -480,17 +462,30 @@ class _Walk:
         if k == z3.Z3_OP_UNINTERPRETED and n == 0:
             return f"s[{self.index[z3.Z3_get_symbol_string(ctx, z3.Z3_get_decl_name(ctx, d))]}]"
         kids = [z3.Z3_get_app_arg(ctx, a, i) for i in range(n)]
+        form = self._form(a, d, k, kids)  # (the kids' own lines come first)
+        name = f"v{len(self.lines)}"
+        self.lines.append(f"{name} = {form}")
+        return name
+
+    def _width(self, a) -> int:
+        sort = z3.Z3_get_sort(self.ctx, a)
+        if z3.Z3_get_sort_kind(self.ctx, sort) != z3.Z3_BV_SORT:
+            return 0
+        return z3.Z3_get_bv_sort_size(self.ctx, sort)
+
+    def _form(self, a, d, k, kids) -> str:
         args = [self.code(c) for c in kids]
         if k in _INFIX:
             return "(" + _INFIX[k].join(args) + ")"
         if k in _WRAPPING:
             return f"_mask({_WRAPPING[k].join(args)}, {self._width(a)})"
         if k in _FORMS:
-            return _FORMS[k].format(*args, w=self._width(a) if k in _WIDE else 0)
+            form = _FORMS[k]
+            return form.format(*args, w=self._width(a) if "{w}" in form else 0)
         if k in (z3.Z3_OP_BUREM, z3.Z3_OP_BUREM_I):
             return f"({args[0]} % {args[1]} if {args[1]} else {args[0]})"
         if k == z3.Z3_OP_EXTRACT:
-            hi, lo = (z3.Z3_get_decl_int_parameter(ctx, d, i) for i in (0, 1))
+            hi, lo = (z3.Z3_get_decl_int_parameter(self.ctx, d, i) for i in (0, 1))
             return f"(({args[0]} >> {lo}) & {(1 << (hi - lo + 1)) - 1})"
         if k == z3.Z3_OP_CONCAT:
             out, shift = "0", 0
@@ -500,7 +495,7 @@ class _Walk:
             return out
         if k == z3.Z3_OP_ZERO_EXT:
             return args[0]
-        raise NotImplementedError(f"compile: {z3.Z3_ast_to_string(ctx, a)}")
+        raise NotImplementedError(f"compile: {z3.Z3_ast_to_string(self.ctx, a)}")
 
 
 # ------------------------------------------------------------------------------------
