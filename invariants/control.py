@@ -34,7 +34,7 @@ import z3
 
 from model.kernel import PC_IDLE, PC_OP_DONE, STEPS
 from model.openworld import KIND_NAME
-from model.symbolic import CTL_REGS, Fragments
+from model.symbolic import CTL_REGS, Fragments, constants
 
 PARTITION = ("rcu",)  # registers whose value splits a control value
 NAMES = (*CTL_REGS, *PARTITION)
@@ -94,24 +94,10 @@ def control_constants(F: Fragments, t: int, initial: list[bytes]) -> dict[tuple,
     return facts
 
 
-def _vars(e) -> set:
-    """The ids of the uninterpreted constants (pre-state bytes) in ``e``."""
-    out, seen, todo = set(), set(), [e]
-    while todo:
-        x = todo.pop()
-        if x.get_id() in seen:
-            continue
-        seen.add(x.get_id())
-        if z3.is_const(x) and x.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            out.add(x.get_id())
-        todo.extend(x.children())
-    return out
-
-
 def _pinned(F: Fragments, p, guard, ridx, cur) -> dict:
     """Registers the path leaves alone but whose value its guard fixes (an enabling
     condition such as ``rcu == 0``)."""
-    seen = _vars(guard)
+    seen = constants(guard)
     ask = [f for f, i in ridx.items() if cur[f] is UNKNOWN and i not in p.writes
            and F.pre[i].get_id() in seen]
     if not ask:

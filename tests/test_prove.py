@@ -104,10 +104,21 @@ def test_focus_world_is_a_restriction():
             parse_focus(bad)
 
 
-def test_houdini_keeps_inductive_and_drops_with_cti():
+@pytest.mark.parametrize("rlimit", [None, 1])
+def test_houdini_keeps_inductive_and_drops_with_cti(rlimit, monkeypatch):
+    """Also with every query past the incremental solver's effort limit (``rlimit``
+    1), so each is answered by the fresh solver it then goes to (the way large worlds
+    are answered): the same verdicts and counterexample."""
     import z3
 
+    from checker import induction
     from model.symbolic import Path
+
+    if rlimit:
+        monkeypatch.setattr(induction, "INCREMENTAL_RLIMIT", rlimit)
+    fresh, real = [], induction._PathSolver._fresh
+    monkeypatch.setattr(induction._PathSolver, "_fresh",
+                        lambda self, *a: fresh.append(a) or real(self, *a))
 
     x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
     pre = [x, y]
@@ -125,6 +136,7 @@ def test_houdini_keeps_inductive_and_drops_with_cti():
     assert "x<=2" not in r.kept and r.dropped["x<=2"].state[0] == 2
     # parity breaks at the wrap (3 -> 0 flips y from 1 to 0: fine) -- it is inductive
     assert "parity" in r.kept
+    assert bool(fresh) == bool(rlimit)  # these small queries fit the default limit
 
 
 def test_houdini_drops_a_group_together():
