@@ -291,7 +291,7 @@ def _path_query(p, alive, pre_f, post):
 
 # z3's effort (its deterministic resource count, not time) allowed to a query's first
 # attempt, with the incremental core; past it the query is asked again of a fresh
-# solver (:func:`_check`)
+# solver (:class:`_PathSolver`)
 INCREMENTAL_RLIMIT = 300_000
 
 
