@@ -283,7 +283,7 @@ def _path_query(p, alive, pre_f, post):
     ``alive`` candidates), and those candidates the path may change."""
     base = [p.guard, *(pre_f[c.name] for c in alive)]
     # a candidate over bytes the path does not write is its own pre-state
-    # formula (z3 terms are hash-consed), which the solver already assumes
+    # formula (z3 terms are hash-consed), which ``base`` already asserts
     todo = [c for c in alive if not post(c).eq(pre_f[c.name])
             and not z3.is_true(z3.simplify(post(c)))]
     return base, todo
