@@ -228,13 +228,14 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs) -> Houdi
 
 def _describe(m, s: bytes) -> dict[str, str]:
     """describe(), or the raw nonzero fields of a state describe() cannot read (a CTI
-    need not be reachable: it may hold values no run produces)."""
-    from model.describe import describe
+    need not be reachable: it may hold values no run produces), followed by where
+    each CPU is and its registers (a CTI has no trace before it to say so)."""
+    from model.describe import describe, describe_cpus
 
     if not s:  # a query z3 gave up on has no state
         return {}
     try:
-        return describe(m, s)
+        return {**describe(m, s), **describe_cpus(m, s)}
     except (KeyError, IndexError, ValueError):
         return {n: str(v) for n, v in zip(m.layout.names(), s, strict=True) if v}
 

@@ -106,6 +106,7 @@ from model.layout import (
     NBUCKETS,
     PERSISTENT_REGS,
     PPREV_HEAD,
+    REG_POINTERS,
     SKB_EXT_BPF_STORAGE,
     SKB_EXT_SEC_PATH,
     STACK_DEPTH,
@@ -184,14 +185,6 @@ HEAP_POINTERS = {
     ("selem", "snext"): "selem",
     ("selem", "mnext"): "selem",
     **{("map", f"b{b}_first"): "selem" for b in range(NBUCKETS)},
-}
-REG_POINTERS = {
-    "a_skb": "skb", "a_new": "skb", "a_map": "map", "own": "skb",
-    "g_ext": "ext", "x_old": "ext", "x_new": "ext", "p_ext": "ext",
-    "g_storage": "storage", "u_storage": "storage", "d_storage": "storage",
-    "n_ls": "storage", "s_ls": "storage",
-    "g_sdata": "selem", "l_sdata": "selem", "u_selem": "selem", "n_selem": "selem",
-    "d_cursor": "selem", "m_cursor": "selem", "n_sm": "map",
 }
 
 

@@ -3,10 +3,12 @@
 ``describe(model, s)`` maps a field name ("A.cloned", "ext1.refcnt",
 "storage1.cache[0]", "selem2.state") to its value as text.  Objects that do not exist
 yet are left out; registers are left out (the step labels say what a CPU is doing).
+``describe_cpus(model, s)`` adds them, for a state with no trace before it.
 """
 
 from __future__ import annotations
 
+from .kernel import PC_IDLE, PC_OP_DONE, STEPS
 from .layout import (
     EXT_ID_NAMES,
     KIND_NAMES,
@@ -19,6 +21,7 @@ from .layout import (
     MEM_RCU,
     NBUCKETS,
     REFCOUNT_SATURATED,
+    REG_POINTERS,
 )
 from .ops import _fmt
 
@@ -112,8 +115,12 @@ def describe(model, s: bytes) -> dict[str, str]:
         out[f"{n}.local_storage"] = _ptr("storage", f(L.selem, q, "local_storage"))
         sm = f(L.selem, q, "smap")
         out[f"{n}.smap"] = maps[sm - 1] if sm else "NULL"
-        out[f"{n}.snode"] = "linked" if f(L.selem, q, "spprev") else "unlinked"
-        out[f"{n}.map_node"] = "linked" if f(L.selem, q, "mpprev") else "unlinked"
+        for node, pprev, nxt in (("snode", "spprev", "snext"), ("map_node", "mpprev", "mnext")):
+            out[f"{n}.{node}"] = "linked" if f(L.selem, q, pprev) else "unlinked"
+            if not f(L.selem, q, pprev) and f(L.selem, q, nxt):
+                # hlist_del_init_rcu() leaves ->next for RCU readers: a walk standing on
+                # this selem goes on to that one
+                out[f"{n}.{node}.next (stale)"] = _ptr("selem", f(L.selem, q, nxt))
         out[f"{n}.state"] = _bits(f(L.selem, q, "state"))
         out[f"{n}.value"] = value(f(L.selem, q, "value"))
     for m in range(1, L.map.n + 1):
@@ -146,4 +153,47 @@ def describe(model, s: bytes) -> dict[str, str]:
             else:
                 obj = f"{KIND_NAMES.get(v >> 5, '?')}{v & 31}" if v & 31 else "NULL pointer"
                 out[text] = obj
+    return out
+
+
+def describe_cpus(model, s: bytes) -> dict[str, str]:
+    """Where each CPU is and what its registers hold, for a state with no trace before
+    it (a counterexample to induction): the step it runs next, the functions its calls
+    return to (innermost first), and every register that is not zero, pointers named
+    like the objects (``cpu1.d_cursor = selem2``).  Left out: the program's value
+    pointers (``vp*``: the cached ``sdata`` a program holds, named by the registers it
+    read), and ``opi`` and ``alt`` (which op; the step names its function)."""
+    L, spec = model.layout, model.spec
+    names = {"skb": spec.skbs, "map": spec.maps}
+    out: dict[str, str] = {}
+    for t in range(1, L.thread.n + 1):
+        n = spec.threads[t - 1].name
+
+        def reg(f, t=t):
+            return s[L.thread.idx(t, f)]
+
+        pc = reg("pc")
+        out[f"{n}.at"] = (STEPS[pc].label if pc in STEPS else "idle" if pc == PC_IDLE
+                          else f"pc {pc}")
+        frames = [reg(f"stk{i}") for i in range(reg("sp"))]
+        if frames:
+            out[f"{n}.called_from"] = " <- ".join(
+                "the op" if c == PC_OP_DONE else STEPS[c].func if c in STEPS
+                else f"pc {c}" for c in reversed(frames))
+        for f in L.thread.fields:
+            v = reg(f)
+            if not v or f in ("pc", "sp", "rcu", "opi", "alt") or f.startswith(("stk", "vp")):
+                continue
+            if f == "runmaps":  # bit m-1: the maps this program run has used
+                out[f"{n}.runmaps"] = ", ".join(
+                    m for i, m in enumerate(spec.maps) if v >> i & 1)
+                continue
+            kind = REG_POINTERS.get(f)
+            if kind in names:
+                out[f"{n}.{f}"] = (names[kind][v - 1] if v <= len(names[kind])
+                                   else f"{kind}{v}")
+            elif kind:
+                out[f"{n}.{f}"] = _ptr(kind, v)
+            else:
+                out[f"{n}.{f}"] = str(v)
     return out

@@ -115,6 +115,15 @@ THREAD_REGS = (
     # other spec-driven models
     "own", "runmaps",
 )
+# the registers that hold a pointer, and the table it points into (0 is NULL)
+REG_POINTERS = {
+    "a_skb": "skb", "a_new": "skb", "a_map": "map", "own": "skb",
+    "g_ext": "ext", "x_old": "ext", "x_new": "ext", "p_ext": "ext",
+    "g_storage": "storage", "u_storage": "storage", "d_storage": "storage",
+    "n_ls": "storage", "s_ls": "storage",
+    "g_sdata": "selem", "l_sdata": "selem", "u_selem": "selem", "n_selem": "selem",
+    "d_cursor": "selem", "m_cursor": "selem", "n_sm": "map",
+}
 # registers that survive the end of an op (everything else is cleared, so that
 # states do not differ in dead values)
 PERSISTENT_REGS = frozenset({"pc", "sp", "opi", "alt", "rcu", "sync", "own", "runmaps"})

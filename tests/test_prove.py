@@ -641,3 +641,35 @@ def test_cti_of_a_query_z3_gave_up_on_renders():
     assert out[0]["changes"] == {}
     why = [n for n in out[1]["notes"] if "no answer" in n]
     assert len(why) == 1 and "no_double_free" in why[0]
+
+
+def test_cti_state_says_where_each_cpu_is():
+    """A CTI has no trace before it, so its state shows each CPU's next step, the
+    functions its calls return to and its registers, pointers named like the objects (a
+    destroy's cursor as ``selem1``); the step entry shows how they change."""
+    import random
+
+    from checker.induction import Cti
+    from checker.prove_induction import render_cti
+    from model.kernel import STEPS
+    from model.symbolic import Fragments
+
+    m = build("rfc-fix", (), WorldSize(1, 1, 1))
+    L, rng = m.layout, random.Random(0)
+    pc, cur = L.thread.idx(1, "pc"), L.thread.idx(1, "d_cursor")
+    s = m.initial_states()[0]
+    for _ in range(100_000):  # walk until a destroy stands on a selem
+        nxt = m.random_successor(s, rng)
+        s = nxt[1] if nxt else m.initial_states()[0]
+        if s[cur]:
+            break
+    assert s[cur], "no walk reached bpf_local_storage_destroy()'s list"
+    F = Fragments(m)
+    path = next(p for p in F.paths(1, F.key(s, 1)) if F.post(p, s) is not None)
+    state, step = render_cti(m, F, Cti("no_leak", s, path, ("no_leak",)))
+    got = state["changes"]
+    assert got["cpu0.at"] == STEPS[s[pc]].label
+    assert "bpf_skb_storage_free <- __skb_ext_put <- " in got["cpu0.called_from"]
+    assert got["cpu0.called_from"].endswith(" <- the op")
+    assert got["cpu0.d_cursor"] == f"selem{s[cur]}" and got["cpu0.a_skb"] == "P1"
+    assert any(k.startswith("cpu0.") for k in step["changes"]), step["changes"]
