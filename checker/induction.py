@@ -88,7 +88,8 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
     alive = _initially_true(initial, candidates)
     dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
     pre_f = {c.name: c.formula(pre) for c in candidates}
-    posts: dict[int, Callable] = {}  # per path, kept across rounds
+    bundle = _Bundle(pre_f)
+    posts: dict[int, _Post] = {}  # per path, kept across rounds
     rounds = 0
     counts = {"queries": 0, "given_up": 0}
     first_drop: dict[str, float] = {}
@@ -101,7 +102,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
             if progress:
                 progress(rounds, n, len(paths), len(alive))
             if n not in posts:
-                posts[n] = _post(pre, p, pre_f)
+                posts[n] = bundle.after(p, pre)
             post = posts[n]
             base, todo = _path_query(p, alive, pre_f, post)
             for bad, state in _not_preserved(base, pre, todo, post,
@@ -208,13 +209,14 @@ def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, 
     """:func:`step_check` on some of the paths: ``(path number, candidate, state)`` for
     each candidate a path does not preserve (once per step), and the query counts."""
     pre_f = {c.name: c.formula(pre) for c in alive}
+    bundle = _Bundle(pre_f)
     found: list[tuple[int, str, bytes]] = []
     seen: dict[str, set[str]] = {}
     counts = {"queries": 0, "given_up": 0}
     for j, (n, p) in enumerate(numbered):
         if progress:
             progress(j * stride, total)
-        post_of = _post(pre, p, pre_f)
+        post_of = bundle.after(p, pre)
         base, todo = _path_query(p, alive, pre_f, post_of)
         here = seen.setdefault(key(p), set())
         for bad, state in _not_preserved(base, pre, todo, post_of, timeout_ms, split, counts,
@@ -264,29 +266,68 @@ def _initially_true(initial, candidates) -> list[Candidate]:
     return [c for c in alive if c.group not in false_groups]
 
 
-def _post(pre, p, pre_f) -> Callable:
-    """``post(c)``: candidate ``c`` after path ``p``, its pre-state formula with the
-    path's writes substituted (the same term as ``c.formula`` of the post-state vector,
-    built in z3's C code instead of Python), memoized."""
-    sub, got = Substitution([(pre[i], w) for i, w in p.writes.items()]), {}
+class _Bundle:
+    """Every candidate's negated pre-state formula as the arguments of one term, an
+    application of a fresh predicate, so that what a path does to all of them is one
+    z3 substitution and one simplification (z3 shares the work on common subterms),
+    not one of each per candidate: with a few hundred candidates and a thousand paths,
+    the per-candidate calls took most of a small world's induction."""
 
-    def post(c):
-        if c.name not in got:
-            got[c.name] = sub(pre_f[c.name])
-        return got[c.name]
+    def __init__(self, pre_f: dict):
+        self.names = list(pre_f)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        args = [z3.Not(pre_f[n]) for n in self.names] or [z3.BoolVal(False)]
+        self.pre_ids = [a.get_id() for a in args]
+        self.term = z3.Function("houdini_negated_candidates", *[z3.BoolSort()] * len(args),
+                                z3.BoolSort())(*args)
 
-    return post
+    def after(self, p, pre) -> _Post:
+        post = Substitution([(pre[i], w) for i, w in p.writes.items()])(self.term)
+        return _Post(self, post, z3.simplify(post))
 
 
-def _path_query(p, alive, pre_f, post):
+class _Post:
+    """The candidates after one path: ``negated(c)``, the negation of candidate ``c``
+    with the path's writes substituted (the same term as ``Not(c.formula)`` of the
+    post-state vector); ``broken(cs)``, the query that one of ``cs`` is false after the
+    path; and ``changes``, the candidates the path may make false: not those it leaves
+    their own pre-state formula (z3 terms are hash-consed), which every query already
+    assumes, nor those it makes true."""
+
+    def __init__(self, bundle: _Bundle, post, simplified):
+        self.b, self.term, self.got = bundle, post, {}
+        self.ctx = post.ctx
+        ctx, n = post.ctx.ref(), len(bundle.names)
+        a, s = post.as_ast(), simplified.as_ast()
+        same = [z3.Z3_get_ast_id(ctx, z3.Z3_get_app_arg(ctx, a, i)) == bundle.pre_ids[i]
+                for i in range(n)]
+        if simplified.decl().eq(post.decl()):  # the predicate is uninterpreted, so
+            true = [z3.Z3_get_bool_value(ctx, z3.Z3_get_app_arg(ctx, s, i)) == z3.Z3_L_FALSE
+                    for i in range(n)]  # simplify() keeps it and simplifies each argument
+        else:
+            true = [z3.is_false(z3.simplify(post.arg(i))) for i in range(n)]
+        self.changes = {name for i, name in enumerate(bundle.names)
+                        if not same[i] and not true[i]}
+
+    def negated(self, c):
+        if c.name not in self.got:
+            self.got[c.name] = self.term.arg(self.b.index[c.name])
+        return self.got[c.name]
+
+    def broken(self, cs) -> z3.BoolRef:
+        """``Or(*(negated(c) for c in cs))``, built through the C API (the Python
+        wrappers' checks per argument cost more than the query's construction)."""
+        ctx, a = self.ctx.ref(), self.term.as_ast()
+        args = (z3.Ast * len(cs))(*(z3.Z3_get_app_arg(ctx, a, self.b.index[c.name])
+                                    for c in cs))
+        return z3.BoolRef(z3.Z3_mk_or(ctx, len(cs), args), self.ctx)
+
+
+def _path_query(p, alive, pre_f, post: _Post):
     """The assertions every query about path ``p`` starts from (its guard and the
     ``alive`` candidates), and those candidates the path may change."""
     base = [p.guard, *(pre_f[c.name] for c in alive)]
-    # a candidate over bytes the path does not write is its own pre-state
-    # formula (z3 terms are hash-consed), which ``base`` already asserts
-    todo = [c for c in alive if not post(c).eq(pre_f[c.name])
-            and not z3.is_true(z3.simplify(post(c)))]
-    return base, todo
+    return base, [c for c in alive if c.name in post.changes]
 
 
 # z3's effort (its deterministic resource count, not time) allowed to a query's first
@@ -340,7 +381,7 @@ class _PathSolver:
 def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     """The candidates of ``todo`` that one path does not preserve, in batches of
     ``(candidates, state)``: ``base`` is the path's guard and the assumptions,
-    ``post(c)`` is candidate ``c`` after the path.  One query for all of them (a model
+    ``post`` the candidates after the path (:class:`_Post`).  One query for all of them (a model
     names every candidate it breaks), then again for the rest after each batch, until
     the rest is preserved; ``gone(c)``, read before each query, leaves out what the
     caller has dropped meanwhile.  A query z3 gives up on (``timeout_ms``) is asked
@@ -354,11 +395,12 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
         if not chunk:
             continue
         counts["queries"] += 1
-        r, mdl = ps.check(z3.Or(*(z3.Not(post(c)) for c in chunk)), limit)
+        r, mdl = ps.check(post.broken(chunk), limit)
         if r == z3.unsat:
             continue
         if r == z3.sat:
-            bad = [c for c in chunk if z3.is_false(mdl.eval(post(c), model_completion=True))]
+            bad = [c for c in chunk
+                   if z3.is_true(mdl.eval(post.negated(c), model_completion=True))]
             bad = bad or chunk  # (the model breaks one of them; never empty)
             state = _state_of(mdl, pre)
         else:  # solver gave up: nothing in this query is shown preserved
