@@ -104,6 +104,32 @@ def test_focus_world_is_a_restriction():
             parse_focus(bad)
 
 
+def test_a_path_changes_only_the_candidates_it_may_make_false():
+    """What a path does to every candidate comes from one substitution and one
+    simplification of all of them (induction._Bundle): a candidate over bytes the path
+    does not write is unchanged, one the path makes true needs no query, the others
+    are asked, and each one's term is Not(candidate) of the post-state."""
+    import z3
+
+    from checker.induction import _Bundle
+    from model.symbolic import Path
+
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    pre = [x, y]
+    cands = {"y<=1": z3.ULE(y, 1), "x<=3": z3.ULE(x, 3), "x==0|x!=0": z3.Or(x == 0, x != 0),
+             "x+y<9": z3.ULT(x + y, 9), "x<4": z3.ULT(x, 4)}
+    b = _Bundle(cands)
+    post = b.after(Path(1, z3.BoolVal(True), {0: x + 1}, ("inc",)), pre)
+    assert post.changes == {"x<=3", "x+y<9", "x<4"}  # the tautology stays true
+    post = b.after(Path(1, z3.BoolVal(True), {0: z3.BitVecVal(1, 8)}, ("set",)), pre)
+    assert post.changes == {"x+y<9"}  # x<=3 and x<4 become true
+    c = Candidate("x+y<9", None, None)
+    assert post.negated(c).eq(z3.Not(z3.ULT(1 + y, 9)))
+    s = z3.Solver()
+    s.add(post.broken([c]), y == 8)
+    assert s.check() == z3.sat
+
+
 @pytest.mark.parametrize("rlimit", [None, 1])
 def test_houdini_keeps_inductive_and_drops_with_cti(rlimit, monkeypatch):
     """Also with every query past the incremental solver's effort limit (``rlimit``
