@@ -301,13 +301,15 @@ class _Post:
         a, s = post.as_ast(), simplified.as_ast()
         same = [z3.Z3_get_ast_id(ctx, z3.Z3_get_app_arg(ctx, a, i)) == bundle.pre_ids[i]
                 for i in range(n)]
-        if simplified.decl().eq(post.decl()):  # the predicate is uninterpreted, so
-            true = [z3.Z3_get_bool_value(ctx, z3.Z3_get_app_arg(ctx, s, i)) == z3.Z3_L_FALSE
-                    for i in range(n)]  # simplify() keeps it and simplifies each argument
+        # made true: the negation simplifies to false.  The predicate is uninterpreted,
+        # so simplify() keeps the application and simplifies each argument
+        if simplified.decl().eq(post.decl()):
+            made_true = [z3.Z3_get_bool_value(ctx, z3.Z3_get_app_arg(ctx, s, i))
+                         == z3.Z3_L_FALSE for i in range(n)]
         else:
-            true = [z3.is_false(z3.simplify(post.arg(i))) for i in range(n)]
+            made_true = [z3.is_false(z3.simplify(post.arg(i))) for i in range(n)]
         self.changes = {name for i, name in enumerate(bundle.names)
-                        if not same[i] and not true[i]}
+                        if not same[i] and not made_true[i]}
 
     def negated(self, c):
         if c.name not in self.got:
@@ -380,11 +382,11 @@ class _PathSolver:
 
 def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     """The candidates of ``todo`` that one path does not preserve, in batches of
-    ``(candidates, state)``: ``base`` is the path's guard and the assumptions,
-    ``post`` the candidates after the path (:class:`_Post`).  One query for all of them (a model
-    names every candidate it breaks), then again for the rest after each batch, until
-    the rest is preserved; ``gone(c)``, read before each query, leaves out what the
-    caller has dropped meanwhile.  A query z3 gives up on (``timeout_ms``) is asked
+    ``(candidates, state)``: ``base`` is the path's guard and the assumptions, ``post``
+    the candidates after the path (:class:`_Post`).  One query for all of them (a
+    model names every candidate it breaks), then again for the rest after each batch,
+    until the rest is preserved; ``gone(c)``, read before each query, leaves out what
+    the caller has dropped meanwhile.  A query z3 gives up on (``timeout_ms``) is asked
     again one candidate at a time with ``split``, each with a tenth of the limit, and a
     candidate z3 cannot answer for alone comes back with no state (``b""``).
     ``counts`` gains the queries asked and those given up on."""

@@ -184,6 +184,9 @@ def describe_cpus(model, s: bytes) -> dict[str, str]:
             v = reg(f)
             if not v or f in ("pc", "sp", "rcu", "opi", "alt") or f.startswith(("stk", "vp")):
                 continue
+            if f == "x_id":  # skb_ext_add()'s id, as a bit
+                out[f"{n}.x_id"] = _ids(v)
+                continue
             if f == "runmaps":  # bit m-1: the maps this program run has used
                 out[f"{n}.runmaps"] = ", ".join(
                     m for i, m in enumerate(spec.maps) if v >> i & 1)
