@@ -296,13 +296,14 @@ class _Post:
 
     def __init__(self, bundle: _Bundle, post, simplified):
         self.b, self.term, self.got = bundle, post, {}
-        self.ctx = post.ctx
         ctx, n = post.ctx.ref(), len(bundle.names)
         a, s = post.as_ast(), simplified.as_ast()
         same = [z3.Z3_get_ast_id(ctx, z3.Z3_get_app_arg(ctx, a, i)) == bundle.pre_ids[i]
                 for i in range(n)]
         # made true: the negation simplifies to false.  The predicate is uninterpreted,
-        # so simplify() keeps the application and simplifies each argument
+        # so simplify() keeps the application and simplifies each argument; were it
+        # ever to rewrite the application, reading its arguments by position would be
+        # wrong, so that case asks per candidate instead
         if simplified.decl().eq(post.decl()):
             made_true = [z3.Z3_get_bool_value(ctx, z3.Z3_get_app_arg(ctx, s, i))
                          == z3.Z3_L_FALSE for i in range(n)]
@@ -319,10 +320,10 @@ class _Post:
     def broken(self, cs) -> z3.BoolRef:
         """``Or(*(negated(c) for c in cs))``, built through the C API (the Python
         wrappers' checks per argument cost more than the query's construction)."""
-        ctx, a = self.ctx.ref(), self.term.as_ast()
+        ctx, a = self.term.ctx.ref(), self.term.as_ast()
         args = (z3.Ast * len(cs))(*(z3.Z3_get_app_arg(ctx, a, self.b.index[c.name])
                                     for c in cs))
-        return z3.BoolRef(z3.Z3_mk_or(ctx, len(cs), args), self.ctx)
+        return z3.BoolRef(z3.Z3_mk_or(ctx, len(cs), args), self.term.ctx)
 
 
 def _path_query(p, alive, pre_f, post: _Post):
