@@ -171,7 +171,7 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
 
 
 def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key,
-                   *, progress=None, timeout_ms: int = 0,
+                   *, progress=None, on_round=None, timeout_ms: int = 0,
                    jobs: int = 1) -> tuple[HoudiniResult, StepCheck]:
     """Houdini in whole rounds: :func:`step_check` with every candidate, then again with
     what it did not refute, until a round refutes nothing.  Each round assumes the
@@ -179,7 +179,9 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
     processes); the result is :func:`houdini`'s, the largest inductive subset (a
     candidate refuted with a state is in no inductive subset, and one z3 gave up on
     Houdini drops too).  Also returns the first round, whose counterexamples are
-    relative to the whole set.  ``progress(round, n, total, alive)``."""
+    relative to the whole set.  ``progress(round, n, total, alive)``;
+    ``on_round(round, step_check)`` after each round (a long run says at once what a
+    round refuted, not only in the report at the end)."""
     rounds: list[StepCheck] = []
     alive, dropped, when = list(candidates), {}, {}
     while True:
@@ -188,6 +190,8 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
         sc = step_check(pre, initial, paths, alive, key, progress=tick,
                         timeout_ms=timeout_ms, jobs=jobs)
         rounds.append(sc)
+        if on_round:
+            on_round(len(rounds), sc)
         refuted = {n: c for f in sc.failures.values() for n, c in f.items()}
         out = set(refuted) | set(sc.false_initially)
         if not out:

@@ -212,10 +212,20 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs) -> Houdi
                              f"{alive} candidates alive\r")
             sys.stderr.flush()
 
+    def done(rnd, sc):  # what the round refuted, by step, before the next one starts
+        if not progress:
+            return
+        sys.stderr.write(f"\n  step check round {rnd}: {sc.queries} queries, "
+                         f"{sc.given_up} given up, {round(sc.seconds)} s; "
+                         f"{len(sc.failures)} of {sc.steps} steps break a candidate\n")
+        for k, f in sc.failures.items():
+            sys.stderr.write(f"    {k}: {', '.join(lemma_names(f))}\n")
+        if sc.false_initially:
+            sys.stderr.write(f"    false initially: {', '.join(sc.false_initially)}\n")
+        sys.stderr.flush()
+
     res, first = houdini_rounds(F.pre, initial, ps, cands, lambda p: step_name(m, p),
-                                progress=tick, timeout_ms=QUERY_MS, jobs=jobs)
-    if progress:
-        sys.stderr.write("\n")
+                                progress=tick, on_round=done, timeout_ms=QUERY_MS, jobs=jobs)
     stats["step_check"] = {
         "steps": first.steps, "seconds": round(first.seconds, 2), "queries": first.queries,
         "queries_given_up": first.given_up, "candidates": len(cands), "jobs": jobs,

@@ -17,7 +17,10 @@ not inductive is dropped, never assumed.  The families:
   reachable from its storage's or bucket's head, so no cycles), ``heap:head-converse``,
   ``heap:map-head-converse``, ``heap:bucket-head``, ``heap:snext-same``,
   ``heap:mnext-same`` (a bucket holds the selems of one map that hash to it:
-  select_bucket() is ``local_storage % NBUCKETS`` here), ``heap:map-linked`` (map-linked
+  select_bucket() is ``local_storage % NBUCKETS`` here), ``heap:g-ls`` and
+  ``heap:snext-g-ls`` (the ghost ``g_ls``, the storage a selem was linked into, is its
+  ``local_storage`` until a nofail clears that, and a ``->snode.next``, stale or not,
+  leads to a selem of the same storage), ``heap:map-linked`` (map-linked
   implies storage-linked: every unlink takes the map side first),
   ``heap:storage-linked``, ``heap:freed-unlinked``, ``heap:live-unlinked`` (an allocated
   selem off its storage list is in a bpf_selem_unlink_nofail()), ``heap:storage-not-map``;
@@ -84,7 +87,9 @@ CPUs on one or two packets, map_free included (without ``ext_del``).  With ``rfc
 the same holds with ``skb_ext_del`` in the world (every state of its one-packet world;
 Houdini keeps them all and proves the five goals with one CPU, with two CPUs on two
 packets with every op kind, and with three CPUs on two packets when the world has no
-map_free).
+map_free).  Since the ghost ``g_ls`` (2026-12-02), also with three CPUs on two packets
+with every op kind: a third CPU lets two destroys of two storages run next to a
+map_free, and only the ghost says that their walks never meet on one selem.
 """
 
 from __future__ import annotations
@@ -638,12 +643,17 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                 at(s, t, _UNPIN), lambda: E.Or(r(s, t, "d_cursor") == 0,
                                                q_(s, r(s, t, "d_cursor"), "snext") == 0)))
 
-            # what is ahead of a destroy's cursor, stale ->snext included, was on its
-            # storage's list: its ->local_storage is that storage or NULL
-            out["heap:ahead-in-storage"] = every(T, lambda s, t: each_ahead(
-                s, t, *_DWALK, lambda q: E.Or(
+            # what is ahead of a destroy's cursor, stale ->snext included, and the cursor
+            # itself were linked into its storage (g_ls): ->local_storage is that storage
+            # or NULL. So two destroys of two storages never meet on one selem
+            def in_storage(s, t, q):
+                return E.And(q_(s, q, "g_ls") == r(s, t, "d_storage"), E.Or(
                     q_(s, q, "local_storage") == 0,
-                    q_(s, q, "local_storage") == r(s, t, "d_storage"))))
+                    q_(s, q, "local_storage") == r(s, t, "d_storage")))
+            out["heap:ahead-in-storage"] = every(T, lambda s, t: E.And(
+                each_ahead(s, t, *_DWALK, lambda q: in_storage(s, t, q)),
+                E.Implies(E.And(p.within(s, t, _DWALK[0]), r(s, t, "d_cursor") != 0),
+                          lambda: in_storage(s, t, r(s, t, "d_cursor")))))
 
             # once the destroy dropped the owner's reference (owner_refcnt 0), what is left
             # on the storage's list is only what a map_free in nofail still holds
@@ -822,6 +832,19 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     out["heap:snext-same"] = every(Q, lambda s, q: E.Implies(
         E.And(q_(s, q, "spprev") != 0, q_(s, q, "snext") != 0),
         lambda: q_(s, q_(s, q, "snext"), "local_storage") == q_(s, q, "local_storage")))
+    # g_ls: the storage a selem was linked into (bpf_selem_link_storage_nolock()), a
+    # ghost that outlives ->local_storage, which only a nofail clears
+    out["heap:g-ls"] = every(Q, lambda s, q: E.Implies(
+        q_(s, q, "local_storage") != 0,
+        lambda: q_(s, q, "g_ls") == q_(s, q, "local_storage")))
+    # a ->snode.next, stale or not, stays in its storage: hlist_add_head_rcu() sets it to
+    # the list's first, an unlink to the unlinked one's ->next; lists only grow at the head
+    out["heap:snext-g-ls"] = lambda s: E.And(
+        every(Q, lambda s, q: E.Implies(q_(s, q, "snext") != 0, lambda: E.And(
+            q_(s, q, "g_ls") != 0,
+            q_(s, q_(s, q, "snext"), "g_ls") == q_(s, q, "g_ls"))))(s),
+        every(ST, lambda s, st: E.Implies(st_(s, st, "first") != 0,
+                                          lambda: q_(s, st_(s, st, "first"), "g_ls") == st))(s))
 
     # ---- the ext's destructor: bpf_skb_storage_free() / destroy ------------------------
     def after_destroy(s, t):

@@ -92,8 +92,14 @@ def _hlist_del_init(k, head_set, nxt, q):
 
 
 def storage_link(k, st, q):
-    """bpf_selem_link_storage_nolock(): local_storage = st; hlist_add_head_rcu(snode)."""
+    """bpf_selem_link_storage_nolock(): local_storage = st; hlist_add_head_rcu(snode).
+
+    Ghost ``g_ls``: the storage the selem was linked into.  The kernel links a selem
+    into one storage at most (the one it was allocated for) and later only clears
+    ->local_storage (bpf_selem_unlink_nofail()), so the ghost keeps what the pointer
+    said; the lemmas use it for selems met through a stale ->snode.next."""
     k.selem(q).local_storage = st
+    k.set_meta(k.L.selem, q, "g_ls", st)
     s = k.storage(st)
     _hlist_add_head(k, lambda: s.first, lambda v: setattr(s, "first", v), "snext", q)
 

@@ -113,6 +113,9 @@ def describe(model, s: bytes) -> dict[str, str]:
         n = f"selem{q}"
         out[n] = mem(L.selem, q) + f" (map {maps[f(L.selem, q, 'g_map') - 1]})"
         out[f"{n}.local_storage"] = _ptr("storage", f(L.selem, q, "local_storage"))
+        if f(L.selem, q, "local_storage") == 0 and f(L.selem, q, "g_ls"):
+            # cleared by bpf_selem_unlink_nofail(): the storage it was linked into
+            out[f"{n}.linked_into (ghost)"] = _ptr("storage", f(L.selem, q, "g_ls"))
         sm = f(L.selem, q, "smap")
         out[f"{n}.smap"] = maps[sm - 1] if sm else "NULL"
         for node, pprev, nxt in (("snode", "spprev", "snext"), ("map_node", "mpprev", "mnext")):

@@ -198,8 +198,8 @@ class Layout:
         self.selem = add(
             "selem", s.selems,
             ["mem", "rcuw", "local_storage", "smap", "spprev", "snext", "mpprev", "mnext",
-             "state", "value", "g_writer", "g_map"],
-            meta=["mem", "rcuw", "g_writer", "g_map"],
+             "state", "value", "g_writer", "g_map", "g_ls"],
+            meta=["mem", "rcuw", "g_writer", "g_map", "g_ls"],
         )
         self.map = add(
             "map", s.maps,
