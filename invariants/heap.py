@@ -839,12 +839,14 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         lambda: q_(s, q, "g_ls") == q_(s, q, "local_storage")))
     # a ->snode.next, stale or not, stays in its storage: hlist_add_head_rcu() sets it to
     # the list's first, an unlink to the unlinked one's ->next; lists only grow at the head
-    out["heap:snext-g-ls"] = lambda s: E.And(
-        every(Q, lambda s, q: E.Implies(q_(s, q, "snext") != 0, lambda: E.And(
-            q_(s, q, "g_ls") != 0,
-            q_(s, q_(s, q, "snext"), "g_ls") == q_(s, q, "g_ls"))))(s),
-        every(ST, lambda s, st: E.Implies(st_(s, st, "first") != 0,
-                                          lambda: q_(s, st_(s, st, "first"), "g_ls") == st))(s))
+    def next_g_ls(s, q):
+        return E.Implies(q_(s, q, "snext") != 0, lambda: E.And(
+            q_(s, q, "g_ls") != 0, q_(s, q_(s, q, "snext"), "g_ls") == q_(s, q, "g_ls")))
+
+    def first_g_ls(s, st):
+        return E.Implies(st_(s, st, "first") != 0,
+                         lambda: q_(s, st_(s, st, "first"), "g_ls") == st)
+    out["heap:snext-g-ls"] = lambda s: E.And(every(Q, next_g_ls)(s), every(ST, first_g_ls)(s))
 
     # ---- the ext's destructor: bpf_skb_storage_free() / destroy ------------------------
     def after_destroy(s, t):
