@@ -213,8 +213,6 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs) -> Houdi
             sys.stderr.flush()
 
     def done(rnd, sc):  # what the round refuted, by step, before the next one starts
-        if not progress:
-            return
         sys.stderr.write(f"\n  step check round {rnd}: {sc.queries} queries, "
                          f"{sc.given_up} given up, {round(sc.seconds)} s; "
                          f"{len(sc.failures)} of {sc.steps} steps break a candidate\n")
@@ -225,7 +223,8 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs) -> Houdi
         sys.stderr.flush()
 
     res, first = houdini_rounds(F.pre, initial, ps, cands, lambda p: step_name(m, p),
-                                progress=tick, on_round=done, timeout_ms=QUERY_MS, jobs=jobs)
+                                progress=tick, on_round=done if progress else None,
+                                timeout_ms=QUERY_MS, jobs=jobs)
     stats["step_check"] = {
         "steps": first.steps, "seconds": round(first.seconds, 2), "queries": first.queries,
         "queries_given_up": first.given_up, "candidates": len(cands), "jobs": jobs,
