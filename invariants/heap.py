@@ -125,7 +125,7 @@ from model.layout import (
 )
 from model.skbuff import skb_ext_free
 
-from .lemmas import _NONZERO_ARGS, REG_POINTERS, _codes, _steps
+from .lemmas import _NONZERO_ARGS, REG_POINTERS, _codes, _steps, lost_publish
 from .properties import _PC_EXT_ADDED, _PC_EXT_RESET, Props
 
 _NOFAIL = _steps(ls.nofail)
@@ -134,6 +134,7 @@ _UNLINK_HELD = _codes(ls.unlink_misc_cache, ls.unlink_misc_owner, ls.unlink_stor
 _DESTROY = _steps(ls.destroy)
 _MAP_FREE = _steps(ls.map_free)
 _KFUNC = _steps(get, delete, ls.lookup)
+_READ_ONLY_KFUNC = _steps(delete, ls.lookup)  # (no bpf_local_storage_update())
 _C_UNLINK, _C_UNLINK_LOCKED, _C_UNLINK_STORAGE, _C_MISC_CACHE, _C_MISC_OWNER = _codes(
     ls.selem_unlink, ls.selem_unlink_locked, ls.unlink_storage, ls.unlink_misc_cache,
     ls.unlink_misc_owner)
@@ -265,15 +266,32 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         for f in vps)))
 
     # ---- selems on the lists -----------------------------------------------------------
+    # (lost_publish: a storage whose cmpxchg lost is freed with its first selem on it)
     out["heap:freed-unlinked"] = every(Q, lambda s, q: E.Implies(
         E.Or(q_(s, q, "mem") == MEM_RCU, q_(s, q, "mem") == MEM_FREED),
-        lambda: E.And(q_(s, q, "spprev") == 0, q_(s, q, "mpprev") == 0)))
+        lambda: E.And(E.Or(q_(s, q, "spprev") == 0, lost_publish(E, L, s, q)),
+                      q_(s, q, "mpprev") == 0)))
+    # ... and nothing reaches that storage or selem: the storage was never published
+    # (no ext, CPU or selem names it) and the selem left the map in the same step
+    def lost_unreached(s, q):
+        st = q_(s, q, "local_storage")
+        return E.And(
+            *(e_(s, e, "storage") != st for e in EX),
+            *(E.And(*(q_(s, o, "local_storage") != st for o in Q if o != q)),),
+            *(st_(s, x, c) != q for x in ST for c in cslots),
+            *(r(s, t, f) != (st if tt == "storage" else q) for t in T
+              for f, tt in REG_POINTERS.items() if tt in ("storage", "selem")),
+            *(r(s, t, f) != q for t in T for f in vps),
+            *(E.Implies(at(s, t, _RV_SELEM), lambda t=t: r(s, t, "rv") != q) for t in T))
+    out["heap:lost-unreached"] = every(Q, lambda s, q: E.Implies(
+        lost_publish(E, L, s, q), lambda: lost_unreached(s, q)))
     out["heap:map-linked"] = every(Q, lambda s, q: E.Implies(
         q_(s, q, "mpprev") != 0, lambda: E.And(q_(s, q, "spprev") != 0, q_(s, q, "smap") != 0)))
     out["heap:storage-linked"] = every(Q, lambda s, q: E.Implies(
         q_(s, q, "spprev") != 0, lambda: E.And(
             q_(s, q, "local_storage") != 0,
-            st_(s, q_(s, q, "local_storage"), "mem") == MEM_LIVE)))
+            E.Or(st_(s, q_(s, q, "local_storage"), "mem") == MEM_LIVE,
+                 lost_publish(E, L, s, q)))))
     out["heap:live-unlinked"] = every(Q, lambda s, q: E.Implies(
         E.And(q_(s, q, "mem") == MEM_LIVE, q_(s, q, "spprev") == 0),
         lambda: cpu_on(s, _NOFAIL, "n_selem", q)))
@@ -285,6 +303,13 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "owner_refcnt") == 0),
         lambda: cpu_on(s, lambda s, t: E.And(p.within(s, t, _NOFAIL),
                                              p.within(s, t, _MAP_FREE)), "n_ls", st)))
+
+    # owner_refcnt drops to 0 only in bpf_local_storage_destroy(), after its walk has
+    # unlinked every selem from the storage (each nofail it calls unlinks the storage
+    # side), so a live storage whose count is 0 has an empty list
+    out["heap:zero-refcnt-empty"] = every(ST, lambda s, st: E.Implies(
+        E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "owner_refcnt") == 0),
+        lambda: st_(s, st, "first") == 0))
 
     def nofail_regs(s, t):
         nb, ns, nl = r(s, t, "n_bucket"), r(s, t, "n_selem"), r(s, t, "n_ls")
@@ -301,6 +326,11 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         return E.Implies(E.And(p.within(s, t, _NOFAIL), r(s, t, "pc") != _C_NOFAIL_START),
                          lambda: E.And(E.Or(nl != 0, v == 0), E.Or(v == 0, v == nl)))
     out["heap:nofail-ls"] = every(T, nofail_ls)
+    # (the storage nofail read from selem->local_storage is the one the selem was
+    # linked into, the ghost g_ls, which stays when the pointer is cleared)
+    out["heap:nofail-g-ls"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _NOFAIL), r(s, t, "n_ls") != 0),
+        lambda: r(s, t, "n_ls") == q_(s, r(s, t, "n_selem"), "g_ls")))
     out["heap:nofail-sm"] = every(T, lambda s, t: E.Implies(
         at(s, t, _codes(ls.nofail_map, ls.nofail_clear_smap)), lambda: E.And(
             r(s, t, "n_sm") != 0, E.Or(q_(s, r(s, t, "n_selem"), "smap") == r(s, t, "n_sm"),
@@ -331,6 +361,43 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         lambda c=c: E.And(q_(s, st_(s, st, c), "mem") == MEM_LIVE,
                           q_(s, st_(s, st, c), "local_storage") == st,
                           q_(s, st_(s, st, c), "spprev") != 0)) for c in cslots)))
+    # a kfunc may read what the cache slots of the storage it looked up point to, even
+    # once a map_free of another map has freed that storage (the selems it had then were
+    # unlinked with their slots cleared, or are freed after the kfunc read the storage)
+    out["heap:cache-readable"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _READ_ONLY_KFUNC), r(s, t, "g_storage") != 0),
+        lambda: E.And(*(E.Implies(
+            st_(s, r(s, t, "g_storage"), c) != 0,
+            lambda c=c: readable(s, L.selem, st_(s, r(s, t, "g_storage"), c), t))
+            for c in cslots))))
+    # ... and the slot of the kfunc's own map holds a selem still on that storage's list:
+    # only this CPU's delete unlinks a selem of the map (clearing the slot; the map is
+    # alive, so no map_free of it), and no destroy runs on the storage of a live ext
+    def own_slot(s, t):
+        gs = r(s, t, "g_storage")
+        idx = sel(s, L.map, r(s, t, "a_map"), "cache_idx")
+        return E.Implies(E.And(p.within(s, t, _READ_ONLY_KFUNC), gs != 0), lambda: E.And(*(
+            E.Implies(E.And(idx == i, st_(s, gs, c) != 0),
+                      lambda c=c: E.And(q_(s, st_(s, gs, c), "local_storage") == gs,
+                                        q_(s, st_(s, gs, c), "spprev") != 0,
+                                        q_(s, st_(s, gs, c), "mem") == MEM_LIVE))
+            for i, c in enumerate(cslots))))
+    out["heap:cache-own-slot"] = every(T, own_slot)
+    # the storage a kfunc read is owned by the ext it read it from (or has no owner
+    # left: the last selem's unlink cleared it), also once get's update has published
+    # a new one (a storage's owner is set when it is allocated, and only ever cleared)
+    out["heap:g-storage-owner"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _KFUNC), r(s, t, "g_storage") != 0), lambda: E.Or(
+            st_(s, r(s, t, "g_storage"), "owner") == r(s, t, "g_ext"),
+            st_(s, r(s, t, "g_storage"), "owner") == 0)))
+    # ... and so is the storage get's update read from the owner's pointer
+    out["heap:u-storage-owner"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _KFUNC), r(s, t, "u_storage") != 0), lambda: E.Or(
+            st_(s, r(s, t, "u_storage"), "owner") == r(s, t, "g_ext"),
+            st_(s, r(s, t, "u_storage"), "owner") == 0)))
+    # a slot caches a selem of its own storage (found on its list; slots are not copied)
+    out["heap:cache-g-ls"] = every(ST, lambda s, st: E.And(*(E.Implies(
+        st_(s, st, c) != 0, lambda c=c: q_(s, st_(s, st, c), "g_ls") == st) for c in cslots)))
     # a selem is cached only in its map's slot (smap->cache_idx), so unlinking it clears
     # every slot that holds it
     # (g_map: the map the selem was allocated for, a ghost that outlives smap)
@@ -548,6 +615,11 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                 q_(s, q, "mnext") != 0, lambda: E.And(
                     q_(s, q, "g_map") != 0,
                     q_(s, q_(s, q, "mnext"), "g_map") == q_(s, q, "g_map"))))
+            # ... so map_free's cursor, from its own map's bucket, stays in that map (two
+            # map_frees of two maps walk two sets of selems, stale ->mnext included)
+            out["heap:map-cursor-g-map"] = every(T, lambda s, t: E.Implies(
+                E.And(p.within(s, t, _MAP_FREE_NEXT), r(s, t, "m_cursor") != 0),
+                lambda: q_(s, r(s, t, "m_cursor"), "g_map") == r(s, t, "a_map")))
 
             # map_free's last synchronize_rcu() started after its walk found every bucket
             # empty: a CPU still in nofail on a selem of the map, or a destroy whose
@@ -780,7 +852,8 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "first") != 0, E.Not(ownerless(s, st))),
         lambda: st_(s, st, "owner") != 0))
     out["heap:storage-not-map"] = every(Q, lambda s, q: E.Implies(
-        E.And(q_(s, q, "spprev") != 0, E.Or(q_(s, q, "mpprev") == 0, q_(s, q, "smap") == 0)),
+        E.And(q_(s, q, "spprev") != 0, E.Or(q_(s, q, "mpprev") == 0, q_(s, q, "smap") == 0),
+              E.Not(lost_publish(E, L, s, q))),
         lambda: E.Or(cpu_on(s, _UNLINK_HELD, "g_sdata", q), cpu_on(s, _NOFAIL, "n_selem", q))))
 
     # ---- maps ---------------------------------------------------------------------------
@@ -789,6 +862,17 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         lambda: sel(s, L.map, r(s, t, "a_map"), "mem") == MAP_FREEING))
     out["heap:map-alive"] = every(T, lambda s, t: E.Implies(
         p.within(s, t, _KFUNC), lambda: sel(s, L.map, r(s, t, "a_map"), "mem") == MAP_ALIVE))
+    # the open world's rule that keeps it so: a kfunc's map is in its run's ``runmaps``
+    # (bit a_map - 1, set as the op starts), and map_free(M) waits for no run to have M
+    if "runmaps" in L.thread.fields:
+        # (a run uses only alive maps, and map_free(M) waits for the runs that used M)
+        out["heap:run-maps-alive"] = every(T, lambda s, t: E.And(*(E.Implies(
+            (r(s, t, "runmaps") & (1 << (mm - 1))) != 0,
+            lambda mm=mm: sel(s, L.map, mm, "mem") == MAP_ALIVE) for mm in MAPS)))
+        out["heap:run-map"] = every(T, lambda s, t: E.Implies(
+            p.within(s, t, _KFUNC), lambda: E.Or(*(E.And(
+                r(s, t, "a_map") == mm, (r(s, t, "runmaps") & (1 << (mm - 1))) != 0)
+                for mm in MAPS))))
     out["heap:map-linked-alive"] = every(Q, lambda s, q: E.Implies(
         E.Or(q_(s, q, "mpprev") != 0, E.And(q_(s, q, "mem") == MEM_LIVE, q_(s, q, "smap") != 0)),
         lambda: E.Or(sel(s, L.map, q_(s, q, "smap"), "mem") == MAP_ALIVE,
@@ -1110,6 +1194,13 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         return (E.And(other_map_freed, E.Or(st_(s, st, "mem") != MEM_LIVE,
                                             freeing(s, st, others_of=t))),)
     out["heap:g-ext"] = every(T, g_ext)
+    # until get's bpf_local_storage_update() publishes a new storage, the packet's ext
+    # holds the storage the kfunc read, or NULL (a map_free cleared owner->storage):
+    # the packet is this CPU's, so nobody else publishes into its ext
+    out["heap:g-ext-read"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _READ_ONLY_KFUNC), r(s, t, "g_storage") != 0), lambda: E.Or(
+            e_(s, r(s, t, "g_ext"), "storage") == r(s, t, "g_storage"),
+            e_(s, r(s, t, "g_ext"), "storage") == 0)))
     # without skb_ext_del nothing keeps a data area with its storage: skb_ext_add()
     # hands get a fresh area, a copy the RFC's fix-up emptied, or one without storage.
     # With rfc-fix and skb_ext_del, a kept area may hold the storage skb_ext_del left:

@@ -146,6 +146,24 @@ def _codes(*fns):
 
 _PUTTING = _steps(ext_put, storage_free)
 
+
+def lost_publish(E, L, s, q):
+    """Selem ``q`` was the first selem of a storage whose publication lost
+    ``bpf_local_storage_alloc()``'s cmpxchg (-EAGAIN): the storage was freed with ``q``
+    still on its list (only the map side is unlinked) and ``q`` freed after it.  The
+    update takes that path when the owner's storage is non-NULL with an empty list.
+    With two maps and two CPUs the induction cannot rule that out with the lemmas it
+    has (``heap:update-alloc`` lets a nofail of another map's map_free hold the
+    storage), so the lemmas about linked selems admit it; explicit search has not
+    reached it (every unlink clears ``owner->storage`` before the last selem leaves
+    the list), so this only weakens them."""
+    st = E.sel(s, L.selem, q, "local_storage")
+    return E.And(st != 0, E.sel(s, L.selem, q, "mem") != MEM_LIVE,
+                 E.sel(s, L.storage, st, "mem") != MEM_LIVE,
+                 E.sel(s, L.storage, st, "first") == q,
+                 E.sel(s, L.selem, q, "spprev") == PPREV_HEAD,
+                 E.sel(s, L.selem, q, "snext") == 0, E.sel(s, L.selem, q, "mpprev") == 0)
+
 # get/delete's steps after the sharing guard (guard:exclusive: as the pc or as a return
 # address on the stack)
 _GUARDS = {step_of(storage_get).code, step_of(storage_delete).code}
@@ -300,9 +318,12 @@ class Lemmas:
         out["domain:budget"] = lambda s: E.And(
             E.ULE(s[L.G["lock_budget"]], spec.lock_failures),
             E.ULE(s[L.G["alloc_budget"]], spec.alloc_failures))
-        for f in ("spprev", "mpprev"):
-            out[f"linked-live:{f}"] = self._every(L.selem, lambda s, q, f=f: E.Implies(
-                s[L.selem.idx(q, f)] != 0, lambda: s[L.selem.idx(q, "mem")] == MEM_LIVE))
+        # (but a lost cmpxchg frees a storage and its first selem as they are linked)
+        out["linked-live:spprev"] = self._every(L.selem, lambda s, q: E.Implies(
+            s[L.selem.idx(q, "spprev")] != 0, lambda: E.Or(
+                s[L.selem.idx(q, "mem")] == MEM_LIVE, lost_publish(E, L, s, q))))
+        out["linked-live:mpprev"] = self._every(L.selem, lambda s, q: E.Implies(
+            s[L.selem.idx(q, "mpprev")] != 0, lambda: s[L.selem.idx(q, "mem")] == MEM_LIVE))
         born = [(x, 1 << (x - 1)) for x in self._slots(L.skb)]
         out["reached-born"] = self._every(L.storage, lambda s, st: E.And(
             E.ULE(s[L.storage.idx(st, "g_reached")], (1 << L.skb.n) - 1),

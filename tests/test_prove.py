@@ -391,7 +391,11 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
               # get, free and map_free on one packet with two maps: two selems on one
               # list, the newer one unlinked by a nofail while its ->next stays
               (WorldSize(1, 2, 1, without=("ext_del", "clone", *(
-                  o for o in quiet if o != "map_free"))), 5_000, True, 2_000))
+                  o for o in quiet if o != "map_free"))), 5_000, True, 2_000),
+              # the same on two CPUs: two map_frees at once, a program next to the
+              # map_free of the other map (80,750 states in all)
+              (WorldSize(1, 2, 2, without=("ext_del", "clone", *(
+                  o for o in quiet if o != "map_free"))), 15_000, False, 10_000))
     two_sides = {f"heap:{n}" for n in (
         "nofail-count", "nofail-ls-sm", "state-done", "nofail-freed", "walk-done",
         "walk-next-freed", "walk-reach", "next-older", "nofail-pair-live", "walk-next-alone",
@@ -401,7 +405,7 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
         "unpin-empty", "map-ahead-bucket", "ahead-ls-readable", "unpin-cursor-end",
         "ahead-in-storage", "ahead-no-bit", "alloc-prefix")}
     seen = {"state bit": False, "two on a list": False, "two sides in nofail": False,
-            "stale next, storage in the ghost only": False}
+            "stale next, storage in the ghost only": False, "two map_free walks": False}
     for size, budget, complete, least in worlds:
         m = build("rfc-refcnt-guard", (), size)
         L, th = m.layout, m.layout.thread
@@ -417,6 +421,8 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
             if th.n > 1 and s[th.idx(1, "n_selem")] and s[th.idx(1, "n_bucket")] != s[
                     th.idx(2, "n_bucket")] and s[th.idx(1, "n_selem")] == s[th.idx(2, "n_selem")]:
                 seen["two sides in nofail"] = True
+            if th.n > 1 and s[th.idx(1, "m_cursor")] and s[th.idx(2, "m_cursor")]:
+                seen["two map_free walks"] = True  # heap:map-cursor-g-map
             for q in range(1, L.selem.n + 1):
                 if s[L.selem.idx(q, "mem")] == MEM_LIVE and s[L.selem.idx(q, "state")]:
                     seen["state bit"] = True
@@ -430,6 +436,27 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
     owner = until_oops(m, Concrete, heap_lemmas(m, Concrete)["heap:storage-owner"])
     ex = explore(m, [], 300_000, keep_graph=False)
     assert ex.complete and not all(owner(s) for s in ex.states)  # a kept pointer's storage
+
+
+def test_heap_lemmas_prove_two_maps_on_two_cpus():
+    """rfc-refcnt-guard without ext_del, 1 packet, 2 maps, 2 CPUs: two map_frees of two
+    maps walk at once, and a program on one map runs next to the map_free of the other
+    (heap:freeing_elsewhere).  Every step preserves every candidate (one round) and all
+    five are proved, with the lemmas these races need among those kept: map_free's
+    cursor stays in its map, a kfunc's map is alive and in its run's runmaps, the cache
+    slots of the storage a kfunc read, the storage nofail read is the selem's g_ls, a
+    live storage whose owner_refcnt is 0 has an empty list."""
+    r = prove("rfc-refcnt-guard", (), WorldSize(1, 2, 2, without=("ext_del",)),
+              search_states=100, exhaustive_states=0, heap_lemmas=True, progress=False,
+              max_search_cpus=1)
+    for n, e in r["properties"].items():
+        assert (e["proof"], e.get("method")) == ("proved", "induction"), n
+    assert r["induction"]["rounds"] == 1 and r["induction"]["queries_given_up"] == 0
+    kept = set(r["properties"]["no_use_after_free"]["lemmas"])
+    assert {f"heap:{n}" for n in (
+        "map-cursor-g-map", "run-map", "run-maps-alive", "cache-readable", "cache-own-slot",
+        "g-ext-read", "g-storage-owner", "cache-g-ls", "nofail-g-ls", "zero-refcnt-empty",
+        "lost-unreached")} <= kept, sorted(kept)
 
 
 def test_heap_lemmas_prove_the_fix_with_ext_del_on_two_cpus():
