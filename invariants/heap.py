@@ -277,7 +277,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         st = q_(s, q, "local_storage")
         return E.And(
             *(e_(s, e, "storage") != st for e in EX),
-            *(E.And(*(q_(s, o, "local_storage") != st for o in Q if o != q)),),
+            *(q_(s, o, "local_storage") != st for o in Q if o != q),
             *(st_(s, x, c) != q for x in ST for c in cslots),
             *(r(s, t, f) != (st if tt == "storage" else q) for t in T
               for f, tt in REG_POINTERS.items() if tt in ("storage", "selem")),
@@ -625,18 +625,36 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             # empty: a CPU still in nofail on a selem of the map, or a destroy whose
             # ext's storage pointer map_free's misc cleared, began its read-side section
             # before, so map_free waits for it
+            # (the ghost g_cleared names the map whose map_free cleared the owner's
+            # pointer; no ext points at the storage after that, so no destroy of it
+            # starts after that map_free's last synchronize_rcu() started)
+            out["heap:cleared-unreached"] = every(ST, lambda s, st: E.Implies(
+                st_(s, st, "g_cleared") != 0, lambda: E.And(*(
+                    E.Implies(e_(s, e, "mem") == MEM_LIVE, lambda e=e: e_(s, e, "storage") != st)
+                    for e in EX))))
+
             def synced(s, t, u):
                 return (r(s, t, "sync") & (1 << (u - 1))) != 0
-            out["heap:map-free-sync"] = every(T, lambda s, t: E.Implies(
-                r(s, t, "pc") == _C_MAP_FREE_FINISH, lambda: E.And(*(E.And(
-                    E.Implies(E.And(p.within(s, u, _NOFAIL), E.Or(
-                        r(s, u, "n_sm") == r(s, t, "a_map"),
-                        q_(s, r(s, u, "n_selem"), "smap") == r(s, t, "a_map"))),
-                        lambda u=u: synced(s, t, u)),
-                    E.Implies(E.And(p.within(s, u, _DESTROY),
-                                    e_(s, r(s, u, "p_ext"), "storage") != r(s, u, "d_storage")),
-                              lambda u=u: synced(s, t, u)))
-                    for u in T if u != t))))
+
+            def map_free_sync(destroy_cond):
+                """At map_free's finish, every other CPU in nofail on a selem of the map,
+                and in a destroy with ``destroy_cond(s, t, u)``, was waited for."""
+                return every(T, lambda s, t: E.Implies(
+                    r(s, t, "pc") == _C_MAP_FREE_FINISH, lambda: E.And(*(E.And(
+                        E.Implies(E.And(p.within(s, u, _NOFAIL), E.Or(
+                            r(s, u, "n_sm") == r(s, t, "a_map"),
+                            q_(s, r(s, u, "n_selem"), "smap") == r(s, t, "a_map"))),
+                            lambda u=u: synced(s, t, u)),
+                        E.Implies(E.And(p.within(s, u, _DESTROY), destroy_cond(s, t, u)),
+                                  lambda u=u: synced(s, t, u)))
+                        for u in T if u != t))))
+            out["heap:map-free-sync"] = map_free_sync(
+                lambda s, t, u: e_(s, r(s, u, "p_ext"), "storage") != r(s, u, "d_storage"))
+            # with two maps, the destroys it waited for are those whose pointer its own
+            # misc cleared (the ghost g_cleared): the other map's map_free may clear one
+            # after this one's synchronize_rcu() started
+            out["heap:map-free-sync-cleared"] = map_free_sync(
+                lambda s, t, u: st_(s, r(s, u, "d_storage"), "g_cleared") == r(s, t, "a_map"))
 
             # the storage nofail read from selem->local_storage stays readable: the one
             # that frees it (call_rcu) cleared the last selem's pointer first, and another
@@ -863,9 +881,9 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     out["heap:map-alive"] = every(T, lambda s, t: E.Implies(
         p.within(s, t, _KFUNC), lambda: sel(s, L.map, r(s, t, "a_map"), "mem") == MAP_ALIVE))
     # the open world's rule that keeps it so: a kfunc's map is in its run's ``runmaps``
-    # (bit a_map - 1, set as the op starts), and map_free(M) waits for no run to have M
+    # (bit a_map - 1, set as the op starts), a run starts ops only on alive maps, and
+    # map_free(M) starts only when no other CPU's run has used M
     if "runmaps" in L.thread.fields:
-        # (a run uses only alive maps, and map_free(M) waits for the runs that used M)
         out["heap:run-maps-alive"] = every(T, lambda s, t: E.And(*(E.Implies(
             (r(s, t, "runmaps") & (1 << (mm - 1))) != 0,
             lambda mm=mm: sel(s, L.map, mm, "mem") == MAP_ALIVE) for mm in MAPS)))
@@ -1103,6 +1121,14 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         p.within(s, t, _DESTROY), lambda: E.Or(
             e_(s, r(s, t, "p_ext"), "storage") == r(s, t, "d_storage"),
             in_map_free_elsewhere(s, t))))
+    # ... which map_free: the one of the map the ghost g_cleared names, which waits for
+    # the destroy before it returns (with two maps, the other map's map_free may end)
+    out["heap:destroy-ext-cleared"] = every(T, lambda s, t: E.Implies(
+        p.within(s, t, _DESTROY), lambda: E.Or(
+            e_(s, r(s, t, "p_ext"), "storage") == r(s, t, "d_storage"),
+            E.And(st_(s, r(s, t, "d_storage"), "g_cleared") != 0, cpu_on(
+                s, _MAP_FREE, "a_map", st_(s, r(s, t, "d_storage"), "g_cleared"),
+                others_of=t)))))
 
     def refcnt_count(s, st):
         """owner_refcnt counts the owner's reference (until its destroy drops it) and

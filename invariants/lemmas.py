@@ -310,7 +310,7 @@ class Lemmas:
                    (L.ext, "refcnt"): skbs + cpus, (L.storage, "owner_refcnt"): 1 + cpus,
                    (L.storage, "rcuw"): (1 << cpus) - 1, (L.selem, "rcuw"): (1 << cpus) - 1,
                    (L.selem, "g_writer"): skbs, (L.selem, "g_map"): L.map.n,
-                   (L.selem, "g_ls"): L.storage.n}
+                   (L.selem, "g_ls"): L.storage.n, (L.storage, "g_cleared"): L.map.n}
         for (tb, f), hi in domains.items():
             out[f"domain:{tb.name}.{f}"] = self._range(tb, f, hi)
         # failure budgets only go down (rqspinlock.c, slab.c: ``may_fail``)

@@ -599,10 +599,14 @@ def nofail_pin(k):
     "free_local_storage: local_storage->owner = NULL; *owner_storage(smap, owner) = NULL",
     func="bpf_selem_unlink_storage_nolock_misc", short="owner->storage = NULL (writes the ext)")
 def nofail_owner(k):
+    """Ghost ``g_cleared``: the map whose map_free cleared the owner's pointer (read by
+    the lemmas only: with two maps, which map_free's synchronize_rcu() a destroy of
+    this storage must be waited for by)."""
     s = k.storage(k.reg.n_ls)
     owner = s.owner
     s.owner = 0
     k.ext(owner).storage = 0  # a write into the owner: the skb_ext
+    k.set_meta(k.L.storage, k.reg.n_ls, "g_cleared", k.reg.a_map)
     k.goto(nofail_unpin if k.reg.n_pinned else nofail_unlink_storage)
 
 

@@ -107,6 +107,8 @@ def describe(model, s: bytes) -> dict[str, str]:
         reached = f(L.storage, st, "g_reached")
         out[f"{n}.reached_by (ghost)"] = ", ".join(
             skbs[x] for x in range(len(skbs)) if reached >> x & 1) or "-"
+        if f(L.storage, st, "g_cleared"):  # which map_free cleared owner->storage
+            out[f"{n}.owner_cleared_by (ghost)"] = maps[f(L.storage, st, "g_cleared") - 1]
     for q in range(1, L.selem.n + 1):
         if f(L.selem, q, "mem") == MEM_NONE:
             continue

@@ -192,8 +192,8 @@ class Layout:
         self.storage = add(
             "storage", s.storages,
             ["mem", "rcuw", "lock", "first", "owner", "owner_refcnt",
-             *(f"cache{i}" for i in range(s.cache_slots)), "g_reached"],
-            meta=["mem", "rcuw", "g_reached"],
+             *(f"cache{i}" for i in range(s.cache_slots)), "g_reached", "g_cleared"],
+            meta=["mem", "rcuw", "g_reached", "g_cleared"],
         )
         self.selem = add(
             "selem", s.selems,

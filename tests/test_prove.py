@@ -405,7 +405,8 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
         "unpin-empty", "map-ahead-bucket", "ahead-ls-readable", "unpin-cursor-end",
         "ahead-in-storage", "ahead-no-bit", "alloc-prefix")}
     seen = {"state bit": False, "two on a list": False, "two sides in nofail": False,
-            "stale next, storage in the ghost only": False, "two map_free walks": False}
+            "stale next, storage in the ghost only": False, "two map_free walks": False,
+            "owner pointer cleared by a map_free": False}
     for size, budget, complete, least in worlds:
         m = build("rfc-refcnt-guard", (), size)
         L, th = m.layout, m.layout.thread
@@ -423,6 +424,8 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
                 seen["two sides in nofail"] = True
             if th.n > 1 and s[th.idx(1, "m_cursor")] and s[th.idx(2, "m_cursor")]:
                 seen["two map_free walks"] = True  # heap:map-cursor-g-map
+            if any(s[L.storage.idx(st, "g_cleared")] for st in range(1, L.storage.n + 1)):
+                seen["owner pointer cleared by a map_free"] = True  # heap:cleared-unreached
             for q in range(1, L.selem.n + 1):
                 if s[L.selem.idx(q, "mem")] == MEM_LIVE and s[L.selem.idx(q, "state")]:
                     seen["state bit"] = True
@@ -455,8 +458,10 @@ def test_heap_lemmas_prove_two_maps_on_two_cpus():
     kept = set(r["properties"]["no_use_after_free"]["lemmas"])
     assert {f"heap:{n}" for n in (
         "map-cursor-g-map", "run-map", "run-maps-alive", "cache-readable", "cache-own-slot",
-        "g-ext-read", "g-storage-owner", "cache-g-ls", "nofail-g-ls", "zero-refcnt-empty",
-        "lost-unreached")} <= kept, sorted(kept)
+        "g-ext-read", "g-storage-owner", "u-storage-owner", "cache-g-ls", "nofail-g-ls",
+        "zero-refcnt-empty", "lost-unreached", "cleared-unreached", "map-free-sync-cleared",
+        "destroy-ext-cleared")} <= kept, \
+        sorted(kept)
 
 
 def test_heap_lemmas_prove_the_fix_with_ext_del_on_two_cpus():
