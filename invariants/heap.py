@@ -386,15 +386,14 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     # the storage a kfunc read is owned by the ext it read it from (or has no owner
     # left: the last selem's unlink cleared it), also once get's update has published
     # a new one (a storage's owner is set when it is allocated, and only ever cleared)
-    out["heap:g-storage-owner"] = every(T, lambda s, t: E.Implies(
-        E.And(p.within(s, t, _KFUNC), r(s, t, "g_storage") != 0), lambda: E.Or(
-            st_(s, r(s, t, "g_storage"), "owner") == r(s, t, "g_ext"),
-            st_(s, r(s, t, "g_storage"), "owner") == 0)))
-    # ... and so is the storage get's update read from the owner's pointer
-    out["heap:u-storage-owner"] = every(T, lambda s, t: E.Implies(
-        E.And(p.within(s, t, _KFUNC), r(s, t, "u_storage") != 0), lambda: E.Or(
-            st_(s, r(s, t, "u_storage"), "owner") == r(s, t, "g_ext"),
-            st_(s, r(s, t, "u_storage"), "owner") == 0)))
+    # (and so is the storage get's update read from the owner's pointer)
+    def owned_by_g_ext(reg):
+        return every(T, lambda s, t: E.Implies(
+            E.And(p.within(s, t, _KFUNC), r(s, t, reg) != 0), lambda: E.Or(
+                st_(s, r(s, t, reg), "owner") == r(s, t, "g_ext"),
+                st_(s, r(s, t, reg), "owner") == 0)))
+    out["heap:g-storage-owner"] = owned_by_g_ext("g_storage")
+    out["heap:u-storage-owner"] = owned_by_g_ext("u_storage")
     # a slot caches a selem of its own storage (found on its list; slots are not copied)
     out["heap:cache-g-ls"] = every(ST, lambda s, st: E.And(*(E.Implies(
         st_(s, st, c) != 0, lambda c=c: q_(s, st_(s, st, c), "g_ls") == st) for c in cslots)))
@@ -621,18 +620,18 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                 E.And(p.within(s, t, _MAP_FREE_NEXT), r(s, t, "m_cursor") != 0),
                 lambda: q_(s, r(s, t, "m_cursor"), "g_map") == r(s, t, "a_map")))
 
-            # map_free's last synchronize_rcu() started after its walk found every bucket
-            # empty: a CPU still in nofail on a selem of the map, or a destroy whose
-            # ext's storage pointer map_free's misc cleared, began its read-side section
-            # before, so map_free waits for it
-            # (the ghost g_cleared names the map whose map_free cleared the owner's
+            # the ghost g_cleared names the map whose map_free cleared the owner's
             # pointer; no ext points at the storage after that, so no destroy of it
-            # starts after that map_free's last synchronize_rcu() started)
+            # starts after that map_free's last synchronize_rcu() started
             out["heap:cleared-unreached"] = every(ST, lambda s, st: E.Implies(
                 st_(s, st, "g_cleared") != 0, lambda: E.And(*(
                     E.Implies(e_(s, e, "mem") == MEM_LIVE, lambda e=e: e_(s, e, "storage") != st)
                     for e in EX))))
 
+            # map_free's last synchronize_rcu() started after its walk found every bucket
+            # empty: a CPU still in nofail on a selem of the map, or a destroy whose
+            # ext's storage pointer map_free's misc cleared, began its read-side section
+            # before, so map_free waits for it
             def synced(s, t, u):
                 return (r(s, t, "sync") & (1 << (u - 1))) != 0
 
@@ -884,13 +883,14 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     # (bit a_map - 1, set as the op starts), a run starts ops only on alive maps, and
     # map_free(M) starts only when no other CPU's run has used M
     if "runmaps" in L.thread.fields:
+        def used(s, t, mm):  # map mm is in CPU t's run's runmaps
+            return (r(s, t, "runmaps") & (1 << (mm - 1))) != 0
         out["heap:run-maps-alive"] = every(T, lambda s, t: E.And(*(E.Implies(
-            (r(s, t, "runmaps") & (1 << (mm - 1))) != 0,
-            lambda mm=mm: sel(s, L.map, mm, "mem") == MAP_ALIVE) for mm in MAPS)))
+            used(s, t, mm), lambda mm=mm: sel(s, L.map, mm, "mem") == MAP_ALIVE)
+            for mm in MAPS)))
         out["heap:run-map"] = every(T, lambda s, t: E.Implies(
-            p.within(s, t, _KFUNC), lambda: E.Or(*(E.And(
-                r(s, t, "a_map") == mm, (r(s, t, "runmaps") & (1 << (mm - 1))) != 0)
-                for mm in MAPS))))
+            p.within(s, t, _KFUNC), lambda: E.Or(*(
+                E.And(r(s, t, "a_map") == mm, used(s, t, mm)) for mm in MAPS))))
     out["heap:map-linked-alive"] = every(Q, lambda s, q: E.Implies(
         E.Or(q_(s, q, "mpprev") != 0, E.And(q_(s, q, "mem") == MEM_LIVE, q_(s, q, "smap") != 0)),
         lambda: E.Or(sel(s, L.map, q_(s, q, "smap"), "mem") == MAP_ALIVE,

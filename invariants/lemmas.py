@@ -319,11 +319,11 @@ class Lemmas:
             E.ULE(s[L.G["lock_budget"]], spec.lock_failures),
             E.ULE(s[L.G["alloc_budget"]], spec.alloc_failures))
         # (but a lost cmpxchg frees a storage and its first selem as they are linked)
-        out["linked-live:spprev"] = self._every(L.selem, lambda s, q: E.Implies(
-            s[L.selem.idx(q, "spprev")] != 0, lambda: E.Or(
-                s[L.selem.idx(q, "mem")] == MEM_LIVE, lost_publish(E, L, s, q))))
-        out["linked-live:mpprev"] = self._every(L.selem, lambda s, q: E.Implies(
-            s[L.selem.idx(q, "mpprev")] != 0, lambda: s[L.selem.idx(q, "mem")] == MEM_LIVE))
+        for f in ("spprev", "mpprev"):
+            out[f"linked-live:{f}"] = self._every(L.selem, lambda s, q, f=f: E.Implies(
+                s[L.selem.idx(q, f)] != 0, lambda: E.Or(
+                    s[L.selem.idx(q, "mem")] == MEM_LIVE,
+                    *((lost_publish(E, L, s, q),) if f == "spprev" else ()))))
         born = [(x, 1 << (x - 1)) for x in self._slots(L.skb)]
         out["reached-born"] = self._every(L.storage, lambda s, st: E.And(
             E.ULE(s[L.storage.idx(st, "g_reached")], (1 << L.skb.n) - 1),

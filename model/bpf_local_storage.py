@@ -599,9 +599,9 @@ def nofail_pin(k):
     "free_local_storage: local_storage->owner = NULL; *owner_storage(smap, owner) = NULL",
     func="bpf_selem_unlink_storage_nolock_misc", short="owner->storage = NULL (writes the ext)")
 def nofail_owner(k):
-    """Ghost ``g_cleared``: the map whose map_free cleared the owner's pointer (read by
-    the lemmas only: with two maps, which map_free's synchronize_rcu() a destroy of
-    this storage must be waited for by)."""
+    """Ghost ``g_cleared``: the map whose map_free cleared the owner's pointer.  Only
+    the lemmas read it: with two maps, it says which map_free's synchronize_rcu() must
+    wait for a destroy of this storage."""
     s = k.storage(k.reg.n_ls)
     owner = s.owner
     s.owner = 0

@@ -448,7 +448,8 @@ def test_heap_lemmas_prove_two_maps_on_two_cpus():
     five are proved, with the lemmas these races need among those kept: map_free's
     cursor stays in its map, a kfunc's map is alive and in its run's runmaps, the cache
     slots of the storage a kfunc read, the storage nofail read is the selem's g_ls, a
-    live storage whose owner_refcnt is 0 has an empty list."""
+    live storage whose owner_refcnt is 0 has an empty list, and those that read the ghost
+    g_cleared (which map_free cleared owner->storage)."""
     r = prove("rfc-refcnt-guard", (), WorldSize(1, 2, 2, without=("ext_del",)),
               search_states=100, exhaustive_states=0, heap_lemmas=True, progress=False,
               max_search_cpus=1)
