@@ -25,8 +25,9 @@ it says only that these lemmas are too weak).
 
 A query the solver gives up on (``timeout_ms``) shows nothing preserved.  With
 ``split`` (the default) each of its candidates is then asked alone, with a tenth of
-the limit, so a give-up drops only the candidates z3 cannot answer for alone (with no
-state to show); ``HoudiniResult.given_up`` counts the queries it gave up on.
+the limit and, if z3 gives up again, with the whole limit, so a give-up drops only the
+candidates z3 cannot answer for alone (with no state to show);
+``HoudiniResult.given_up`` counts the queries it gave up on.
 
 :func:`step_check` asks every path with *all* the candidates assumed and reports
 what each step does not preserve (counterexamples relative to the whole set, for
@@ -392,7 +393,8 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     model names every candidate it breaks), then again for the rest after each batch,
     until the rest is preserved; ``gone(c)``, read before each query, leaves out what
     the caller has dropped meanwhile.  A query z3 gives up on (``timeout_ms``) is asked
-    again one candidate at a time with ``split``, each with a tenth of the limit, and a
+    again one candidate at a time with ``split``, each with a tenth of the limit (most
+    answer in far less), then with the whole limit if z3 gives up on it again; a
     candidate z3 cannot answer for alone comes back with no state (``b""``).
     ``counts`` gains the queries asked and those given up on."""
     chunks, ps = [(todo, timeout_ms)], _PathSolver(base)
@@ -416,6 +418,9 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
             if split and len(chunk) > 1:
                 bad = []
                 chunks += [([c], timeout_ms // 10) for c in reversed(chunk)]
+            elif split and limit < timeout_ms:  # alone, it gets the whole limit
+                bad = []
+                chunks.append((chunk, timeout_ms))
         if bad:
             yield bad, state
             # the rest of the chunk is asked again (still assuming what was just
