@@ -25,8 +25,10 @@ it says only that these lemmas are too weak).
 
 A query the solver gives up on (``timeout_ms``) shows nothing preserved.  With
 ``split`` (the default) each of its candidates is then asked alone, with a tenth of
-the limit and, if z3 gives up again, with the whole limit, so a give-up drops only the
-candidates z3 cannot answer for alone (with no state to show);
+the limit and, if z3 gives up again, with the whole limit, then one conjunct of it
+at a time (a goal over every object, one object per query), so a give-up drops only
+the candidates z3 cannot answer for alone nor conjunct by conjunct (with no state to
+show);
 ``HoudiniResult.given_up`` counts the queries it gave up on.
 
 :func:`step_check` asks every path with *all* the candidates assumed and reports
@@ -386,6 +388,28 @@ class _PathSolver:
         return r, s.model() if r == z3.sat else None
 
 
+def _conjuncts(f) -> list:
+    """The top-level conjuncts of the z3 formula ``f``: ``And``'s arguments, and
+    ``Implies(a, b)`` as ``Implies(a, b_i)`` for each conjunct ``b_i`` of ``b``, all the
+    way down; ``f`` is the conjunction of the list."""
+    if z3.is_and(f):
+        return [g for a in f.children() for g in _conjuncts(a)]
+    if z3.is_implies(f):
+        a, b = f.children()
+        parts = _conjuncts(b)
+        if len(parts) > 1:
+            return [z3.Implies(a, g) for g in parts]
+    return [f]
+
+
+def _pieces(negated) -> list:
+    """``negated`` (a candidate's negation after a path) as one query per conjunct of
+    the candidate: the candidate is preserved when none of them is satisfiable."""
+    if not z3.is_not(negated):
+        return [negated]
+    return [z3.Not(g) for g in _conjuncts(negated.arg(0))]
+
+
 def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     """The candidates of ``todo`` that one path does not preserve, in batches of
     ``(candidates, state)``: ``base`` is the path's guard and the assumptions, ``post``
@@ -394,33 +418,50 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     until the rest is preserved; ``gone(c)``, read before each query, leaves out what
     the caller has dropped meanwhile.  A query z3 gives up on (``timeout_ms``) is asked
     again one candidate at a time with ``split``, each with a tenth of the limit (most
-    answer in far less), then with the whole limit if z3 gives up on it again; a
-    candidate z3 cannot answer for alone comes back with no state (``b""``).
-    ``counts`` gains the queries asked and those given up on."""
-    chunks, ps = [(todo, timeout_ms)], _PathSolver(base)
+    answer in far less), then with the whole limit if z3 gives up again, then one
+    conjunct of the candidate at a time (:func:`_pieces`: a goal that quantifies over
+    every object is a query per object), each the same way; a candidate z3 cannot
+    answer for alone and one of whose conjuncts it cannot answer for alone comes back
+    with no state (``b""``).  ``counts`` gains the queries asked and those given up on.
+
+    A query is a list of pieces ``(candidate, negation)``, the negation None for the
+    whole candidate's (``post.negated``)."""
+    chunks, ps = [([(c, None) for c in todo], timeout_ms)], _PathSolver(base)
+
+    def negation(piece):
+        c, f = piece
+        return post.negated(c) if f is None else f
+
     while chunks:
         chunk, limit = chunks.pop()
-        chunk = [c for c in chunk if not gone(c)]
+        chunk = [x for x in chunk if not gone(x[0])]
         if not chunk:
             continue
         counts["queries"] += 1
-        r, mdl = ps.check(post.broken(chunk), limit)
+        whole = all(f is None for _, f in chunk)
+        r, mdl = ps.check(post.broken([c for c, _ in chunk]) if whole else
+                          z3.Or(*map(negation, chunk)), limit)
         if r == z3.unsat:
             continue
         if r == z3.sat:
-            bad = [c for c in chunk
-                   if z3.is_true(mdl.eval(post.negated(c), model_completion=True))]
-            bad = bad or chunk  # (the model breaks one of them; never empty)
+            bad = list(dict.fromkeys(c for c, f in chunk if z3.is_true(
+                mdl.eval(negation((c, f)), model_completion=True))))
+            bad = bad or list(dict.fromkeys(c for c, _ in chunk))  # (never empty)
             state = _state_of(mdl, pre)
         else:  # solver gave up: nothing in this query is shown preserved
             counts["given_up"] += 1
-            bad, state = chunk, b""
-            if split and len(chunk) > 1:
+            bad, state = list(dict.fromkeys(c for c, _ in chunk)), b""
+            if not split:
+                pass
+            elif len(chunk) > 1:
                 bad = []
-                chunks += [([c], timeout_ms // 10) for c in reversed(chunk)]
-            elif split and limit < timeout_ms:  # alone, it gets the whole limit
+                chunks += [([x], timeout_ms // 10) for x in reversed(chunk)]
+            elif limit < timeout_ms:  # alone, it gets the whole limit
                 bad = []
                 chunks.append((chunk, timeout_ms))
+            elif chunk[0][1] is None and len(pieces := _pieces(post.negated(bad[0]))) > 1:
+                bad = []  # then one conjunct at a time
+                chunks += [([(chunk[0][0], g)], timeout_ms // 10) for g in reversed(pieces)]
         if bad:
             yield bad, state
             # the rest of the chunk is asked again (still assuming what was just

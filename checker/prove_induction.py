@@ -78,7 +78,8 @@ def candidates(m, goals: list[str], control: dict | None = None,
         d.update(L.guard_argument())
         if heap:
             d.update(heap_lemmas(m, E))
-    out = goals_c + [_lemma(m, n, lc[n], lz[n], outright=outright) for n in lc]
+    out = goals_c + [_lemma(m, n, lc[n], lz[n], group=_group(n), outright=outright)
+                     for n in lc]
     oc, oz = Lc.no_oops(), Lz.no_oops()
     out += [_candidate(n, oc[n], oz[n], False) for n in oc]  # claimed outright
     for t in range(1, m.layout.thread.n + 1):
@@ -90,12 +91,18 @@ def candidates(m, goals: list[str], control: dict | None = None,
     return out
 
 
-CPU_SUFFIX = "#cpu"
+PART = "#"  # a lemma written as several candidates, kept or dropped together: name#part
+CPU_SUFFIX = f"{PART}cpu"  # the per-CPU candidates of a control lemma: name#cpu<t>
+
+
+def _group(name: str) -> str:
+    return name.split(PART)[0] if PART in name else ""
 
 
 def lemma_names(names) -> list[str]:
-    """Candidate names as the report gives them: a group of per-CPU candidates once."""
-    return list(dict.fromkeys(n.split(CPU_SUFFIX)[0] for n in names))
+    """Candidate names as the report gives them: the parts of a lemma (its per-CPU
+    candidates, the per-head ones of heap:linked-in-list) once, by the lemma's name."""
+    return list(dict.fromkeys(n.split(PART)[0] for n in names))
 
 
 def _lemma(m, name, concrete, z3_pred, group="", outright=False) -> Candidate:

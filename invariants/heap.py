@@ -14,7 +14,8 @@ not inductive is dropped, never assumed.  The families:
   pointer, the selem lookup or update returns and the storage a kfunc looked up are
   readable: allocated, or queued for an RCU free that waits for this CPU;
 * list shape: ``heap:linked-in-list`` / ``heap:linked-in-bucket`` (a linked selem is
-  reachable from its storage's or bucket's head, so no cycles), ``heap:head-converse``,
+  reachable from its storage's or bucket's head, so no cycles; each is a group of
+  candidates, one per head and ``#named``), ``heap:head-converse``,
   ``heap:map-head-converse``, ``heap:bucket-head``, ``heap:snext-same``,
   ``heap:mnext-same`` (a bucket holds the selems of one map that hash to it:
   select_bucket() is ``local_storage % NBUCKETS`` here), ``heap:g-ls`` and
@@ -914,25 +915,30 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             node = q_(s, node, nxt)
         return E.Or(*hits)
 
-    def on_its_list(s, q, heads, nxt):
-        """``walk(s, first, q, nxt)`` from the head ``first`` that ``q`` names, written
-        as one walk per head (``heads``: (is it q's head, its first selem)), so that the
-        z3 terms of each walk are shared by every ``q`` instead of one walk per ``q``
-        from a head chosen by an ``If`` over every head (the same formula; at 4 packets,
-        2 maps and 3 CPUs the per-``q`` walks made bpf_selem_unlink's queries time
-        out).  A ``q`` that names no head (a pointer past the pool) is on no list."""
-        return E.And(E.Or(*(mine for mine, _ in heads)), *(
-            E.Implies(mine, lambda first=first: walk(s, first, q, nxt))
-            for mine, first in heads))
+    def per_head(name, linked, nxt, heads):
+        """``name``: a linked selem is on the list of the head it names (``walk`` from
+        that head's first selem), as one candidate per head, ``name#<label>``, and
+        ``name#named`` (it names a head: not a pointer past the pool), kept or dropped
+        together (``Candidate.group``): their conjunction is the lemma.  ``heads``:
+        (label, ``mine(s, q)``: it is q's head, ``first(s)``: its first selem).  One walk
+        per head, shared by every ``q`` (a walk per ``q`` from a head chosen by an ``If``
+        over every head made bpf_selem_unlink()'s queries time out at 4 packets, 2 maps,
+        3 CPUs), and one candidate per head, so that a query z3 gives up on splits into
+        walks of one list each."""
+        out[f"{name}#named"] = every(Q, lambda s, q: E.Implies(
+            linked(s, q), lambda: E.Or(*(mine(s, q) for _, mine, _ in heads))))
+        for label, mine, first in heads:
+            out[f"{name}#{label}"] = every(Q, lambda s, q, mine=mine, first=first: E.Implies(
+                E.And(linked(s, q), mine(s, q)), lambda: walk(s, first(s), q, nxt)))
 
-    out["heap:linked-in-list"] = every(Q, lambda s, q: E.Implies(
-        q_(s, q, "spprev") != 0, lambda: on_its_list(s, q, [
-            (q_(s, q, "local_storage") == st, st_(s, st, "first")) for st in ST], "snext")))
-    out["heap:linked-in-bucket"] = every(Q, lambda s, q: E.Implies(
-        q_(s, q, "mpprev") != 0, lambda: on_its_list(s, q, [
-            (E.And(q_(s, q, "smap") == mm, bucket_of(s, q) == b),
-             sel(s, L.map, mm, f"b{b}_first")) for mm in MAPS for b in range(NBUCKETS)],
-            "mnext")))
+    per_head("heap:linked-in-list", lambda s, q: q_(s, q, "spprev") != 0, "snext", [
+        (f"st{st}", lambda s, q, st=st: q_(s, q, "local_storage") == st,
+         lambda s, st=st: st_(s, st, "first")) for st in ST])
+    per_head("heap:linked-in-bucket", lambda s, q: q_(s, q, "mpprev") != 0, "mnext", [
+        (f"map{mm}b{b}", lambda s, q, mm=mm, b=b: E.And(q_(s, q, "smap") == mm,
+                                                      bucket_of(s, q) == b),
+         lambda s, mm=mm, b=b: sel(s, L.map, mm, f"b{b}_first"))
+        for mm in MAPS for b in range(NBUCKETS)])
 
     def bucket_head(s, mm, b):
         f = sel(s, L.map, mm, f"b{b}_first")

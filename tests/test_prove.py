@@ -211,6 +211,44 @@ def test_houdini_splits_a_query_z3_gives_up_on():
     assert r.dropped["x<=3"].state == r.dropped["hard"].state == b""
 
 
+def test_houdini_asks_a_candidate_z3_gives_up_on_conjunct_by_conjunct(monkeypatch):
+    """A candidate z3 gives up on alone (with the whole limit) is asked one conjunct
+    at a time (here z3 is made to give up on every query that mentions both x and y;
+    at 4 packets, 2 maps and 3 CPUs it gave up on no_leak after bpf_selem_unlink()'s
+    last step, whose conjuncts, one per object, each answer in seconds): kept when
+    every conjunct is preserved, dropped with the state that breaks a conjunct when one
+    is not, and dropped with no state, as before, without splitting."""
+    import z3
+    from z3.z3util import get_vars
+
+    from checker import induction
+    from model.symbolic import Path
+
+    class GivesUpOnXandY(induction._PathSolver):
+        def check(self, query, timeout_ms):
+            if {"x", "y"} <= {str(v) for v in get_vars(query)}:
+                return z3.unknown, None
+            return super().check(query, timeout_ms)
+
+    monkeypatch.setattr(induction, "_PathSolver", GivesUpOnXandY)
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    step = Path(1, z3.ULT(x, 3), {0: x + 1}, ("inc",))
+
+    def both(bound):  # x <= bound and y == 0, as one candidate
+        return Candidate(f"x<={bound},y==0", lambda s: s[0] <= bound and s[1] == 0,
+                         lambda v: z3.And(z3.ULE(v[0], bound), v[1] == 0), goal=True)
+
+    r = houdini([x, y], [bytes([0, 0])], [step], [both(3)], timeout_ms=1000)
+    # alone from the start (with the whole limit), then its two conjuncts
+    assert r.kept == ["x<=3,y==0"] and (r.given_up, r.queries) == (1, 3)
+    r = houdini([x, y], [bytes([0, 0])], [step], [both(2)], timeout_ms=1000)
+    assert r.kept == [] and r.dropped["x<=2,y==0"].state == bytes([2, 0])
+    r = houdini([x, y], [bytes([0, 0])], [step], [both(3)], timeout_ms=1000, split=False)
+    assert r.kept == [] and r.dropped["x<=3,y==0"].state == b"" and r.given_up == 1
+    assert induction._conjuncts(z3.And(x == 1, z3.Implies(y == 0, z3.And(x == 2, y == 1)))) \
+        == [x == 1, z3.Implies(y == 0, x == 2), z3.Implies(y == 0, y == 1)]
+
+
 def test_step_check_reports_what_the_whole_set_misses_not_the_cascade():
     """check prove --cti-per-step: with every candidate assumed, only the candidate
     the set itself cannot keep is reported (x<=1, at the step inc), not x<=2 and y==x,
@@ -278,6 +316,31 @@ def test_leave_out_names_lemmas_or_prefixes_never_goals():
     assert [c.name for c in left] == ["no_leak", "guard:owner"]
     assert stats["left_out"] == ["no-oops", "hlist:snode", "hlist:map_node", "ctl:idle"]
     assert stats["left_out_unmatched"] == ["no_leak", "nothing*"]
+
+
+def test_a_lemma_in_parts_is_one_lemma():
+    """heap:linked-in-list is one candidate per storage head and ``#named``, in one
+    group (Houdini keeps or drops them together, test_houdini_drops_a_group_together)
+    that the report names once: their conjunction is the lemma.  A state whose storage
+    head lost its linked selem breaks that head's part and no other."""
+    from checker.prove_induction import candidates, lemma_names
+
+    m = _W111
+    L = m.layout
+    parts = [c for c in candidates(m, ["no_leak"], {}, heap=True)
+             if c.name.startswith("heap:linked-in-list")]
+    assert sorted(c.name for c in parts) == ["heap:linked-in-list#named", *(
+        f"heap:linked-in-list#st{st}" for st in range(1, L.storage.n + 1))]
+    assert {c.group for c in parts} == {"heap:linked-in-list"}
+    assert lemma_names(c.name for c in parts) == ["heap:linked-in-list"]
+    ex = explore(m, [], 3_000, keep_graph=False)
+    s, q = next((s, q) for s in ex.states for q in range(1, L.selem.n + 1)
+                if s[L.selem.idx(q, "spprev")])
+    assert all(c.holds(s) for c in parts)
+    st = s[L.selem.idx(q, "local_storage")]
+    b = bytearray(s)
+    b[L.storage.idx(st, "first")] = 0
+    assert [c.name for c in parts if not c.holds(bytes(b))] == [f"heap:linked-in-list#st{st}"]
 
 
 def test_step_check_report_renders():
