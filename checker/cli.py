@@ -232,6 +232,8 @@ def cmd_prove(args) -> int:
                                      "at least 1")
     if args.jobs < 1:
         raise proofs.ProofUsageError("prove: --jobs must be at least 1")
+    if not args.query_seconds > 0:
+        raise proofs.ProofUsageError("prove: --query-seconds must be more than 0")
     proofs.check_design(args.design)
     muts = proofs.mutations_from_args(args.mutations)
     res = proofs.prove(args.design, muts, size, search_states=args.search_states,
@@ -241,6 +243,7 @@ def cmd_prove(args) -> int:
                        control_lemmas=args.control_lemmas, heap_lemmas=args.heap_lemmas,
                        cti_per_step=args.cti_per_step,
                        outright=args.outright, jobs=args.jobs,
+                       query_seconds=args.query_seconds,
                        leave_out=tuple(x.strip() for x in args.leave_out.split(",")
                                        if x.strip()),
                        progress=not args.quiet,
@@ -409,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1,
                    help="with more than 1: --cti-per-step, its step checks shared out "
                         "among that many processes (default 1)")
+    p.add_argument("--query-seconds", type=float, default=60,
+                   help="z3's time limit per induction query (default 60); a query it "
+                        "gives up on is asked again in pieces, and a candidate none of "
+                        "whose pieces answer is dropped, never proved")
     p.add_argument("--cti-per-step", action="store_true",
                    help="before Houdini, check every step with all the candidates "
                         "assumed and report, per step, those it does not preserve with a "

@@ -24,9 +24,10 @@ from model.symbolic import Fragments
 from .induction import Candidate, HoudiniResult, houdini, houdini_rounds
 from .trace import entry
 
-# one z3 query (a path, the candidates alive) may take this long; a query that does not
-# answer in time is asked again one candidate at a time, each with a tenth of the limit
-# (induction.py), and a candidate that does not answer then is dropped (never proved)
+# one z3 query (a path, the candidates alive) may take this long by default
+# (``--query-seconds``); a query that does not answer in time is asked again one
+# candidate at a time, then one conjunct at a time (induction.py), and a candidate that
+# does not answer then is dropped (never proved)
 QUERY_MS = 60_000
 
 
@@ -129,7 +130,8 @@ def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
 
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
            control: bool = False, heap: bool = False, per_step: bool = False,
-           outright: bool = False, jobs: int = 1, leave_out=()) -> dict:
+           outright: bool = False, jobs: int = 1, leave_out=(),
+           query_ms: int = QUERY_MS) -> dict:
     """Houdini over the goals and the lemmas (with ``control``, also the register and
     ``ctl:*`` lemmas, claimed until an oops: :func:`candidates`), the relation built
     within ``seconds``.  With ``per_step`` (``--cti-per-step``) each step is first
@@ -138,11 +140,12 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     and Houdini runs in whole rounds of such checks, each in ``jobs`` processes
     (``jobs`` > 1 implies ``per_step``).
     ``leave_out`` (``--leave-out``) names lemmas not to try, each a name or a prefix
-    ending in ``*``: a subset of the candidates proves only what it proves."""
+    ending in ``*``: a subset of the candidates proves only what it proves.
+    ``query_ms`` (``--query-seconds``) is z3's time limit per query."""
     t0 = time.monotonic()
     F = Fragments(m)
     initial = m.initial_states()
-    stats = {"paths": 0, "control_points": 0, "seconds": 0.0}
+    stats = {"paths": 0, "control_points": 0, "seconds": 0.0, "query_seconds": query_ms / 1000}
     def alarm(*_):
         raise Budget(f"relation not built within the budget ({seconds:g} s)")
 
@@ -171,9 +174,9 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
             sys.stderr.flush()
 
     if per_step or jobs > 1:  # --jobs: the rounds of step checks are what can be shared
-        res = _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs)
+        res = _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs, query_ms)
     else:
-        res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=QUERY_MS)
+        res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=query_ms)
     if progress:
         sys.stderr.write("\n")
     lemmas = lemma_names(n for n in res.kept if n not in goals)
@@ -185,7 +188,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     for g in goals:
         c = res.dropped.get(g)
         if g not in proved and c is not None:
-            cti[g] = render_cti(m, F, c)
+            cti[g] = render_cti(m, F, c, query_ms)
     return {"stats": stats, "proved": proved, "cti": cti, "lemmas": lemmas,
             "seconds": {g: round(res.per_goal_seconds.get(g, res.seconds)
                                  + stats["relation_seconds"], 2) for g in goals}}
@@ -209,7 +212,8 @@ def step_name(m, path) -> str:
     return " ; ".join(m.label_parts(path.label)["steps"])
 
 
-def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs) -> HoudiniResult:
+def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
+                       query_ms) -> HoudiniResult:
     """``--cti-per-step``: Houdini in whole rounds of step checks
     (:func:`checker.induction.houdini_rounds`), the first one, with every candidate
     assumed, reported in ``stats["step_check"]``."""
@@ -231,13 +235,13 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs) -> Houdi
 
     res, first = houdini_rounds(F.pre, initial, ps, cands, lambda p: step_name(m, p),
                                 progress=tick, on_round=done if progress else None,
-                                timeout_ms=QUERY_MS, jobs=jobs)
+                                timeout_ms=query_ms, jobs=jobs)
     stats["step_check"] = {
         "steps": first.steps, "seconds": round(first.seconds, 2), "queries": first.queries,
         "queries_given_up": first.given_up, "candidates": len(cands), "jobs": jobs,
         "not_preserved": lemma_names(n for f in first.failures.values() for n in f),
         "failing_steps": [{"step": k, "not_preserved": lemma_names(f),
-                           "cti": render_cti(m, F, next(iter(f.values())))}
+                           "cti": render_cti(m, F, next(iter(f.values())), query_ms)}
                           for k, f in first.failures.items()]}
     return res
 
@@ -256,7 +260,7 @@ def _describe(m, s: bytes) -> dict[str, str]:
         return {n: str(v) for n, v in zip(m.layout.names(), s, strict=True) if v}
 
 
-def render_cti(m, F: Fragments, c) -> list[dict]:
+def render_cti(m, F: Fragments, c, query_ms: int = QUERY_MS) -> list[dict]:
     """The CTI like a trace: the state (as entry 0), the step, the broken property."""
     state = c.state
     da = _describe(m, state)
@@ -265,7 +269,7 @@ def render_cti(m, F: Fragments, c) -> list[dict]:
     post = F.post(c.path, state) if state else state
     why = (f"after this step {c.candidate} is false (assumed: {len(c.relative_to)} "
            "candidates)" if state else
-           f"z3 gave no answer within {QUERY_MS // 1000} s on this step: {c.candidate} "
+           f"z3 gave no answer within {query_ms / 1000:g} s on this step: {c.candidate} "
            "is not shown preserved (no state to show)")
     step = entry(m.label_parts(c.path.label), da, _describe(m, bytes(post)), [why])
     return [entry0, step]

@@ -368,6 +368,10 @@ def test_step_check_report_renders():
                             "step_check": dict(sc, jobs=2)})
     assert ("Houdini in 1 rounds of step checks (the first: every step preserves every "
             "candidate), 2 processes, 1,233 queries") in line, line
+    line = _induction_line({"paths": 9, "relation_seconds": 1, "rounds": 2, "queries": 30,
+                            "queries_given_up": 4, "query_seconds": 7.5, "lemmas_kept": [],
+                            "seconds": 3})
+    assert "(z3 gave up on 4 within 7.5 s: asked again in pieces)" in line, line
 
 
 def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus():
@@ -380,11 +384,12 @@ def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus():
     quiet = ("ext_del", "ext_add", "scrub", "write", "read", "unclone", "copy", "delete",
              "map_free", "free")
     r = prove("rfc-refcnt-guard", (), WorldSize(2, 1, 2, without=quiet), search_states=100,
-              exhaustive_states=0, control_lemmas=True, progress=False, max_search_cpus=1)
+              exhaustive_states=0, control_lemmas=True, progress=False, max_search_cpus=1,
+              query_seconds=30)
     e = r["properties"]["no_shared_storage"]
     assert (e["proof"], e.get("method")) == ("proved", "induction")
     assert {"guard:exclusive", "guard:owner", "ext-refcnt", "no-oops"} <= set(e["lemmas"])
-    assert r["induction"]["queries_given_up"] == 0
+    assert r["induction"]["queries_given_up"] == 0 and r["induction"]["query_seconds"] == 30
     from checker.proofs import details
 
     line = [x for x in details([r]).splitlines() if x.startswith("  induction: relation")]
@@ -602,7 +607,8 @@ def test_cli_prove_bad_usage_is_one_line():
     assert out.returncode == 2 and "unknown mutation 'nope'" in out.stderr
     for args, msg in ((["--focus", "get,nope@1/1/1"], "unknown op 'nope'"),
                       (["--focus-spec", "nope.toml"], "no such spec file"),
-                      (["--focus-states", "0"], "--focus-states must be at least 1")):
+                      (["--focus-states", "0"], "--focus-states must be at least 1"),
+                      (["--query-seconds", "0"], "--query-seconds must be more than 0")):
         out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", *args],
                              capture_output=True, text=True, cwd=ROOT)
         assert out.returncode == 2 and msg in out.stderr
