@@ -26,9 +26,9 @@ it says only that these lemmas are too weak).
 A query the solver gives up on (``timeout_ms``) shows nothing preserved.  With
 ``split`` (the default) each of its candidates is then asked alone, with a tenth of
 the limit and, if z3 gives up again, with the whole limit, then one conjunct of it
-at a time (a goal over every object, one object per query), so a give-up drops only
-the candidates z3 cannot answer for alone nor conjunct by conjunct (with no state to
-show);
+at a time (a goal over every object, one object per query), then case by case on one
+variable's value (:mod:`checker.pieces`), so a give-up drops only the candidates z3
+cannot answer for alone nor in pieces (with no state to show);
 ``HoudiniResult.given_up`` counts the queries it gave up on.
 
 :func:`step_check` asks every path with *all* the candidates assumed and reports
@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 import z3
 
+from checker.pieces import by_cases, pieces
 from model.expr import Substitution
 
 
@@ -388,28 +389,6 @@ class _PathSolver:
         return r, s.model() if r == z3.sat else None
 
 
-def _conjuncts(f) -> list:
-    """The top-level conjuncts of the z3 formula ``f``: ``And``'s arguments, and
-    ``Implies(a, b)`` as ``Implies(a, b_i)`` for each conjunct ``b_i`` of ``b``, all the
-    way down; ``f`` is the conjunction of the list."""
-    if z3.is_and(f):
-        return [g for a in f.children() for g in _conjuncts(a)]
-    if z3.is_implies(f):
-        a, b = f.children()
-        parts = _conjuncts(b)
-        if len(parts) > 1:
-            return [z3.Implies(a, g) for g in parts]
-    return [f]
-
-
-def _pieces(negated) -> list:
-    """``negated`` (a candidate's negation after a path) as one query per conjunct of
-    the candidate: the candidate is preserved when none of them is satisfiable."""
-    if not z3.is_not(negated):
-        return [negated]
-    return [z3.Not(g) for g in _conjuncts(negated.arg(0))]
-
-
 def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     """The candidates of ``todo`` that one path does not preserve, in batches of
     ``(candidates, state)``: ``base`` is the path's guard and the assumptions, ``post``
@@ -419,10 +398,13 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     the caller has dropped meanwhile.  A query z3 gives up on (``timeout_ms``) is asked
     again one candidate at a time with ``split``, each with a tenth of the limit (most
     answer in far less), then with the whole limit if z3 gives up again, then one
-    conjunct of the candidate at a time (:func:`_pieces`: a goal that quantifies over
-    every object is a query per object), each the same way; a candidate z3 cannot
-    answer for alone and one of whose conjuncts it cannot answer for alone comes back
-    with no state (``b""``).  ``counts`` gains the queries asked and those given up on.
+    conjunct of the candidate at a time (:func:`pieces.pieces`: a goal that quantifies
+    over every object is a query per object), each the same way; a conjunct (or a
+    candidate of one conjunct) z3 gives up on with the whole limit is asked as the
+    cases of one pre-state variable's value (:func:`pieces.by_cases`, a tenth of the
+    limit each).  A candidate one of whose conjuncts z3 cannot answer for that way
+    either comes back with no state (``b""``).  ``counts`` gains the queries asked and
+    those given up on.
 
     A query is a list of pieces ``(candidate, negation)``, the negation None for the
     whole candidate's (``post.negated``)."""
@@ -459,9 +441,16 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
             elif limit < timeout_ms:  # alone, it gets the whole limit
                 bad = []
                 chunks.append((chunk, timeout_ms))
-            elif chunk[0][1] is None and len(pieces := _pieces(post.negated(bad[0]))) > 1:
+            elif chunk[0][1] is None and len(parts := pieces(post.negated(bad[0]))) > 1:
                 bad = []  # then one conjunct at a time
-                chunks += [([(chunk[0][0], g)], timeout_ms // 10) for g in reversed(pieces)]
+                chunks += [([(chunk[0][0], g)], timeout_ms // 10) for g in reversed(parts)]
+            else:  # then as cases of one variable
+                r, mdl = by_cases(lambda q: ps.check(q, timeout_ms // 10),
+                                  negation(chunk[0]), pre, counts)
+                if r == z3.unsat:
+                    bad = []
+                elif r == z3.sat:
+                    state = _state_of(mdl, pre)
         if bad:
             yield bad, state
             # the rest of the chunk is asked again (still assuming what was just

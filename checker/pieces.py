@@ -1,0 +1,88 @@
+"""Smaller queries for a query z3 gives up on, for :mod:`checker.induction`.
+
+A candidate's negation after a path is split two ways, both sound and complete (the
+query is unsatisfiable exactly when every smaller one is):
+
+* by its conjuncts (:func:`pieces`): a candidate quantified over every object is one
+  query per object;
+* by cases of one pre-state variable (:func:`by_cases`): the variable equal to each
+  numeral the query compares it with, and to none of them.  When the variable picks
+  which slot a step writes (a local holding an index), each case writes one known
+  slot, and z3's ``If`` chains over every slot fold away.
+
+Generic: z3 terms and the state vector, nothing about the model.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import z3
+
+# the variables :func:`by_cases` tries, most compared first
+CASE_VARIABLES = 4
+
+
+def conjuncts(f) -> list:
+    """The top-level conjuncts of the z3 formula ``f``: ``And``'s arguments, and
+    ``Implies(a, b)`` as ``Implies(a, b_i)`` for each conjunct ``b_i`` of ``b``, all the
+    way down; ``f`` is the conjunction of the list."""
+    if z3.is_and(f):
+        return [g for a in f.children() for g in conjuncts(a)]
+    if z3.is_implies(f):
+        a, b = f.children()
+        parts = conjuncts(b)
+        if len(parts) > 1:
+            return [z3.Implies(a, g) for g in parts]
+    return [f]
+
+
+def pieces(negated) -> list:
+    """``negated`` (a candidate's negation after a path) as one query per conjunct of
+    the candidate: the candidate is preserved when none of them is satisfiable."""
+    if not z3.is_not(negated):
+        return [negated]
+    return [z3.Not(g) for g in conjuncts(negated.arg(0))]
+
+
+def compared(f, pre) -> list[tuple]:
+    """The variables of ``pre`` that ``f`` compares (``==``, ``!=``) with numerals, most
+    compared first, each with those numerals: ``[(variable, [numeral, ...]), ...]``."""
+    variables = {v.get_id(): v for v in pre}
+    count, values, seen, todo = Counter(), defaultdict(set), set(), [f]
+    while todo:
+        t = todo.pop()
+        if t.get_id() in seen:
+            continue
+        seen.add(t.get_id())
+        if z3.is_eq(t) or (z3.is_distinct(t) and t.num_args() == 2):
+            a, b = t.children()
+            for v, n in ((a, b), (b, a)):
+                if v.get_id() in variables and (z3.is_bv_value(n) or z3.is_int_value(n)):
+                    count[v.get_id()] += 1
+                    values[v.get_id()].add(n.as_long())
+        todo.extend(t.children())
+    return [(variables[i], sorted(values[i])) for i, _ in count.most_common()]
+
+
+def by_cases(check, query, pre, counts):
+    """``query`` asked as the cases of one variable's value (:func:`compared`'s first
+    ``CASE_VARIABLES``, each in turn): ``check(q)`` answers one query as
+    ``(result, model)``.  A case z3 gives up on abandons that variable for the next.
+    Gives ``(unsat, None)`` when every case of some variable is unsatisfiable, the
+    first satisfiable case's ``(sat, model)`` (a model of ``query``), and
+    ``(unknown, None)`` when no variable's cases are all answered.  ``counts`` gains
+    the queries asked and those given up on."""
+    for v, values in compared(query, pre)[:CASE_VARIABLES]:
+        cases = [v == n for n in values] + [z3.And(*(v != n for n in values))]
+        for case in cases:
+            counts["queries"] += 1
+            r, mdl = check(z3.And(query, case))
+            if r == z3.sat:
+                return r, mdl
+            if r != z3.unsat:
+                counts["given_up"] += 1
+                break
+        else:
+            return z3.unsat, None
+    return z3.unknown, None
