@@ -26,8 +26,8 @@ from .trace import entry
 
 # one z3 query (a path, the candidates alive) may take this long by default
 # (``--query-seconds``); a query that does not answer in time is asked again one
-# candidate at a time, then one conjunct at a time (induction.py), and a candidate that
-# does not answer then is dropped (never proved)
+# candidate at a time, then one conjunct at a time (induction.py), then case by case
+# (pieces.py), and a candidate that does not answer then is dropped (never proved)
 QUERY_MS = 60_000
 
 
