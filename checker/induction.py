@@ -26,8 +26,9 @@ it says only that these lemmas are too weak).
 A query the solver gives up on (``timeout_ms``) shows nothing preserved.  With
 ``split`` (the default) each of its candidates is then asked alone, with a tenth of
 the limit and, if z3 gives up again, with the whole limit, then one conjunct of it
-at a time (a goal over every object, one object per query), then case by case on one
-variable's value (:mod:`checker.pieces`), so a give-up drops only the candidates z3
+at a time (a goal over every object, one object per query), each conjunct case by
+case on one variable's value (:mod:`checker.pieces`) before the whole limit, so a
+give-up drops only the candidates z3
 cannot answer for alone nor in pieces (with no state to show);
 ``HoudiniResult.given_up`` counts the queries it gave up on.
 
@@ -399,23 +400,26 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     again one candidate at a time with ``split``, each with a tenth of the limit (most
     answer in far less), then with the whole limit if z3 gives up again, then one
     conjunct of the candidate at a time (:func:`pieces.pieces`: a goal that quantifies
-    over every object is a query per object), each the same way; a conjunct (or a
-    candidate of one conjunct) z3 gives up on with the whole limit is asked as the
-    cases of one pre-state variable's value (:func:`pieces.by_cases`, a tenth of the
-    limit each).  A candidate one of whose conjuncts z3 cannot answer for that way
-    either comes back with no state (``b""``).  ``counts`` gains the queries asked and
-    those given up on.
+    over every object is a query per object), each with a tenth of the limit.  A
+    conjunct (or a candidate of one conjunct) z3 gives up on is asked as the cases of
+    one pre-state variable's value (:func:`pieces.by_cases`, a sixtieth of the limit a
+    case, then a tenth), and only then with the whole limit: z3's time on one query
+    varies several-fold with its search order (18 to 53 s over four seeds for a
+    conjunct of no_leak at 4/2/3, which a 2-job run gave up on at 60 and at 120 s),
+    where each case answers in under a second.  A candidate one of whose conjuncts z3
+    cannot answer for either way comes back with no state (``b""``).  ``counts`` gains
+    the queries asked and those given up on.
 
     A query is a list of pieces ``(candidate, negation)``, the negation None for the
     whole candidate's (``post.negated``)."""
-    chunks, ps = [([(c, None) for c in todo], timeout_ms)], _PathSolver(base)
+    chunks, ps = [([(c, None) for c in todo], timeout_ms, False)], _PathSolver(base)
 
     def negation(piece):
         c, f = piece
         return post.negated(c) if f is None else f
 
     while chunks:
-        chunk, limit = chunks.pop()
+        chunk, limit, cased = chunks.pop()
         chunk = [x for x in chunk if not gone(x[0])]
         if not chunk:
             continue
@@ -433,26 +437,31 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
         else:  # solver gave up: nothing in this query is shown preserved
             counts["given_up"] += 1
             bad, state = list(dict.fromkeys(c for c, _ in chunk)), b""
+            c, f = chunk[0]
+            parts = pieces(post.negated(c)) if split and len(chunk) == 1 and f is None else []
             if not split:
                 pass
             elif len(chunk) > 1:
                 bad = []
-                chunks += [([x], timeout_ms // 10) for x in reversed(chunk)]
-            elif limit < timeout_ms:  # alone, it gets the whole limit
+                chunks += [([x], timeout_ms // 10, False) for x in reversed(chunk)]
+            elif len(parts) > 1 and limit < timeout_ms:  # alone, it gets the whole limit
                 bad = []
-                chunks.append((chunk, timeout_ms))
-            elif chunk[0][1] is None and len(parts := pieces(post.negated(bad[0]))) > 1:
-                bad = []  # then one conjunct at a time
-                chunks += [([(chunk[0][0], g)], timeout_ms // 10) for g in reversed(parts)]
-            else:  # then as cases of one variable
-                r, mdl = by_cases(lambda q: ps.check(q, timeout_ms // 10),
-                                  negation(chunk[0]), pre, counts)
+                chunks.append((chunk, timeout_ms, False))
+            elif len(parts) > 1:  # then one conjunct at a time
+                bad = []
+                chunks += [([(c, g)], timeout_ms // 10, False) for g in reversed(parts)]
+            elif not cased:  # one conjunct: as cases of one variable, then the whole limit
+                r, mdl = by_cases(lambda q, ms: ps.check(q, ms), negation(chunk[0]), pre,
+                                  counts, (max(1, timeout_ms // 60), timeout_ms // 10))
                 if r == z3.unsat:
                     bad = []
                 elif r == z3.sat:
                     state = _state_of(mdl, pre)
+                elif limit < timeout_ms:
+                    bad = []
+                    chunks.append((chunk, timeout_ms, True))
         if bad:
             yield bad, state
             # the rest of the chunk is asked again (still assuming what was just
             # found: the caller's fixpoint or report does not depend on it)
-            chunks.append((chunk, limit))
+            chunks.append((chunk, limit, cased))

@@ -65,24 +65,33 @@ def compared(f, pre) -> list[tuple]:
     return [(variables[i], sorted(values[i])) for i, _ in count.most_common()]
 
 
-def by_cases(check, query, pre, counts):
+def by_cases(check, query, pre, counts, limits):
     """``query`` asked as the cases of one variable's value (:func:`compared`'s first
-    ``CASE_VARIABLES``, each in turn): ``check(q)`` answers one query as
-    ``(result, model)``.  A case z3 gives up on abandons that variable for the next.
-    Gives ``(unsat, None)`` when every case of some variable is unsatisfiable, the
-    first satisfiable case's ``(sat, model)`` (a model of ``query``), and
-    ``(unknown, None)`` when no variable's cases are all answered.  ``counts`` gains
-    the queries asked and those given up on."""
-    for v, values in compared(query, pre)[:CASE_VARIABLES]:
-        cases = [v == n for n in values] + [z3.And(*(v != n for n in values))]
-        for case in cases:
-            counts["queries"] += 1
-            r, mdl = check(z3.And(query, case))
-            if r == z3.sat:
-                return r, mdl
-            if r != z3.unsat:
-                counts["given_up"] += 1
-                break
-        else:
-            return z3.unsat, None
+    ``CASE_VARIABLES``, each in turn): ``check(q, ms)`` answers one query as
+    ``(result, model)`` within ``ms`` milliseconds.  The variables are tried with each
+    limit of ``limits`` in turn, shortest first (a variable that fixes the slot a step
+    writes answers each case in a fraction of a second, one that does not may take
+    seconds a case), and a case z3 gives up on abandons that variable for the next; a
+    case already shown unsatisfiable is not asked again.  Gives ``(unsat, None)`` when
+    every case of some variable is unsatisfiable, the first satisfiable case's ``(sat,
+    model)`` (a model of ``query``), and ``(unknown, None)`` when no variable's cases
+    are all answered.  ``counts`` gains the queries asked and those given up on."""
+    variables = compared(query, pre)[:CASE_VARIABLES]
+    unsat = set()
+    for ms in limits:
+        for i, (v, values) in enumerate(variables):
+            cases = [v == n for n in values] + [z3.And(*(v != n for n in values))]
+            for j, case in enumerate(cases):
+                if (i, j) in unsat:
+                    continue
+                counts["queries"] += 1
+                r, mdl = check(z3.And(query, case), ms)
+                if r == z3.sat:
+                    return r, mdl
+                if r != z3.unsat:
+                    counts["given_up"] += 1
+                    break
+                unsat.add((i, j))
+            else:
+                return z3.unsat, None
     return z3.unknown, None

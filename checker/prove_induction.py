@@ -212,6 +212,24 @@ def step_name(m, path) -> str:
     return " ; ".join(m.label_parts(path.label)["steps"])
 
 
+def round_report(rnd: int, sc) -> str:
+    """What one round of step checks refuted, by step, as progress lines: a candidate
+    dropped because z3 gave up on it (no state) is named as such, apart from one a
+    state breaks."""
+    lines = [f"  step check round {rnd}: {sc.queries} queries, {sc.given_up} given up, "
+             f"{round(sc.seconds)} s; {len(sc.failures)} of {sc.steps} steps break a "
+             "candidate"]
+    for k, f in sc.failures.items():
+        line = f"    {k}: {', '.join(lemma_names(f))}"
+        unanswered = lemma_names(n for n, c in f.items() if not c.state)
+        if unanswered:
+            line += f" (z3 gave up, no state: {', '.join(unanswered)})"
+        lines.append(line)
+    if sc.false_initially:
+        lines.append(f"    false initially: {', '.join(sc.false_initially)}")
+    return "".join(f"{x}\n" for x in lines)
+
+
 def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
                        query_ms) -> HoudiniResult:
     """``--cti-per-step``: Houdini in whole rounds of step checks
@@ -224,13 +242,7 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
             sys.stderr.flush()
 
     def done(rnd, sc):  # what the round refuted, by step, before the next one starts
-        sys.stderr.write(f"\n  step check round {rnd}: {sc.queries} queries, "
-                         f"{sc.given_up} given up, {round(sc.seconds)} s; "
-                         f"{len(sc.failures)} of {sc.steps} steps break a candidate\n")
-        for k, f in sc.failures.items():
-            sys.stderr.write(f"    {k}: {', '.join(lemma_names(f))}\n")
-        if sc.false_initially:
-            sys.stderr.write(f"    false initially: {', '.join(sc.false_initially)}\n")
+        sys.stderr.write(f"\n{round_report(rnd, sc)}")
         sys.stderr.flush()
 
     res, first = houdini_rounds(F.pre, initial, ps, cands, lambda p: step_name(m, p),
