@@ -28,8 +28,8 @@ A query the solver gives up on (``timeout_ms``) shows nothing preserved.  With
 the limit and, if z3 gives up again, with the whole limit, then one conjunct of it
 at a time (a goal over every object, one object per query), each conjunct case by
 case on one variable's value (:mod:`checker.pieces`) before the whole limit, so a
-give-up drops only the candidates z3
-cannot answer for alone nor in pieces (with no state to show);
+give-up drops only the candidates z3 cannot answer for alone nor in pieces (with no
+state to show);
 ``HoudiniResult.given_up`` counts the queries it gave up on.
 
 :func:`step_check` asks every path with *all* the candidates assumed and reports
@@ -405,10 +405,9 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     one pre-state variable's value (:func:`pieces.by_cases`, a sixtieth of the limit a
     case, then a tenth), and only then with the whole limit: z3's time on one query
     varies several-fold with its search order (18 to 53 s over four seeds for a
-    conjunct of no_leak at 4/2/3, which a 2-job run gave up on at 60 and at 120 s),
-    where each case answers in under a second.  A candidate one of whose conjuncts z3
-    cannot answer for either way comes back with no state (``b""``).  ``counts`` gains
-    the queries asked and those given up on.
+    conjunct of no_leak at 4/2/3), where each case answers in under a second.  A
+    candidate one of whose conjuncts z3 cannot answer for either way comes back with
+    no state (``b""``).  ``counts`` gains the queries asked and those given up on.
 
     A query is a list of pieces ``(candidate, negation)``, the negation None for the
     whole candidate's (``post.negated``)."""
@@ -451,8 +450,8 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
                 bad = []
                 chunks += [([(c, g)], timeout_ms // 10, False) for g in reversed(parts)]
             elif not cased:  # one conjunct: as cases of one variable, then the whole limit
-                r, mdl = by_cases(lambda q, ms: ps.check(q, ms), negation(chunk[0]), pre,
-                                  counts, (max(1, timeout_ms // 60), timeout_ms // 10))
+                r, mdl = by_cases(ps.check, negation(chunk[0]), pre, counts,
+                                  (max(1, timeout_ms // 60), timeout_ms // 10))
                 if r == z3.unsat:
                     bad = []
                 elif r == z3.sat:

@@ -250,11 +250,11 @@ def test_houdini_asks_a_candidate_z3_gives_up_on_conjunct_by_conjunct(monkeypatc
 
 
 def test_houdini_asks_a_conjunct_z3_gives_up_on_case_by_case(monkeypatch):
-    """A conjunct z3 gives up on is asked as the cases of one
-    variable's value (here z3 is made to give up on every query that does not fix y;
-    at 4 packets, 2 maps and 3 CPUs no_leak's conjuncts for three selems after
-    bpf_selem_unlink()'s last step answered in 12 to 15 s, once past 120 s, and in 0.3
-    s a case with the unlinked storage fixed): the variables most compared with
+    """A conjunct z3 gives up on is asked as the cases of one variable's value (here
+    z3 is made to give up on every query that does not fix y; at 4 packets, 2 maps and
+    3 CPUs no_leak's conjuncts for three selems after bpf_selem_unlink()'s last step,
+    path 552, answered in 12 to 53 s, and in 0.3 s a case with the unlinked storage
+    fixed): the variables most compared with
     numerals first (x, 3 times), a variable abandoned at its first case z3 gives up on,
     then y's cases (0, 1, neither).  Kept when every case of y is unsatisfiable,
     dropped with the state of a satisfiable case when one is, and dropped with no
