@@ -451,7 +451,8 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
                 chunks += [([(c, g)], timeout_ms // 10, False) for g in reversed(parts)]
             elif not cased:  # one conjunct: as cases of one variable, then the whole limit
                 r, mdl = by_cases(ps.check, negation(chunk[0]), pre, counts,
-                                  (max(1, timeout_ms // 60), timeout_ms // 10))
+                                  (max(1, timeout_ms // 60), timeout_ms // 10),
+                                  base[0])  # the path's guard (_path_query)
                 if r == z3.unsat:
                     bad = []
                 elif r == z3.sat:

@@ -21,6 +21,8 @@ import z3
 
 # the variables :func:`by_cases` tries, most compared first
 CASE_VARIABLES = 4
+# how deep a case z3 gives up on is split again (:func:`by_cases`)
+NEST = 1
 
 
 def conjuncts(f) -> list:
@@ -65,27 +67,75 @@ def compared(f, pre) -> list[tuple]:
     return [(variables[i], sorted(values[i])) for i, _ in count.most_common()]
 
 
-def by_cases(check, query, pre, counts, limits):
-    """``query`` asked as the cases of one variable's value (:func:`compared`'s first
+def pinned(guard) -> set:
+    """The ids of the variables ``guard`` fixes to one numeral (a top-level conjunct
+    ``v == n``): a case split on one of them has one case, the query itself."""
+    out = set()
+    for g in conjuncts(guard):
+        if z3.is_eq(g):
+            a, b = g.children()
+            for v, n in ((a, b), (b, a)):
+                if z3.is_const(v) and (z3.is_bv_value(n) or z3.is_int_value(n)):
+                    out.add(v.get_id())
+    return out
+
+
+def ranked(query, pre, guard, fixed=()) -> list[tuple]:
+    """The case variables for ``query``: those the path's ``guard`` compares with
+    numerals first (the locals that pick which slot the step reads and writes), then
+    those the query compares, each with the numerals either compares it with; none
+    the guard pins, none of ``fixed``."""
+    skip = pinned(guard) | {v.get_id() for v in fixed}
+    values = {}  # each variable with the numerals either compares it with
+    for v, ns in compared(guard, pre) + compared(query, pre):
+        if v.get_id() not in skip:
+            values.setdefault(v.get_id(), (v, set()))[1].update(ns)
+    return [(v, sorted(ns)) for v, ns in values.values()]
+
+
+def fix(f, v, case):
+    """``f`` with ``v`` replaced by the numeral of ``case`` (``v == n``), simplified: a
+    comparison the step makes through ``v`` (``If(v == 1, a1, If(v == 2, a2, ...)) ==
+    k``) becomes one of the variable it selects (``a2 == k``), which :func:`compared`
+    then sees."""
+    return z3.simplify(z3.substitute(f, (v, case.arg(1))))
+
+
+def by_cases(check, query, pre, counts, limits, guard=None, nest=None, fixed=()):
+    """``query`` asked as the cases of one variable's value (:func:`ranked`'s first
     ``CASE_VARIABLES``, each in turn): ``check(q, ms)`` answers one query as
-    ``(result, model)`` within ``ms`` milliseconds.  The variables are tried with each
-    limit of ``limits`` in turn, shortest first (a variable that fixes the slot a step
-    writes answers each case in a fraction of a second, one that does not may take
-    seconds a case), and a case z3 gives up on abandons that variable for the next; a
-    case already shown unsatisfiable is not asked again.  Gives ``(unsat, None)`` when
+    ``(result, model)`` within ``ms`` milliseconds; ``guard`` is the path's guard.
+    The variables are tried with each limit of ``limits`` in turn, shortest first (a
+    variable that fixes the slot a step writes answers each case in a fraction of a
+    second, one that does not may take seconds a case).  A case ``v == n`` z3 gives up
+    on is asked as cases of another variable (``nest`` levels deep, the guard
+    simplified with ``v`` fixed, so that the variable the step reads through ``v``
+    comes first: the selem before the one a step unlinks, once the unlinked one is
+    known); a case it still gives up on abandons that variable for the next.  A case
+    already shown unsatisfiable is not asked again.  Gives ``(unsat, None)`` when
     every case of some variable is unsatisfiable, the first satisfiable case's ``(sat,
     model)`` (a model of ``query``), and ``(unknown, None)`` when no variable's cases
     are all answered.  ``counts`` gains the queries asked and those given up on."""
-    variables = compared(query, pre)[:CASE_VARIABLES]
+    nest = NEST if nest is None else nest
+    guard = z3.BoolVal(True) if guard is None else guard
+    variables = ranked(query, pre, guard, fixed)[:CASE_VARIABLES]
     unsat = set()
     for ms in limits:
         for i, (v, values) in enumerate(variables):
-            cases = [v == n for n in values] + [z3.And(*(v != n for n in values))]
-            for j, case in enumerate(cases):
+            cases = [(v == n, n) for n in values] + [(z3.And(*(v != n for n in values)), None)]
+            for j, (case, n) in enumerate(cases):
                 if (i, j) in unsat:
                     continue
                 counts["queries"] += 1
                 r, mdl = check(z3.And(query, case), ms)
+                if r == z3.unknown and nest > 0:  # split again, v fixed
+                    counts["given_up"] += 1
+                    q, g = (query, guard) if n is None else (fix(query, v, case),
+                                                             fix(guard, v, case))
+                    r, mdl = by_cases(check, z3.And(q, case), pre, counts, (ms,),
+                                      z3.And(g, case), nest - 1, (*fixed, v))
+                    if r == z3.unknown:
+                        break
                 if r == z3.sat:
                     return r, mdl
                 if r != z3.unsat:

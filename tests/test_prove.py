@@ -278,6 +278,7 @@ def test_houdini_asks_a_conjunct_z3_gives_up_on_case_by_case(monkeypatch):
             return super().check(query, timeout_ms)
 
     monkeypatch.setattr(induction, "_PathSolver", GivesUpUnlessYIsACase)
+    monkeypatch.setattr(pieces, "NEST", 0)  # a case given up on is not split again
     toggle = z3.If(y == 0, z3.BitVecVal(1, 8), z3.If(y == 1, z3.BitVecVal(0, 8), y))
     step = Path(1, z3.ULT(x, 3), {0: x + 1, 1: z3.If(x == 5, y, z3.If(x == 6, y, z3.If(
         x == 7, y, toggle)))}, ("toggle",))
@@ -305,6 +306,55 @@ def test_houdini_asks_a_conjunct_z3_gives_up_on_case_by_case(monkeypatch):
     assert r.kept == [] and r.dropped["y<=0"].state[1] == 0
     r = houdini([x, y], [bytes([0, 0])], [step], [at_most(1)], timeout_ms=1000, split=False)
     assert r.kept == [] and r.dropped["y<=1"].state == b"" and r.given_up == 1
+
+
+def test_a_case_z3_gives_up_on_is_split_again_on_what_it_selects(monkeypatch):
+    """A case z3 gives up on is asked as the cases of another variable, the guard and
+    query simplified with the first one fixed (here z3 is made to give up on every
+    query that does not fix both x and y; at 4 packets, 2 maps and 3 CPUs no_leak's
+    conjuncts for three selems after bpf_selem_unlink()'s last step, path 559, gave up
+    on every case of the unlinked selem and answered with its predecessor fixed too):
+    x first, as the guard compares it, then under each case of x, y's.  Kept with the
+    split; dropped with no state without it (``NEST`` 0)."""
+    import z3
+
+    from checker import induction, pieces
+    from model.symbolic import Path
+
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    asked = []
+
+    def cased(query):  # the variables the query's trailing case conjuncts fix
+        out = set()
+        while z3.is_and(query) and query.num_args() == 2:
+            query, case = query.children()
+            atoms = case.children() if z3.is_and(case) else [case]
+            if not all(z3.is_eq(a) or z3.is_distinct(a) for a in atoms):
+                break
+            out |= {str(a.arg(0)) for a in atoms}
+        return out
+
+    class GivesUpUnlessXandYAreCases(induction._PathSolver):
+        def check(self, query, timeout_ms):
+            asked.append(sorted(cased(query)))
+            if cased(query) != {"x", "y"}:
+                return z3.unknown, None
+            return super().check(query, timeout_ms)
+
+    monkeypatch.setattr(induction, "_PathSolver", GivesUpUnlessXandYAreCases)
+    toggle = z3.If(y == 0, z3.BitVecVal(1, 8), z3.If(y == 1, z3.BitVecVal(0, 8), y))
+    # x picks what the step writes to y (as a local picks the slot a step writes)
+    step = Path(1, z3.Or(x == 0, x == 1), {1: z3.If(x == 0, toggle, y)}, ("select",))
+    not9 = Candidate("y!=9", lambda s: s[1] != 9, lambda v: v[1] != 9, goal=True)
+    r = houdini([x, y], [bytes([0, 0])], [step], [not9], timeout_ms=1000)
+    assert r.kept == ["y!=9"]
+    # x's cases (0, 1, neither), each given up on alone and answered by y's cases
+    assert asked[:3] == [[], ["x"], ["x", "y"]] and asked.count(["x"]) == 3
+    asked.clear()
+    monkeypatch.setattr(pieces, "NEST", 0)
+    r = houdini([x, y], [bytes([0, 0])], [step], [not9], timeout_ms=1000)
+    assert r.kept == [] and r.dropped["y!=9"].state == b""
+    assert ["x", "y"] not in asked
 
 
 def test_step_check_reports_what_the_whole_set_misses_not_the_cascade():
