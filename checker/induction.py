@@ -70,6 +70,7 @@ class Cti:
     state: bytes
     path: object
     relative_to: tuple[str, ...]
+    number: int | None = None  # the path's place in the relation (a long run's log names it)
 
 
 @dataclass
@@ -116,7 +117,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
                 groups = {c.group for c in bad if c.group}
                 bad += [c for c in alive if c.group in groups and c not in bad]
                 for c in bad:
-                    dropped[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive))
+                    dropped[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive), n)
                     first_drop[c.name] = time.monotonic() - t0
                     alive.remove(c)
                 changed = True
@@ -169,7 +170,7 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     for n, name, state in sorted(f for found, _ in parts for f in found):
         here = failures.setdefault(key(paths[n]), {})
         if name not in here:
-            here[name] = Cti(name, state, paths[n], relative_to)
+            here[name] = Cti(name, state, paths[n], relative_to, n)
     return StepCheck(failures, len({key(p) for p in paths}), time.monotonic() - t0,
                      sum(c["queries"] for _, c in parts), sum(c["given_up"] for _, c in parts),
                      [c.name for c in candidates if c not in alive])

@@ -221,9 +221,14 @@ def round_report(rnd: int, sc) -> str:
              "candidate"]
     for k, f in sc.failures.items():
         line = f"    {k}: {', '.join(lemma_names(f))}"
-        unanswered = lemma_names(n for n, c in f.items() if not c.state)
+        unanswered = {}  # lemma: the paths z3 gave up on it at
+        for n, c in f.items():
+            if not c.state:
+                unanswered.setdefault(lemma_names([n])[0], []).append(c.number)
         if unanswered:
-            line += f" (z3 gave up, no state: {', '.join(unanswered)})"
+            line += " (z3 gave up, no state: " + ", ".join(
+                name + "".join(f" at path {k}" for k in ks if k is not None)
+                for name, ks in unanswered.items()) + ")"
         lines.append(line)
     if sc.false_initially:
         lines.append(f"    false initially: {', '.join(sc.false_initially)}")

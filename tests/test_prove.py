@@ -411,18 +411,20 @@ def test_step_check_reports_what_the_whole_set_misses_not_the_cascade():
 def test_a_round_says_which_candidates_z3_gave_up_on():
     """A long run's progress names, as each round ends, the candidates a step broke,
     and apart from them those dropped because z3 gave up (no state): a 4/2/3 run lost
-    no_leak that way, and its log did not say which it was."""
+    no_leak that way, and its log did not say which it was, nor at which of the step's
+    18 paths."""
     from checker.induction import Cti, StepCheck
     from checker.prove_induction import round_report
 
-    unlink = {"no_leak": Cti("no_leak", b"", None, ()),
+    unlink = {"no_leak": Cti("no_leak", b"", None, (), 559),
               "heap:linked-in-list#st1": Cti("heap:linked-in-list#st1", b"\x01", None, ())}
     text = round_report(1, StepCheck({"bpf_selem_unlink": unlink}, 59, 6132.4, 26398, 141,
                                      ["ctl:idle#cpu1"]))
     assert text.splitlines() == [
         "  step check round 1: 26398 queries, 141 given up, 6132 s; 1 of 59 steps break "
         "a candidate",
-        "    bpf_selem_unlink: no_leak, heap:linked-in-list (z3 gave up, no state: no_leak)",
+        "    bpf_selem_unlink: no_leak, heap:linked-in-list (z3 gave up, no state: no_leak "
+        "at path 559)",
         "    false initially: ctl:idle#cpu1"]
     unlink["no_leak"] = Cti("no_leak", b"\x02", None, ())
     assert "gave up" not in round_report(2, StepCheck({"bpf_selem_unlink": unlink}, 59, 1.0,
