@@ -41,6 +41,7 @@ checks, whose paths are independent and can run in forked processes (``jobs``).
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import pickle
 import time
@@ -152,19 +153,21 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     drops as well, so Houdini may start without both (and their groups); with nothing
     found and every candidate true initially, the whole set is inductive.
     ``key(path)`` names a path's step; ``progress(n, total)`` is called per path.  The
-    paths are independent queries: with ``jobs`` > 1 they are shared out among that
-    many forked processes (each inherits the z3 terms; the results come back as path
-    numbers, names and states)."""
+    paths are independent queries: with ``jobs`` > 1 that many forked processes take
+    them from one shared queue, each the next path not yet taken, so that none sits
+    idle while another still has a slow stretch of paths (each inherits the z3 terms;
+    the results come back as path numbers, names and states)."""
     t0 = time.monotonic()
     alive = _initially_true(initial, candidates)
     numbered = list(enumerate(paths))
     if jobs > 1:
-        parts = _forked(jobs, lambda part, i: _check_paths(
-            pre, part, alive, key, timeout_ms, split, progress if i == 0 else None,
-            len(paths), jobs), numbered)
+        queue = _Queue(numbered)
+        parts = _forked(jobs, lambda i: _check_paths(
+            pre, queue, alive, key, timeout_ms, split, progress if i == 0 else None,
+            len(paths)))
     else:
         parts = [_check_paths(pre, numbered, alive, key, timeout_ms, split, progress,
-                              len(paths), 1)]
+                              len(paths))]
     failures: dict[str, dict[str, Cti]] = {}
     relative_to = tuple(a.name for a in alive)
     for n, name, state in sorted(f for found, _ in parts for f in found):
@@ -215,7 +218,7 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
                           sum(r.given_up for r in rounds)), rounds[0])
 
 
-def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, stride):
+def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total):
     """:func:`step_check` on some of the paths: ``(path number, candidate, state)`` for
     each candidate a path does not preserve (once per step), and the query counts."""
     pre_f = {c.name: c.formula(pre) for c in alive}
@@ -225,7 +228,7 @@ def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, 
     counts = {"queries": 0, "given_up": 0}
     for j, (n, p) in enumerate(numbered):
         if progress:
-            progress(j * stride, total)
+            progress(numbered.taken() if isinstance(numbered, _Queue) else j, total)
         post_of = bundle.after(p, pre)
         base, todo = _path_query(p, alive, pre_f, post_of)
         here = seen.setdefault(key(p), set())
@@ -237,9 +240,29 @@ def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, 
     return found, counts
 
 
-def _forked(jobs: int, work, items: list) -> list:
-    """``work(items[i::jobs], i)`` for i < jobs, each in a forked process (which
-    inherits everything ``work`` needs, z3 terms included); the pickled results, in
+class _Queue:
+    """``items`` shared by forked processes: iterating takes the next item no process
+    has taken (a counter in shared memory, created before the fork)."""
+
+    def __init__(self, items: list):
+        self.items, self.next = items, multiprocessing.Value("q", 0)
+
+    def taken(self) -> int:
+        return self.next.value
+
+    def __iter__(self):
+        while True:
+            with self.next.get_lock():
+                i = self.next.value
+                self.next.value = i + 1
+            if i >= len(self.items):
+                return
+            yield self.items[i]
+
+
+def _forked(jobs: int, work) -> list:
+    """``work(i)`` for i < jobs, each in a forked process (which inherits everything
+    ``work`` needs, z3 terms and a :class:`_Queue` included); the pickled results, in
     order of i.  A worker that fails raises here."""
     children = []
     for i in range(jobs):
@@ -249,7 +272,7 @@ def _forked(jobs: int, work, items: list) -> list:
             os.close(r)
             code = 0
             try:
-                data = pickle.dumps(work(items[i::jobs], i))
+                data = pickle.dumps(work(i))
             except BaseException as e:  # noqa: BLE001 (reported by the parent)
                 data, code = pickle.dumps(repr(e)), 1
             with os.fdopen(w, "wb") as f:

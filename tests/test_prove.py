@@ -408,6 +408,29 @@ def test_step_check_reports_what_the_whole_set_misses_not_the_cascade():
         assert seen == [(1, {"x<=1"}), (2, {"x<=2"}), (3, set())]
 
 
+def test_step_check_workers_share_one_queue_of_paths():
+    """--jobs: the forked workers take paths from one queue, each path once, so a
+    worker with a slow stretch does not leave the other idle (the 4/2/3 runs' stride
+    split had one worker finish 15 minutes after the other)."""
+    import time
+
+    from checker.induction import _forked, _Queue
+
+    queue = _Queue(list(range(40)))
+
+    def work(i):
+        got = []
+        for x in queue:
+            got.append(x)
+            time.sleep(0.02 if i == 0 else 0.001)  # worker 0 is slow
+        return got
+
+    slow, fast = _forked(2, work)
+    assert sorted(slow + fast) == list(range(40))
+    assert len(fast) > len(slow)  # the fast worker took more than its half
+    assert queue.taken() >= 40
+
+
 def test_a_round_says_which_candidates_z3_gave_up_on():
     """A long run's progress names, as each round ends, the candidates a step broke,
     and apart from them those dropped because z3 gave up (no state): a 4/2/3 run lost
