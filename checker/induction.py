@@ -427,7 +427,8 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
     over every object is a query per object), each with a tenth of the limit.  A
     conjunct (or a candidate of one conjunct) z3 gives up on is asked as the cases of
     one pre-state variable's value (:func:`pieces.by_cases`, a sixtieth of the limit a
-    case, then a tenth), and only then with the whole limit: z3's time on one query
+    case, then a tenth; a case z3 gives up on, as the cases of another variable), and
+    only then with the whole limit: z3's time on one query
     varies several-fold with its search order (18 to 53 s over four seeds for a
     conjunct of no_leak at 4/2/3), where each case answers in under a second.  A
     candidate one of whose conjuncts z3 cannot answer for either way comes back with

@@ -6,9 +6,12 @@ query is unsatisfiable exactly when every smaller one is):
 * by its conjuncts (:func:`pieces`): a candidate quantified over every object is one
   query per object;
 * by cases of one pre-state variable (:func:`by_cases`): the variable equal to each
-  numeral the query compares it with, and to none of them.  When the variable picks
-  which slot a step writes (a local holding an index), each case writes one known
-  slot, and z3's ``If`` chains over every slot fold away.
+  numeral the query or the path's guard compares it with, and to none of them.  When
+  the variable picks which slot a step writes (a local holding an index), each case
+  writes one known slot, and z3's ``If`` chains over every slot fold away.  A case z3
+  still gives up on is split the same way again, with the first variable fixed: then
+  what the step reads through the slot (the selem before the one unlinked) is a
+  variable compared with numerals too.
 
 Generic: z3 terms and the state vector, nothing about the model.
 """
