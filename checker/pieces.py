@@ -50,6 +50,15 @@ def pieces(negated) -> list:
     return [z3.Not(g) for g in conjuncts(negated.arg(0))]
 
 
+def _numeral_sides(t) -> list[tuple]:
+    """``[(side, numeral)]`` when ``t`` compares something with a numeral (``==``,
+    ``!=``), else ``[]``."""
+    if not (z3.is_eq(t) or (z3.is_distinct(t) and t.num_args() == 2)):
+        return []
+    a, b = t.children()
+    return [(v, n) for v, n in ((a, b), (b, a)) if z3.is_bv_value(n) or z3.is_int_value(n)]
+
+
 def compared(f, pre) -> list[tuple]:
     """The variables of ``pre`` that ``f`` compares (``==``, ``!=``) with numerals, most
     compared first, each with those numerals: ``[(variable, [numeral, ...]), ...]``."""
@@ -60,12 +69,10 @@ def compared(f, pre) -> list[tuple]:
         if t.get_id() in seen:
             continue
         seen.add(t.get_id())
-        if z3.is_eq(t) or (z3.is_distinct(t) and t.num_args() == 2):
-            a, b = t.children()
-            for v, n in ((a, b), (b, a)):
-                if v.get_id() in variables and (z3.is_bv_value(n) or z3.is_int_value(n)):
-                    count[v.get_id()] += 1
-                    values[v.get_id()].add(n.as_long())
+        for v, n in _numeral_sides(t):
+            if v.get_id() in variables:
+                count[v.get_id()] += 1
+                values[v.get_id()].add(n.as_long())
         todo.extend(t.children())
     return [(variables[i], sorted(values[i])) for i, _ in count.most_common()]
 
@@ -73,14 +80,8 @@ def compared(f, pre) -> list[tuple]:
 def pinned(guard) -> set:
     """The ids of the variables ``guard`` fixes to one numeral (a top-level conjunct
     ``v == n``): a case split on one of them has one case, the query itself."""
-    out = set()
-    for g in conjuncts(guard):
-        if z3.is_eq(g):
-            a, b = g.children()
-            for v, n in ((a, b), (b, a)):
-                if z3.is_const(v) and (z3.is_bv_value(n) or z3.is_int_value(n)):
-                    out.add(v.get_id())
-    return out
+    return {v.get_id() for g in conjuncts(guard) if z3.is_eq(g)
+            for v, _ in _numeral_sides(g) if z3.is_const(v)}
 
 
 def ranked(query, pre, guard, fixed=()) -> list[tuple]:
