@@ -139,6 +139,12 @@ class StepCheck:
     queries: int
     given_up: int
     false_initially: list[str]
+    #: per path, ``(path number, seconds, queries, given up)``: where a round's time went
+    per_path: list[tuple[int, float, int, int]] = field(default_factory=list)
+
+    def slowest(self, k: int) -> list[tuple[int, float, int, int]]:
+        """The ``k`` paths that took longest, slowest first."""
+        return sorted(self.per_path, key=lambda t: (-t[1], t[0]))[:k]
 
 
 def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key, *,
@@ -176,7 +182,8 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
             here[name] = Cti(name, state, paths[n], relative_to, n)
     return StepCheck(failures, len({key(p) for p in paths}), time.monotonic() - t0,
                      sum(c["queries"] for _, c in parts), sum(c["given_up"] for _, c in parts),
-                     [c.name for c in candidates if c not in alive])
+                     [c.name for c in candidates if c not in alive],
+                     sorted(t for _, c in parts for t in c["per_path"]))
 
 
 def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key,
@@ -220,13 +227,15 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
 
 def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total):
     """:func:`step_check` on some of the paths: ``(path number, candidate, state)`` for
-    each candidate a path does not preserve (once per step), and the query counts."""
+    each candidate a path does not preserve (once per step), and the query counts (with
+    each path's seconds, queries and give-ups)."""
     pre_f = {c.name: c.formula(pre) for c in alive}
     bundle = _Bundle(pre_f)
     found: list[tuple[int, str, bytes]] = []
     seen: dict[str, set[str]] = {}
-    counts = {"queries": 0, "given_up": 0}
+    counts = {"queries": 0, "given_up": 0, "per_path": []}
     for j, (n, p) in enumerate(numbered):
+        t0, q0, g0 = time.monotonic(), counts["queries"], counts["given_up"]
         if progress:
             progress(numbered.taken() if isinstance(numbered, _Queue) else j, total)
         post_of = bundle.after(p, pre)
@@ -237,6 +246,8 @@ def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total):
             for c in bad:
                 here.add(c.name)
                 found.append((n, c.name, state))
+        counts["per_path"].append((n, round(time.monotonic() - t0, 3),
+                                   counts["queries"] - q0, counts["given_up"] - g0))
     return found, counts
 
 

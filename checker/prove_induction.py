@@ -212,10 +212,11 @@ def step_name(m, path) -> str:
     return " ; ".join(m.label_parts(path.label)["steps"])
 
 
-def round_report(rnd: int, sc) -> str:
+def round_report(rnd: int, sc, step_of=None) -> str:
     """What one round of step checks refuted, by step, as progress lines: a candidate
     dropped because z3 gave up on it (no state) is named as such, apart from one a
-    state breaks."""
+    state breaks.  Then where the time went: the slowest paths (``step_of(n)`` names
+    path n's step)."""
     lines = [f"  step check round {rnd}: {sc.queries} queries, {sc.given_up} given up, "
              f"{round(sc.seconds)} s; {len(sc.failures)} of {sc.steps} steps break a "
              "candidate"]
@@ -232,7 +233,21 @@ def round_report(rnd: int, sc) -> str:
         lines.append(line)
     if sc.false_initially:
         lines.append(f"    false initially: {', '.join(sc.false_initially)}")
+    slow = sc.slowest(SLOWEST)
+    if slow:
+        lines.append("    slowest paths: " + "; ".join(
+            f"{n}{f' ({step_of(n)})' if step_of else ''} {secs:.0f} s, {q} queries, "
+            f"{g} given up" for n, secs, q, g in slow))
     return "".join(f"{x}\n" for x in lines)
+
+
+SLOWEST = 5  # paths named in a round's report (ten in the JSON)
+
+
+def slowest_paths(sc, step_of, k: int = 2 * SLOWEST) -> list[dict]:
+    """The JSON's ``step_check.slowest_paths``: the first round's ``k`` slowest paths."""
+    return [{"path": n, "step": step_of(n), "seconds": secs, "queries": q, "given_up": g}
+            for n, secs, q, g in sc.slowest(k)]
 
 
 def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
@@ -246,8 +261,11 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
                              f"{alive} candidates alive\r")
             sys.stderr.flush()
 
+    def step_of(n):
+        return step_name(m, ps[n])
+
     def done(rnd, sc):  # what the round refuted, by step, before the next one starts
-        sys.stderr.write(f"\n{round_report(rnd, sc)}")
+        sys.stderr.write(f"\n{round_report(rnd, sc, step_of)}")
         sys.stderr.flush()
 
     res, first = houdini_rounds(F.pre, initial, ps, cands, lambda p: step_name(m, p),
@@ -257,6 +275,7 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
         "steps": first.steps, "seconds": round(first.seconds, 2), "queries": first.queries,
         "queries_given_up": first.given_up, "candidates": len(cands), "jobs": jobs,
         "not_preserved": lemma_names(n for f in first.failures.values() for n in f),
+        "slowest_paths": slowest_paths(first, step_of),
         "failing_steps": [{"step": k, "not_preserved": lemma_names(f),
                            "cti": render_cti(m, F, next(iter(f.values())), query_ms)}
                           for k, f in first.failures.items()]}

@@ -394,6 +394,10 @@ def test_step_check_reports_what_the_whole_set_misses_not_the_cascade():
     assert {k: {n: c.state for n, c in f.items()} for k, f in two.failures.items()} == \
         {k: {n: c.state for n, c in f.items()} for k, f in one.failures.items()}
     assert two.failures["inc"]["x<=1"].path is inc and two.steps == one.steps == 2
+    # each path's time and queries, whichever process took it
+    for sc in (one, two):
+        assert [n for n, *_ in sc.per_path] == list(range(len(many)))
+        assert sum(q for *_, q, _ in sc.per_path) == sc.queries
     # Houdini in whole rounds (what --cti-per-step runs): houdini's result, in 3 rounds
     # (x<=1 refuted, then x<=2, then nothing), also in two processes
     for jobs in (1, 2):
@@ -452,6 +456,14 @@ def test_a_round_says_which_candidates_z3_gave_up_on():
     unlink["no_leak"] = Cti("no_leak", b"\x02", None, ())
     assert "gave up" not in round_report(2, StepCheck({"bpf_selem_unlink": unlink}, 59, 1.0,
                                                       3, 0, []))
+    # where the round's time went: the slowest paths first, named by their step
+    per_path = [(n, 0.5, 2, 0) for n in range(20)] + [(559, 152.4, 120, 24), (7, 9.0, 30, 1)]
+    sc = StepCheck({}, 59, 170.0, 192, 25, [], per_path)
+    text = round_report(1, sc, lambda n: "bpf_selem_unlink" if n == 559 else "kfunc")
+    assert text.splitlines()[-1] == (
+        "    slowest paths: 559 (bpf_selem_unlink) 152 s, 120 queries, 24 given up; "
+        "7 (kfunc) 9 s, 30 queries, 1 given up; 0 (kfunc) 0 s, 2 queries, 0 given up; "
+        "1 (kfunc) 0 s, 2 queries, 0 given up; 2 (kfunc) 0 s, 2 queries, 0 given up")
 
 
 def test_leave_out_names_lemmas_or_prefixes_never_goals():
