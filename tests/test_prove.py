@@ -466,6 +466,37 @@ def test_a_round_says_which_candidates_z3_gave_up_on():
         "1 (kfunc) 0 s, 2 queries, 0 given up; 2 (kfunc) 0 s, 2 queries, 0 given up")
 
 
+def test_rounds_of_step_checks_put_the_slowest_paths_in_the_json(capsys):
+    """--cti-per-step's stats (the JSON's induction.step_check) name the first round's
+    slowest paths by number and kernel step, and each round's stderr report ends with
+    them."""
+    import types
+
+    import z3
+
+    from checker.prove_induction import _houdini_in_rounds
+    from model.symbolic import Path
+
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    inc = Path(1, z3.ULT(x, 5), {0: x + 1, 1: y + 1}, ("inc",))
+    reset = Path(1, x == 5, {0: z3.BitVecVal(0, 8), 1: z3.BitVecVal(0, 8)}, ("reset",))
+    cands = [Candidate("y==x", lambda s: s[1] == s[0], lambda v: v[1] == v[0]),
+             Candidate("x<=5", lambda s: s[0] <= 5, lambda v: z3.ULE(v[0], 5), goal=True)]
+    m = types.SimpleNamespace(label_parts=lambda label: {"steps": [f"step_{label[0]}"]})
+    stats = {}
+    res = _houdini_in_rounds(m, types.SimpleNamespace(pre=[x, y]), [bytes([0, 0])],
+                             [inc, reset, inc], cands, stats, True, 1, 1000)
+    assert res.kept == ["y==x", "x<=5"] and res.rounds == 1
+    slow = stats["step_check"]["slowest_paths"]
+    assert sorted(p["path"] for p in slow) == [0, 1, 2]
+    assert {p["path"]: p["step"] for p in slow} == {0: "step_inc", 1: "step_reset",
+                                                   2: "step_inc"}
+    # reset makes both true (no query); inc is one query each time
+    assert {p["path"]: (p["queries"], p["given_up"]) for p in slow} == {
+        0: (1, 0), 1: (0, 0), 2: (1, 0)}
+    assert "slowest paths: " in capsys.readouterr().err
+
+
 def test_leave_out_names_lemmas_or_prefixes_never_goals():
     """--leave-out: a lemma by name (all its per-CPU candidates), or a prefix with *;
     goals are never left out; a pattern that names nothing is reported."""
