@@ -261,14 +261,17 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
                              f"{alive} candidates alive\r")
             sys.stderr.flush()
 
+    def key(p):
+        return step_name(m, p)
+
     def step_of(n):
-        return step_name(m, ps[n])
+        return key(ps[n])
 
     def done(rnd, sc):  # what the round refuted, by step, before the next one starts
         sys.stderr.write(f"\n{round_report(rnd, sc, step_of)}")
         sys.stderr.flush()
 
-    res, first = houdini_rounds(F.pre, initial, ps, cands, lambda p: step_name(m, p),
+    res, first = houdini_rounds(F.pre, initial, ps, cands, key,
                                 progress=tick, on_round=done if progress else None,
                                 timeout_ms=query_ms, jobs=jobs)
     stats["step_check"] = {
