@@ -14,8 +14,11 @@ not inductive is dropped, never assumed.  The families:
   pointer, the selem lookup or update returns and the storage a kfunc looked up are
   readable: allocated, or queued for an RCU free that waits for this CPU;
 * list shape: ``heap:linked-in-list`` / ``heap:linked-in-bucket`` (a linked selem is
-  reachable from its storage's or bucket's head, so no cycles; each is a group of
-  candidates, one per head and ``#named``), ``heap:head-converse``,
+  reachable from its storage's or bucket's head within the longest such list can be,
+  so no cycles; each is a group of candidates, one per head and ``#named``),
+  ``heap:one-per-map`` (a storage's list holds one selem of each map),
+  ``heap:list-ends``, ``heap:bucket-ends`` and ``heap:cursor-ends`` (each list, and
+  the chain ahead of each walk's cursor, ends within that bound), ``heap:head-converse``,
   ``heap:map-head-converse``, ``heap:bucket-head``, ``heap:snext-same``,
   ``heap:mnext-same`` (a bucket holds the selems of one map that hash to it:
   select_bucket() is ``local_storage % NBUCKETS`` here), ``heap:g-ls`` and
@@ -844,6 +847,13 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                 return E.Implies(E.And(p.within(s, t, where), c != 0), lambda: E.And(*(
                     E.Implies(E.And(q != c, linked_here(q)),
                               lambda q=q: walk(s, q_(s, c, nxt), q, nxt)) for q in Q)))
+            # ... and the chain ahead of a walk's cursor ends within the walk's bound
+            def cursor_ends(s, t, where, reg, nxt):
+                c = r(s, t, reg)
+                return E.Implies(E.And(p.within(s, t, where), c != 0),
+                                 lambda: ends(s, q_(s, c, nxt), nxt))
+            out["heap:cursor-ends"] = every(T, lambda s, t: E.And(
+                cursor_ends(s, t, *_DWALK), cursor_ends(s, t, *_MWALK)))
             out["heap:walk-reach"] = every(T, lambda s, t: E.And(
                 walk_reach(s, t, *_DWALK, lambda q: E.And(
                     q_(s, q, "spprev") != 0,
@@ -908,12 +918,43 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         q_(s, q, "mpprev") == PPREV_HEAD,
         lambda: bucket_first(s, q_(s, q, "smap"), bucket_of(s, q)) == q))
 
-    def walk(s, first, q, nxt):  # q is on the list from ``first`` (at most #selems hops)
+    def walk(s, first, q, nxt):  # q is on the list from ``first`` (``hops[nxt]`` selems)
         node, hits = first, []
-        for _ in Q:
+        for _ in range(hops[nxt]):
             hits.append(node == q)
             node = q_(s, node, nxt)
         return E.Or(*hits)
+
+    # how far a walk looks: a storage's list holds at most one selem of each map
+    # (bpf_local_storage_update() returns -EEXIST for a second, bpf_local_storage_alloc()
+    # links only the first), a bucket's at most one of each storage that hashes to it;
+    # one more of each to spare.  A chain of stale ->next ahead of a walk's cursor is
+    # no longer: each selem on it was linked when the walk began (nothing is added to a
+    # storage being destroyed or a map being freed).  A bound that is too small makes
+    # the lemmas that walk false, so Houdini drops them (never a wrong proof); at 4
+    # packets, 2 maps, 3 CPUs the walks of #selems hops made bpf_selem_unlink_nofail()'s
+    # queries 10 to 20 times slower (README, "Shorter walks")
+    per_bucket = max(sum(1 for st in ST if st % NBUCKETS == b) for b in range(NBUCKETS))
+    hops = {"snext": min(len(Q), len(MAPS) + 1), "mnext": min(len(Q), per_bucket + 1)}
+
+    def ends(s, first, nxt):  # the walk from ``first`` reads NULL at its last hop
+        node = first
+        for _ in range(hops[nxt]):
+            node = q_(s, node, nxt)
+        return node == 0
+
+    # ... which these keep: one selem of each map on a storage's list (g_ls, g_map: the
+    # storage and map a selem was linked into and allocated for; ghosts nofail keeps),
+    # and every list ends within its walk's bound
+    out["heap:one-per-map"] = lambda s: E.And(*(E.Not(E.And(
+        q_(s, q, "spprev") != 0, q_(s, u, "spprev") != 0,
+        q_(s, q, "g_ls") == q_(s, u, "g_ls"), q_(s, q, "g_map") == q_(s, u, "g_map")))
+        for q in Q for u in Q if q < u))
+    out["heap:list-ends"] = lambda s: E.And(*(ends(s, st_(s, st, "first"), "snext")
+                                             for st in ST))
+    out["heap:bucket-ends"] = lambda s: E.And(*(
+        ends(s, sel(s, L.map, mm, f"b{b}_first"), "mnext")
+        for mm in MAPS for b in range(NBUCKETS)))
 
     def per_head(name, linked, nxt, heads):
         """``name``: a linked selem is on the list of the head it names (``walk`` from
