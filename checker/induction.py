@@ -11,6 +11,11 @@ so that a step that touches only one of them checks one small formula, while the
 subset Houdini keeps stays closed under the symmetry (the caller's relation may rely on
 it).
 
+A candidate may name another that implies it on every state (``Candidate.implied_by``:
+a goal and a stronger lemma cheaper to ask, say): once z3 shows the implication, the
+goal is not asked of a path while the lemma is alive, since a path that preserves the
+lemma preserves the goal; the subset Houdini keeps is the same.
+
 Houdini computes the largest subset of the candidates that is inductive:
 
     every initial state satisfies it, and
@@ -46,7 +51,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import z3
 
@@ -61,6 +66,10 @@ class Candidate:
     formula: Callable[[list], object]  # z3 formula over a state vector
     goal: bool = False
     group: str = ""  # candidates of one (nonempty) group are kept or dropped together
+    #: another candidate whose truth implies this one's on every state (a stronger,
+    #: cheaper form): while it is alive this one is not asked of any path
+    #: (:func:`_path_query`), once the implication is shown (:func:`_implications`)
+    implied_by: str = ""
 
 
 @dataclass
@@ -83,6 +92,9 @@ class HoudiniResult:
     rounds: int
     per_goal_seconds: dict[str, float] = field(default_factory=dict)
     given_up: int = 0  # queries z3 gave no answer to within the limit
+    #: a kept candidate whose preservation followed from that of the kept candidate
+    #: named, which implies it on every state (``Candidate.implied_by``)
+    implied: dict[str, str] = field(default_factory=dict)
 
 
 def _state_of(model: z3.ModelRef, pre) -> bytes:
@@ -92,6 +104,7 @@ def _state_of(model: z3.ModelRef, pre) -> bytes:
 def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate], *,
             progress=None, timeout_ms: int = 0, split: bool = True) -> HoudiniResult:
     t0 = time.monotonic()
+    candidates = _implications(pre, candidates, timeout_ms)
     alive = _initially_true(initial, candidates)
     dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
     pre_f = {c.name: c.formula(pre) for c in candidates}
@@ -125,7 +138,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
     secs = time.monotonic() - t0
     return HoudiniResult([c.name for c in alive], dropped, secs, counts["queries"], rounds,
                          {c.name: first_drop.get(c.name, secs) for c in candidates if c.goal},
-                         counts["given_up"])
+                         counts["given_up"], _implied(alive))
 
 
 @dataclass
@@ -164,6 +177,7 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     idle while another still has a slow stretch of paths (each inherits the z3 terms;
     the results come back as path numbers, names and states)."""
     t0 = time.monotonic()
+    candidates = _implications(pre, candidates, timeout_ms)
     alive = _initially_true(initial, candidates)
     numbered = list(enumerate(paths))
     if jobs > 1:
@@ -199,6 +213,7 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
     ``on_round(round, step_check)`` after each round (a long run says at once what a
     round refuted, not only in the report at the end)."""
     rounds: list[StepCheck] = []
+    candidates = _implications(pre, candidates, timeout_ms)
     alive, dropped, when = list(candidates), {}, {}
     while True:
         tick = (functools.partial(progress, len(rounds) + 1, alive=len(alive))
@@ -222,7 +237,7 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
     return (HoudiniResult([c.name for c in alive], dropped, secs, sum(r.queries for r in rounds),
                           len(rounds), {c.name: when.get(c.name, secs)
                                         for c in candidates if c.goal},
-                          sum(r.given_up for r in rounds)), rounds[0])
+                          sum(r.given_up for r in rounds), _implied(alive)), rounds[0])
 
 
 def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total):
@@ -303,6 +318,34 @@ def _forked(jobs: int, work) -> list:
     return out
 
 
+def _implications(pre, candidates: list[Candidate], timeout_ms: int) -> list[Candidate]:
+    """The candidates, each ``implied_by`` kept only where z3 shows that the candidate
+    it names implies this one on every state (one query over the pre-state vector,
+    no path).  Then a path that preserves the stronger one preserves this one too, so
+    while the stronger one is alive this one needs no query of its own; if the
+    stronger one is dropped, every path is asked about this one again (Houdini's next
+    round, or the rest of this one), so the inductive subset is the same."""
+    by_name = {c.name: c for c in candidates}
+
+    def shown(c):
+        strong = by_name.get(c.implied_by)
+        if strong is None:
+            return False
+        s = z3.Solver()
+        if timeout_ms:
+            s.set("timeout", timeout_ms)
+        s.add(strong.formula(pre), z3.Not(c.formula(pre)))
+        return s.check() == z3.unsat
+
+    return [c if not c.implied_by or shown(c) else replace(c, implied_by="")
+            for c in candidates]
+
+
+def _implied(alive: list[Candidate]) -> dict[str, str]:
+    names = {c.name for c in alive}
+    return {c.name: c.implied_by for c in alive if c.implied_by in names}
+
+
 def _initially_true(initial, candidates) -> list[Candidate]:
     """The candidates true on every initial state, less the groups of those that are not."""
     alive = [c for c in candidates if all(c.holds(s) for s in initial)]
@@ -372,9 +415,11 @@ class _Post:
 
 def _path_query(p, alive, pre_f, post: _Post):
     """The assertions every query about path ``p`` starts from (its guard and the
-    ``alive`` candidates), and those candidates the path may change."""
+    ``alive`` candidates), and those candidates the path may change, less those an
+    alive candidate implies (``Candidate.implied_by``, shown by :func:`_implications`)."""
     base = [p.guard, *(pre_f[c.name] for c in alive)]
-    return base, [c for c in alive if c.name in post.changes]
+    names = {c.name for c in alive}
+    return base, [c for c in alive if c.name in post.changes and c.implied_by not in names]
 
 
 # z3's effort (its deterministic resource count, not time) allowed to a query's first

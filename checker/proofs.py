@@ -374,6 +374,11 @@ def details(results: list[dict]) -> str:
             out.append(f"  induction: {ind['note']}")
         elif "queries" in ind:
             out.append(_induction_line(ind))
+        for g, lemma in ind.get("goals_implied", {}).items():
+            out.append(textwrap.fill(
+                f"  {g}: preserved because {lemma} is, which implies it on every state "
+                "(shown once by z3), so no step was asked about it alone", 100,
+                subsequent_indent="      "))
         if ind.get("left_out") is not None:
             out.append(textwrap.fill(
                 f"  left out (--leave-out): {len(ind['left_out'])} lemmas"

@@ -15,7 +15,7 @@ import sys
 import time
 
 from invariants.control import control_constants, control_lemmas
-from invariants.heap import heap_lemmas
+from invariants.heap import GOAL_LEMMAS, goal_lemmas, heap_lemmas
 from invariants.lemmas import Lemmas
 from invariants.properties import prove_properties
 from model.expr import Z3, Concrete
@@ -65,13 +65,20 @@ def candidates(m, goals: list[str], control: dict | None = None,
     then claimed only until a CPU oopses
     (:func:`until_oops`); goals are always claimed on every state.  With ``heap``
     (``check prove --heap-lemmas``, with ``control``) also the heap:* lemmas of
-    invariants/heap.py, claimed the same way.  With ``outright`` (``--outright``)
-    every lemma is claimed on every state, oopses included: a stronger candidate,
-    which Houdini keeps only if it is inductive as such."""
+    invariants/heap.py, claimed the same way, and the stronger forms of goals
+    (``heap.goal_lemmas``), claimed outright like their goals, each goal then asked of
+    a path only if its stronger form is dropped (``Candidate.implied_by``).  With
+    ``outright`` (``--outright``) every lemma is claimed on every state, oopses
+    included: a stronger candidate, which Houdini keeps only if it is inductive as
+    such."""
     gc, gz = prove_properties(m, Concrete), prove_properties(m, Z3)
     Lc, Lz = Lemmas(m, Concrete), Lemmas(m, Z3)
     lc, lz = Lc.all(), Lz.all()
-    goals_c = [_candidate(n, gc[n], gz[n], True) for n in goals]
+    # with the heap lemmas, a goal with a stronger form (heap.GOAL_LEMMAS) is asked of
+    # no path while that form, claimed outright like the goal, is alive
+    stronger = ({g: n for n, g in GOAL_LEMMAS.items() if g in goals}
+                if heap and control is not None else {})
+    goals_c = [_candidate(n, gc[n], gz[n], True, stronger.get(n, "")) for n in goals]
     if control is None:
         return goals_c + [_candidate(n, lc[n], lz[n], False) for n in lc]
     for E, L, d in ((Concrete, Lc, lc), (Z3, Lz, lz)):
@@ -83,6 +90,9 @@ def candidates(m, goals: list[str], control: dict | None = None,
                      for n in lc]
     oc, oz = Lc.no_oops(), Lz.no_oops()
     out += [_candidate(n, oc[n], oz[n], False) for n in oc]  # claimed outright
+    if stronger:
+        sc, sz = goal_lemmas(m, Concrete), goal_lemmas(m, Z3)
+        out += [_candidate(n, sc[n], sz[n], False) for n in stronger.values()]
     for t in range(1, m.layout.thread.n + 1):
         # one candidate per CPU, kept or dropped together: a step of CPU 1 leaves the
         # other CPUs' control lemmas as they were, so z3 only checks CPU 1's
@@ -124,8 +134,9 @@ def until_oops(m, E, lemma):
     return lambda s: E.Implies(no_oops(s), lambda: lemma(s))
 
 
-def _candidate(name, concrete, z3_pred, goal: bool) -> Candidate:
-    return Candidate(name, concrete, lambda s: Z3.And(z3_pred(s)), goal=goal)
+def _candidate(name, concrete, z3_pred, goal: bool, implied_by: str = "") -> Candidate:
+    return Candidate(name, concrete, lambda s: Z3.And(z3_pred(s)), goal=goal,
+                     implied_by=implied_by)
 
 
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
@@ -182,7 +193,8 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     lemmas = lemma_names(n for n in res.kept if n not in goals)
     stats.update(seconds=round(time.monotonic() - t0, 2), queries=res.queries,
                  queries_given_up=res.given_up, rounds=res.rounds, lemmas_kept=lemmas,
-                 lemmas_dropped=sorted(lemma_names(n for n in res.dropped if n not in goals)))
+                 lemmas_dropped=sorted(lemma_names(n for n in res.dropped if n not in goals)),
+                 goals_implied=res.implied)
     proved = {g for g in goals if g in res.kept}
     cti = {}
     for g in goals:

@@ -15,8 +15,8 @@ not inductive is dropped, never assumed.  The families:
   readable: allocated, or queued for an RCU free that waits for this CPU;
 * list shape: ``heap:linked-in-list`` / ``heap:linked-in-bucket`` (a linked selem is
   reachable from its storage's or bucket's head within the longest such list can be,
-  so no cycles; each is a group of candidates, one per head and ``#named``),
-  ``heap:one-per-map`` (a storage's list holds one selem of each map),
+  :func:`walk_hops`, so no cycles; each is a group of candidates, one per head and
+  ``#named``), ``heap:one-per-map`` (a storage's list holds one selem of each map),
   ``heap:list-ends``, ``heap:bucket-ends`` and ``heap:cursor-ends`` (each list, and
   the chain ahead of each walk's cursor, ends within that bound), ``heap:head-converse``,
   ``heap:map-head-converse``, ``heap:bucket-head``, ``heap:snext-same``,
@@ -80,6 +80,9 @@ not inductive is dropped, never assumed.  The families:
   map_free's pin always succeeds and ``owner_refcnt`` is exactly 1 plus that pin, a
   destroy's storage is freed by its last nofail before the unpin, and each walk's cursor
   stays at the head of what is left of its list.
+
+And one stronger form of a goal (:func:`goal_lemmas`): ``heap:no-leak-within`` is
+``no_leak`` with those short walks, so that no path is asked about the goal itself.
 
 Where another CPU can interleave, a lemma names the exception (a CPU in nofail on the
 same selem, a map_free on another CPU) rather than assume a one-CPU world.  Status
@@ -173,6 +176,40 @@ _RV_SELEM = _codes(get_looked_up, get_updated, delete_looked_up)
 _BPF = SKB_EXT_BPF_STORAGE
 _REG_DOMAINS = {"s_last": 1, "n_free": 1, "n_unlink": 2, "n_pinned": 1, "l_cacheit": 1,
                 "m_bucket": NBUCKETS - 1}
+
+
+def walk_hops(m) -> dict[str, int]:
+    """How far a walk of a storage's list (``snext``) or a bucket's (``mnext``) looks.
+    A storage's list holds at most one selem of each map (bpf_local_storage_update()
+    returns -EEXIST for a second, bpf_local_storage_alloc() links only the first), a
+    bucket's at most one of each storage that hashes to it; one more of each to spare.
+    A chain of stale ->next ahead of a walk's cursor is no longer: each selem on it
+    was linked when the walk began (nothing is added to a storage being destroyed or a
+    map being freed).  ``heap:one-per-map`` and the ``heap:*-ends`` lemmas say so.  A
+    bound that is too small makes the lemmas that walk false, so Houdini drops them
+    (never a wrong proof); at 4 packets, 2 maps, 3 CPUs walks of #selems hops made
+    bpf_selem_unlink_nofail()'s queries 10 to 20 times slower (README, "Shorter
+    walks")."""
+    L = m.layout
+    per_bucket = max(sum(1 for st in range(1, L.storage.n + 1) if st % NBUCKETS == b)
+                     for b in range(NBUCKETS))
+    return {"snext": min(L.selem.n, L.map.n + 1), "mnext": min(L.selem.n, per_bucket + 1)}
+
+
+#: the goal each lemma of :func:`goal_lemmas` implies on every state
+GOAL_LEMMAS = {"heap:no-leak-within": "no_leak"}
+
+
+def goal_lemmas(m, E) -> dict[str, Callable]:
+    """Stronger forms of goals, cheaper to ask (``check prove --heap-lemmas``; each
+    claimed outright, like its goal, and named in ``GOAL_LEMMAS``):
+    ``heap:no-leak-within`` is ``no_leak`` in its safety form with the walk of a
+    storage's list cut to :func:`walk_hops` nodes (a selem found within them is found
+    within #selems), so a path that preserves it preserves ``no_leak``
+    (checker/induction.py ``Candidate.implied_by``): the goal as written walks #selems
+    hops, and at 4 packets, 2 maps, 3 CPUs its queries were the slowest of a path."""
+    p, hops = Props(m, E), walk_hops(m)["snext"]
+    return {"heap:no-leak-within": lambda s: p.no_leak_safety(s, hops)}
 
 
 def heap_lemmas(m, E) -> dict[str, Callable]:
@@ -925,17 +962,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             node = q_(s, node, nxt)
         return E.Or(*hits)
 
-    # how far a walk looks: a storage's list holds at most one selem of each map
-    # (bpf_local_storage_update() returns -EEXIST for a second, bpf_local_storage_alloc()
-    # links only the first), a bucket's at most one of each storage that hashes to it;
-    # one more of each to spare.  A chain of stale ->next ahead of a walk's cursor is
-    # no longer: each selem on it was linked when the walk began (nothing is added to a
-    # storage being destroyed or a map being freed).  A bound that is too small makes
-    # the lemmas that walk false, so Houdini drops them (never a wrong proof); at 4
-    # packets, 2 maps, 3 CPUs the walks of #selems hops made bpf_selem_unlink_nofail()'s
-    # queries 10 to 20 times slower (README, "Shorter walks")
-    per_bucket = max(sum(1 for st in ST if st % NBUCKETS == b) for b in range(NBUCKETS))
-    hops = {"snext": min(len(Q), len(MAPS) + 1), "mnext": min(len(Q), per_bucket + 1)}
+    hops = walk_hops(m)
 
     def ends(s, first, nxt):  # the walk from ``first`` reads NULL at its last hop
         node = first

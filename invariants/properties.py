@@ -133,11 +133,12 @@ class Props:
         """A live packet has ext ``e`` attached."""
         return self.E.Or(*(self.uses(s, x, e) for x in self.skbs))
 
-    def in_list(self, s, st, q):
-        """selem ``q`` is on storage ``st``'s list (a walk of at most #selems nodes)."""
+    def in_list(self, s, st, q, hops=None):
+        """selem ``q`` is on storage ``st``'s list (a walk of at most #selems nodes, or
+        of ``hops``)."""
         E, L = self.E, self.L
         node, hits = s[L.storage.idx(st, "first")], []
-        for _ in self.selems:
+        for _ in range(hops or len(self.selems)):
             hits.append(node == q)
             node = self.sel(s, L.selem, node, "snext")
         return E.Or(*hits)
@@ -173,7 +174,9 @@ class Props:
     def no_double_free(self, s):
         return s[self.G["obs_dfree"]] == 0
 
-    def no_leak(self, s):
+    def no_leak(self, s, hops=None):
+        """(``hops``: with :meth:`in_list`'s walks of that many nodes, a stronger
+        form; invariants/heap.py ``goal_lemmas``)"""
         E, L = self.E, self.L
         exts = [E.Implies(s[L.ext.idx(e, "mem")] == MEM_LIVE, self.ext_owned(s, e))
                 for e in self.exts]
@@ -182,16 +185,16 @@ class Props:
                for st in self.storages]
         qs = [E.Implies(s[L.selem.idx(q, "mem")] == MEM_LIVE,
                         E.Or(*(E.And(owned[st], s[L.storage.idx(st, "mem")] == MEM_LIVE,
-                                     self.in_list(s, st, q)) for st in self.storages)))
+                                     self.in_list(s, st, q, hops)) for st in self.storages)))
               for q in self.selems]
         return E.And(*exts, *sts, *qs)
 
-    def no_leak_safety(self, s):
+    def no_leak_safety(self, s, hops=None):
         """``no_leak`` as a safety invariant (SEMANTICS.md section 8; ``check prove``):
         whenever no CPU is inside an op, every allocated object is owned by something
         alive.  Objects whose free is pending are not allocated (mem is not LIVE); an op
         in progress may hold objects in its registers, so only quiescent states count."""
-        return self.E.Implies(self.quiescent(s), lambda: self.no_leak(s))
+        return self.E.Implies(self.quiescent(s), lambda: self.no_leak(s, hops))
 
     def cache_consistent(self, s):
         E, L = self.E, self.L

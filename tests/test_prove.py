@@ -185,6 +185,47 @@ def test_houdini_drops_a_group_together():
     assert r.dropped["y==0#a"].state == r.dropped["x<=1#b"].state
 
 
+@pytest.mark.parametrize("rounds", [False, True])
+def test_houdini_asks_no_path_about_a_goal_a_stronger_candidate_implies(rounds, monkeypatch):
+    """``Candidate.implied_by``: a goal that an alive candidate implies on every state
+    (z3 shows it once) is asked of no path, and kept with it; a goal whose stronger form
+    is dropped is asked of every path again (here: kept, as it is inductive alone); a
+    claimed implication that is false is ignored, and the goal is asked as usual
+    (here: dropped, with its counterexample).  Houdini in whole rounds of step checks
+    (``houdini_rounds``) the same."""
+    import z3
+
+    from checker import induction
+    from model.symbolic import Path
+
+    asked, real = [], induction._not_preserved
+
+    def recorded(base, pre, todo, *a):
+        asked.extend(c.name for c in todo)
+        return real(base, pre, todo, *a)
+
+    monkeypatch.setattr(induction, "_not_preserved", recorded)
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    step = Path(1, z3.ULT(x, 3), {0: x + 1, 1: 1 - y}, ("inc",))
+    wrap = Path(1, x == 3, {0: z3.BitVecVal(0, 8), 1: 1 - y}, ("wrap",))
+
+    def le(name, i, k, **kw):
+        return Candidate(name, lambda s: s[i] <= k, lambda v: z3.ULE(v[i], k), **kw)
+
+    cands = [le("x<=3", 0, 3), le("x<=5", 0, 5, goal=True, implied_by="x<=3"),
+             le("x<=2", 0, 2), le("x<=6", 0, 6, goal=True, implied_by="x<=2"),
+             le("y<=1", 1, 1), le("x<=1", 0, 1, goal=True, implied_by="y<=1")]
+    if rounds:
+        r, _ = houdini_rounds([x, y], [bytes([0, 0])], [step, wrap], cands,
+                              lambda p: p.label[0])
+    else:
+        r = houdini([x, y], [bytes([0, 0])], [step, wrap], cands)
+    assert sorted(r.kept) == ["x<=3", "x<=5", "x<=6", "y<=1"]
+    assert r.implied == {"x<=5": "x<=3"}
+    assert "x<=5" not in asked and "x<=6" in asked and "x<=1" in asked
+    assert r.dropped["x<=1"].state[0] == 1
+
+
 def test_houdini_splits_a_query_z3_gives_up_on():
     """A query z3 gives up on (here: factoring a 121-bit number, 3 s limit) drops only
     the candidates z3 cannot answer for alone: asked one at a time, the easy candidate
@@ -645,7 +686,7 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
     whose owner no longer points at it: the data area ext_del left), so they are not
     vacuous."""
     from checker.prove_induction import until_oops
-    from invariants.heap import heap_lemmas
+    from invariants.heap import goal_lemmas, heap_lemmas
     from model.layout import MEM_LIVE
 
     quiet = ("copy", "delete", "unclone", "ext_add", "scrub", "map_free", "write", "read")
@@ -679,6 +720,7 @@ def test_heap_lemmas_hold_without_ext_del_and_come_into_play():
         L, th = m.layout, m.layout.thread
         lem = {n: until_oops(m, Concrete, f) for n, f in heap_lemmas(m, Concrete).items()}
         assert len(lem) >= 50
+        lem.update(goal_lemmas(m, Concrete))  # claimed outright, like their goals
         # the lemmas of a destroy and a map_free racing exist where they can race
         assert (two_sides <= set(lem)) == (size.cpus > 1 and "map_free" not in size.without)
         ex = explore(m, [], budget, keep_graph=False)
@@ -723,6 +765,8 @@ def test_heap_lemmas_prove_two_maps_on_two_cpus():
     for n, e in r["properties"].items():
         assert (e["proof"], e.get("method")) == ("proved", "induction"), n
     assert r["induction"]["rounds"] == 1 and r["induction"]["queries_given_up"] == 0
+    # no_leak was asked of no path: heap:no-leak-within, kept, implies it
+    assert r["induction"]["goals_implied"] == {"no_leak": "heap:no-leak-within"}
     kept = set(r["properties"]["no_use_after_free"]["lemmas"])
     assert {f"heap:{n}" for n in (
         "map-cursor-g-map", "run-map", "run-maps-alive", "cache-readable", "cache-own-slot",
