@@ -162,7 +162,7 @@ class StepCheck:
 
 def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key, *,
                progress=None, timeout_ms: int = 0, split: bool = True,
-               jobs: int = 1) -> StepCheck:
+               jobs: int = 1, implications_shown: bool = False) -> StepCheck:
     """Every path against every candidate, nothing dropped in between: with all the
     candidates assumed before a step, which are false after it?  A lemma writer's view
     of a candidate set: each counterexample is relative to the whole set, so it is a
@@ -175,9 +175,11 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     paths are independent queries: with ``jobs`` > 1 that many forked processes take
     them from one shared queue, each the next path not yet taken, so that none sits
     idle while another still has a slow stretch of paths (each inherits the z3 terms;
-    the results come back as path numbers, names and states)."""
+    the results come back as path numbers, names and states).  ``implications_shown``:
+    the candidates' ``implied_by`` were already checked (:func:`_implications`)."""
     t0 = time.monotonic()
-    candidates = _implications(pre, candidates, timeout_ms)
+    if not implications_shown:
+        candidates = _implications(pre, candidates, timeout_ms)
     alive = _initially_true(initial, candidates)
     numbered = list(enumerate(paths))
     if jobs > 1:
@@ -219,7 +221,7 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
         tick = (functools.partial(progress, len(rounds) + 1, alive=len(alive))
                 if progress else None)
         sc = step_check(pre, initial, paths, alive, key, progress=tick,
-                        timeout_ms=timeout_ms, jobs=jobs)
+                        timeout_ms=timeout_ms, jobs=jobs, implications_shown=True)
         rounds.append(sc)
         if on_round:
             on_round(len(rounds), sc)

@@ -955,20 +955,13 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         q_(s, q, "mpprev") == PPREV_HEAD,
         lambda: bucket_first(s, q_(s, q, "smap"), bucket_of(s, q)) == q))
 
-    def walk(s, first, q, nxt):  # q is on the list from ``first`` (``hops[nxt]`` selems)
-        node, hits = first, []
-        for _ in range(hops[nxt]):
-            hits.append(node == q)
-            node = q_(s, node, nxt)
-        return E.Or(*hits)
-
     hops = walk_hops(m)
 
+    def walk(s, first, q, nxt):  # q is on the list from ``first`` (``hops[nxt]`` selems)
+        return E.Or(*(node == q for node in p.chain(s, first, nxt, hops[nxt])[:-1]))
+
     def ends(s, first, nxt):  # the walk from ``first`` reads NULL at its last hop
-        node = first
-        for _ in range(hops[nxt]):
-            node = q_(s, node, nxt)
-        return node == 0
+        return p.chain(s, first, nxt, hops[nxt])[-1] == 0
 
     # ... which these keep: one selem of each map on a storage's list (g_ls, g_map: the
     # storage and map a selem was linked into and allocated for; ghosts nofail keeps),

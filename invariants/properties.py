@@ -133,15 +133,20 @@ class Props:
         """A live packet has ext ``e`` attached."""
         return self.E.Or(*(self.uses(s, x, e) for x in self.skbs))
 
+    def chain(self, s, first, nxt, hops):
+        """The selems a walk from ``first`` along ``nxt`` (``snext``: a storage's list,
+        ``mnext``: a bucket's) reads: ``first`` and the ``hops`` next pointers after it."""
+        nodes = [first]
+        for _ in range(hops):
+            nodes.append(self.sel(s, self.L.selem, nodes[-1], nxt))
+        return nodes
+
     def in_list(self, s, st, q, hops=None):
         """selem ``q`` is on storage ``st``'s list (a walk of at most #selems nodes, or
         of ``hops``)."""
-        E, L = self.E, self.L
-        node, hits = s[L.storage.idx(st, "first")], []
-        for _ in range(hops or len(self.selems)):
-            hits.append(node == q)
-            node = self.sel(s, L.selem, node, "snext")
-        return E.Or(*hits)
+        nodes = self.chain(s, s[self.L.storage.idx(st, "first")], "snext",
+                           hops or len(self.selems))
+        return self.E.Or(*(node == q for node in nodes[:-1]))
 
     def owned_storage(self, s, st):
         E, L = self.E, self.L
