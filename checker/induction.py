@@ -159,6 +159,16 @@ class StepCheck:
         """The ``k`` paths that took longest, slowest first."""
         return sorted(self.per_path, key=lambda t: (-t[1], t[0]))[:k]
 
+    def slowest_steps(self, step_of, k: int) -> list[tuple[str, int, float, int, int]]:
+        """The ``k`` steps whose paths took longest in all, slowest first: ``(step,
+        paths, seconds, queries, given up)``, ``step_of(n)`` naming path n's step."""
+        steps: dict[str, list] = {}
+        for n, secs, q, g in self.per_path:
+            a = steps.setdefault(step_of(n), [0, 0.0, 0, 0])
+            a[0], a[1], a[2], a[3] = a[0] + 1, a[1] + secs, a[2] + q, a[3] + g
+        rows = [(name, n, round(secs, 3), q, g) for name, (n, secs, q, g) in steps.items()]
+        return sorted(rows, key=lambda t: (-t[2], t[0]))[:k]
+
 
 def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key, *,
                progress=None, timeout_ms: int = 0, split: bool = True,

@@ -250,6 +250,10 @@ def round_report(rnd: int, sc, step_of=None) -> str:
         lines.append("    slowest paths: " + "; ".join(
             f"{n}{f' ({step_of(n)})' if step_of else ''} {secs:.0f} s, {q} queries, "
             f"{g} given up" for n, secs, q, g in slow))
+    if step_of and slow:
+        lines.append("    slowest steps: " + "; ".join(
+            f"{k} ({n} paths) {secs:.0f} s, {q} queries, {g} given up"
+            for k, n, secs, q, g in sc.slowest_steps(step_of, SLOWEST)))
     return "".join(f"{x}\n" for x in lines)
 
 
@@ -260,6 +264,13 @@ def slowest_paths(sc, step_of, k: int = 2 * SLOWEST) -> list[dict]:
     """The JSON's ``step_check.slowest_paths``: the first round's ``k`` slowest paths."""
     return [{"path": n, "step": step_of(n), "seconds": secs, "queries": q, "given_up": g}
             for n, secs, q, g in sc.slowest(k)]
+
+
+def slowest_steps(sc, step_of, k: int = 2 * SLOWEST) -> list[dict]:
+    """The JSON's ``step_check.slowest_steps``: the first round's ``k`` steps whose
+    paths took longest in all (a step has a path per branch and control point)."""
+    return [{"step": name, "paths": n, "seconds": secs, "queries": q, "given_up": g}
+            for name, n, secs, q, g in sc.slowest_steps(step_of, k)]
 
 
 def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
@@ -291,6 +302,7 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
         "queries_given_up": first.given_up, "candidates": len(cands), "jobs": jobs,
         "not_preserved": lemma_names(n for f in first.failures.values() for n in f),
         "slowest_paths": slowest_paths(first, step_of),
+        "slowest_steps": slowest_steps(first, step_of),
         "failing_steps": [{"step": k, "not_preserved": lemma_names(f),
                            "cti": render_cti(m, F, next(iter(f.values())), query_ms)}
                           for k, f in first.failures.items()]}

@@ -501,10 +501,14 @@ def test_a_round_says_which_candidates_z3_gave_up_on():
     per_path = [(n, 0.5, 2, 0) for n in range(20)] + [(559, 152.4, 120, 24), (7, 9.0, 30, 1)]
     sc = StepCheck({}, 59, 170.0, 192, 25, [], per_path)
     text = round_report(1, sc, lambda n: "bpf_selem_unlink" if n == 559 else "kfunc")
-    assert text.splitlines()[-1] == (
+    assert text.splitlines()[-2] == (
         "    slowest paths: 559 (bpf_selem_unlink) 152 s, 120 queries, 24 given up; "
         "7 (kfunc) 9 s, 30 queries, 1 given up; 0 (kfunc) 0 s, 2 queries, 0 given up; "
         "1 (kfunc) 0 s, 2 queries, 0 given up; 2 (kfunc) 0 s, 2 queries, 0 given up")
+    # ... and the steps, each the sum of its paths (21 kfunc paths: 20 * 0.5 s + 9 s)
+    assert text.splitlines()[-1] == (
+        "    slowest steps: bpf_selem_unlink (1 paths) 152 s, 120 queries, 24 given up; "
+        "kfunc (21 paths) 19 s, 70 queries, 1 given up")
 
 
 def test_rounds_of_step_checks_put_the_slowest_paths_in_the_json(capsys):
@@ -535,7 +539,14 @@ def test_rounds_of_step_checks_put_the_slowest_paths_in_the_json(capsys):
     # reset makes both true (no query); inc is one query each time
     assert {p["path"]: (p["queries"], p["given_up"]) for p in slow} == {
         0: (1, 0), 1: (0, 0), 2: (1, 0)}
-    assert "slowest paths: " in capsys.readouterr().err
+    # per step, the sum of its paths: the two inc paths are one step
+    steps = {p["step"]: p for p in stats["step_check"]["slowest_steps"]}
+    assert {k: (p["paths"], p["queries"], p["given_up"]) for k, p in steps.items()} == {
+        "step_inc": (2, 2, 0), "step_reset": (1, 0, 0)}
+    assert steps["step_inc"]["seconds"] == pytest.approx(
+        sum(p["seconds"] for p in slow if p["step"] == "step_inc"))
+    err = capsys.readouterr().err
+    assert "slowest paths: " in err and "slowest steps: step_inc (2 paths)" in err
 
 
 def test_leave_out_names_lemmas_or_prefixes_never_goals():
