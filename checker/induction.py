@@ -162,11 +162,11 @@ class StepCheck:
     def slowest_steps(self, step_of, k: int) -> list[tuple[str, int, float, int, int]]:
         """The ``k`` steps whose paths took longest in all, slowest first: ``(step,
         paths, seconds, queries, given up)``, ``step_of(n)`` naming path n's step."""
-        steps: dict[str, list] = {}
-        for n, secs, q, g in self.per_path:
-            a = steps.setdefault(step_of(n), [0, 0.0, 0, 0])
-            a[0], a[1], a[2], a[3] = a[0] + 1, a[1] + secs, a[2] + q, a[3] + g
-        rows = [(name, n, round(secs, 3), q, g) for name, (n, secs, q, g) in steps.items()]
+        steps: dict[str, list[tuple[int, float, int, int]]] = {}
+        for row in self.per_path:
+            steps.setdefault(step_of(row[0]), []).append(row)
+        rows = [(name, len(ps), round(sum(p[1] for p in ps), 3), sum(p[2] for p in ps),
+                 sum(p[3] for p in ps)) for name, ps in steps.items()]
         return sorted(rows, key=lambda t: (-t[2], t[0]))[:k]
 
 

@@ -252,8 +252,8 @@ def round_report(rnd: int, sc, step_of=None) -> str:
             f"{g} given up" for n, secs, q, g in slow))
     if step_of and slow:
         lines.append("    slowest steps: " + "; ".join(
-            f"{k} ({n} paths) {secs:.0f} s, {q} queries, {g} given up"
-            for k, n, secs, q, g in sc.slowest_steps(step_of, SLOWEST)))
+            f"{name} ({n} paths) {secs:.0f} s, {q} queries, {g} given up"
+            for name, n, secs, q, g in sc.slowest_steps(step_of, SLOWEST)))
     return "".join(f"{x}\n" for x in lines)
 
 
