@@ -138,6 +138,9 @@ from .properties import _PC_EXT_ADDED, _PC_EXT_RESET, Props
 _NOFAIL = _steps(ls.nofail)
 _UNLINK = _steps(ls.unlink)
 _UNLINK_HELD = _codes(ls.unlink_misc_cache, ls.unlink_misc_owner, ls.unlink_storage)
+# bpf_selem_unlink_map(), run with the storage lock held, before the map unlink
+_UNLINK_MAP = _codes(ls.unlink_map_ls, ls.unlink_map)
+_C_UNLINK_MAP = _UNLINK_MAP[1]
 _DESTROY = _steps(ls.destroy)
 _MAP_FREE = _steps(ls.map_free)
 _KFUNC = _steps(get, delete, ls.lookup)
@@ -469,6 +472,15 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             q != 0, q_(s, q, "mem") == MEM_LIVE, q_(s, q, "spprev") != 0,
             q_(s, q, "mpprev") != 0, q_(s, q, "smap") == r(s, t, "a_map")))
 
+    def map_held(s, t):  # bpf_selem_unlink_map(): storage locked, map_node still hashed
+        q, sl = r(s, t, "g_sdata"), r(s, t, "s_ls")
+        return E.Implies(at(s, t, _UNLINK_MAP), lambda: E.And(
+            sl != 0, st_(s, sl, "lock") == t, st_(s, sl, "mem") == MEM_LIVE,
+            q_(s, q, "mem") == MEM_LIVE, q_(s, q, "spprev") != 0, q_(s, q, "mpprev") != 0,
+            q_(s, q, "local_storage") == sl,
+            q_(s, q, "smap") == r(s, t, "a_map"), r(s, t, "a_map") != 0,
+            E.Implies(r(s, t, "pc") == _C_UNLINK_MAP, lambda: r(s, t, "s_mls") == sl)))
+
     def last(s, t):
         sl, q = r(s, t, "s_ls"), r(s, t, "g_sdata")
         return E.And(
@@ -483,6 +495,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                       lambda: E.And(st_(s, sl, "owner") != 0, st_(s, sl, "owner_refcnt") != 0)))
     out["heap:unlink-held"] = every(T, held)
     out["heap:unlink-before-lock"] = every(T, before_lock)
+    out["heap:unlink-map-held"] = every(T, map_held)
     # bpf_selem_unlink() works on the storage its kfunc looked up
     out["heap:unlink-ls"] = every(T, lambda s, t: E.Implies(
         p.within(s, t, _UNLINK), lambda: E.And(
@@ -903,7 +916,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     def holder(s, st):
         lk = st_(s, st, "lock")
         return E.Implies(lk != 0, lambda: E.Or(*(E.And(lk == t, E.Or(
-            E.And(p.within(s, t, _UNLINK_HELD), r(s, t, "s_ls") == st),
+            E.And(p.within(s, t, (*_UNLINK_MAP, *_UNLINK_HELD)), r(s, t, "s_ls") == st),
             E.And(at(s, t, _NOFAIL_HELD), r(s, t, "n_ls") == st))) for t in T)))
     out["heap:lock-holder"] = every(ST, holder)
 

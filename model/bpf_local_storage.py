@@ -384,7 +384,7 @@ def update_locked(k):
 # ---------------------------------------------------------------------------------
 # bpf_selem_unlink(selem = g_sdata): the delete path.  Returns 0 or a lock error.
 
-unlink = Proc("bpf_selem_unlink", FILE, regs=("s_ls", "s_last"))
+unlink = Proc("bpf_selem_unlink", FILE, regs=("s_ls", "s_mls", "s_last"))
 
 
 @unlink.step("if (!selem_linked_to_storage_lockless(selem)) return 0", short="linked (lockless)?")
@@ -398,13 +398,11 @@ def selem_unlink(k):
 
 @unlink.step(
     "local_storage = rcu_dereference(selem->local_storage); lock local_storage; "
-    "if linked: bpf_selem_unlink_map (smap = SDATA(selem)->smap; "
-    "lock select_bucket(smap, local_storage); hlist_del_init_rcu(map_node); unlock)",
-    short="lock storage; unlink from map bucket")
+    "if (likely(selem_linked_to_storage(selem))) bpf_selem_unlink_map(selem)",
+    short="lock storage; linked?")
 def selem_unlink_locked(k):
     q = k.reg.g_sdata
-    e = k.selem(q)
-    ls = e.local_storage
+    ls = k.selem(q).local_storage
     s = k.storage(ls)
     err = raw_res_spin_lock(k, s, "lock")
     if err:
@@ -412,18 +410,53 @@ def selem_unlink_locked(k):
     if not linked_to_storage(k, q):
         raw_res_spin_unlock(k, s, "lock")
         return k.ret(0)
-    # bpf_selem_unlink_map() locks the bucket whether or not the selem is still linked
-    # to the map, and select_bucket() reads smap->bucket_log: a NULL smap (cleared by a
-    # racing bpf_selem_unlink_nofail()) is a NULL pointer dereference
-    sm = e.smap
-    b = select_bucket(k, ls)
+    k.reg.s_ls = ls
+    k.goto(unlink_map_ls)
+
+
+@unlink.step("local_storage = rcu_dereference_check(selem->local_storage, ...)",
+             func="bpf_selem_unlink_map", short="map_ls = selem->local_storage")
+def unlink_map_ls(k):
+    """bpf_selem_unlink_map() reads selem->local_storage again, with the storage lock
+    held.  A racing bpf_selem_unlink_nofail() of a destroy clears the pointer without
+    that lock (even when its own storage lock attempt failed), so the load is a step of
+    its own (SEMANTICS.md section 4, cutting rule)."""
+    k.reg.s_mls = k.selem(k.reg.g_sdata).local_storage
+    k.goto(unlink_map)
+
+
+@unlink.step(
+    "smap = rcu_dereference_check(SDATA(selem)->smap, ...); "
+    "b = select_bucket(smap, local_storage); lock b; hlist_del_init_rcu(&selem->map_node); "
+    "unlock b", func="bpf_selem_unlink_map", short="lock bucket; unlink from map; unlock")
+def unlink_map(k):
+    """The smap load and the bucket critical section are one step.  What could run
+    between the load and the lock is a bpf_selem_unlink_nofail() unlinking the node
+    and clearing smap; the delete would then find the node unhashed and oops on the
+    NULL smap one step later, in bpf_selem_unlink_storage_nolock_misc(), with the
+    same lock held: the same oops the model reaches here when the nofail runs first.
+
+    select_bucket() reads smap->bucket_log: a NULL smap (cleared by a racing
+    bpf_selem_unlink_nofail()) is a NULL pointer dereference.  The bucket is locked
+    whether or not the selem is still linked to the map (hlist_del_init_rcu() is a
+    no-op on an unhashed node).  A NULL local_storage (cleared by a destroy whose
+    storage lock failed) hashes to bucket 0: the lock taken is then bucket 0's while
+    hlist_del_init_rcu() writes through pprev into the bucket the selem was linked
+    into (``s_ls``'s).  The model's hlist step is atomic, so an update racing on that
+    bucket's list under its own lock cannot be seen corrupting it."""
+    q, ls, mls = k.reg.g_sdata, k.reg.s_ls, k.reg.s_mls
+    sm = k.selem(q).smap
+    b = select_bucket(k, mls)
     err = bucket_lock(k, sm, b)
     if err:
-        raw_res_spin_unlock(k, s, "lock")
+        raw_res_spin_unlock(k, k.storage(ls), "lock")
         return k.ret(err)
-    map_unlink(k, sm, b, q)  # hlist_del_init_rcu(): a no-op on an unhashed node
+    if mls == ls:
+        map_unlink(k, sm, b, q)
+    else:
+        k.note("local_storage cleared by a destroy: bucket 0 locked")
+        map_unlink(k, sm, select_bucket(k, ls), q)
     bucket_unlock(k, sm, b)
-    k.reg.s_ls = ls
     k.reg.s_last = 1 if storage_singular(k, ls, q) else 0
     k.goto(unlink_misc_cache)
 

@@ -99,7 +99,8 @@ THREAD_REGS = (
     "a_skb", "a_map", "a_val", "a_create", "a_new", "ret",
     "err",
     # bpf_skb_storage_get / _delete, bpf_local_storage_lookup, bpf_selem_unlink
-    "g_ext", "g_storage", "g_sdata", "l_cacheit", "l_sdata", "s_ls", "s_last",
+    "g_ext", "g_storage", "g_sdata", "l_cacheit", "l_sdata", "s_ls", "s_mls",
+    "s_last",
     # bpf_local_storage_update / _alloc
     "u_storage", "u_selem",
     # skb_ext_add / skb_ext_maybe_cow
@@ -120,7 +121,7 @@ REG_POINTERS = {
     "a_skb": "skb", "a_new": "skb", "a_map": "map", "own": "skb",
     "g_ext": "ext", "x_old": "ext", "x_new": "ext", "p_ext": "ext",
     "g_storage": "storage", "u_storage": "storage", "d_storage": "storage",
-    "n_ls": "storage", "s_ls": "storage",
+    "n_ls": "storage", "s_ls": "storage", "s_mls": "storage",
     "g_sdata": "selem", "l_sdata": "selem", "u_selem": "selem", "n_selem": "selem",
     "d_cursor": "selem", "m_cursor": "selem", "n_sm": "map",
 }

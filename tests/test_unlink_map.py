@@ -1,0 +1,46 @@
+"""bpf_selem_unlink_map() (torvalds/linux) reads selem->local_storage and
+SDATA(selem)->smap again after bpf_selem_unlink() has taken the storage lock, and
+picks the bucket to lock from them.  A destroy's bpf_selem_unlink_nofail() clears
+local_storage without that lock (even when its own storage lock attempt failed), so
+the re-read is a step of its own, and the delete can lock bucket 0 (hash_ptr(NULL))
+while hlist_del_init_rcu() removes the selem from the bucket it was linked into."""
+
+import dataclasses
+
+from conftest import ROOT
+
+import invariants
+import model
+from checker.explore import explore
+from model.bpf_local_storage import unlink_map
+from model.kernel import step_of
+from model.layout import NBUCKETS
+
+SPEC = ROOT / "specs" / "cow-keeps-storage-delete-vs-free-refcnt-guard.toml"
+
+
+def test_a_destroy_with_two_lock_failures_makes_delete_lock_the_wrong_bucket():
+    spec = model.load(SPEC)
+    # the destroy's bucket lock and storage lock both time out: smap stays, and
+    # local_storage is cleared anyway (!in_map_free)
+    spec = dataclasses.replace(spec, lock_failures=2)
+    m = model.build(spec)
+    ex = explore(m, invariants.properties_for(m), 200_000)
+    assert ex.complete
+    L = m.layout
+    th, q = L.thread, 1  # selem1, linked into storage1
+    pc_unlink_map = step_of(unlink_map).code
+    head = f"b{1 % NBUCKETS}_first"  # storage1's bucket: select_bucket(smap, storage1)
+    assert head != "b0_first"
+    wrong = [s for s in ex.states for t in range(1, th.n + 1)
+             if s[th.idx(t, "pc")] == pc_unlink_map and s[th.idx(t, "s_mls")] == 0
+             and s[L.selem.idx(q, "smap")] != 0 and s[L.selem.idx(q, "mpprev")] != 0]
+    assert wrong, "no delete re-reads a NULL local_storage with smap still set"
+    s = wrong[0]
+    assert s[L.map.idx(1, head)] == q
+    moved = [n for _, n in m.successors(s) if n[L.selem.idx(q, "mpprev")] == 0]
+    assert moved, "the delete's hlist_del_init_rcu() does not run"
+    # the selem leaves its own bucket's list, whose lock nobody took, and bucket 0's
+    # list (the bucket the delete locked) is untouched
+    assert all(n[L.map.idx(1, head)] != q for n in moved)
+    assert all(n[L.map.idx(1, "b0_first")] == s[L.map.idx(1, "b0_first")] for n in moved)
