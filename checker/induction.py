@@ -181,7 +181,8 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     every subset), and one z3 could not answer for alone (no state) is one Houdini
     drops as well, so Houdini may start without both (and their groups); with nothing
     found and every candidate true initially, the whole set is inductive.
-    ``key(path)`` names a path's step; ``progress(n, total)`` is called per path.  The
+    ``key(path)`` names a path's step; ``progress(n, total)`` is called per path, by
+    whichever process takes it (n: the paths taken so far, in all processes).  The
     paths are independent queries: with ``jobs`` > 1 that many forked processes take
     them from one shared queue, each the next path not yet taken, so that none sits
     idle while another still has a slow stretch of paths (each inherits the z3 terms;
@@ -195,8 +196,7 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     if jobs > 1:
         queue = _Queue(numbered)
         parts = _forked(jobs, lambda i: _check_paths(
-            pre, queue, alive, key, timeout_ms, split, progress if i == 0 else None,
-            len(paths)))
+            pre, queue, alive, key, timeout_ms, split, progress, len(paths)))
     else:
         parts = [_check_paths(pre, numbered, alive, key, timeout_ms, split, progress,
                               len(paths))]
@@ -264,7 +264,7 @@ def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total):
     for j, (n, p) in enumerate(numbered):
         t0, q0, g0 = time.monotonic(), counts["queries"], counts["given_up"]
         if progress:
-            progress(numbered.taken() if isinstance(numbered, _Queue) else j, total)
+            progress(numbered.taken() if isinstance(numbered, _Queue) else j + 1, total)
         post_of = bundle.after(p, pre)
         base, todo = _path_query(p, alive, pre_f, post_of)
         here = seen.setdefault(key(p), set())

@@ -258,6 +258,7 @@ def round_report(rnd: int, sc, step_of=None) -> str:
 
 
 SLOWEST = 5  # paths named in a round's report (ten in the JSON)
+PROGRESS_SECONDS = 2  # a long step check's progress line is rewritten at most this often
 
 
 def slowest_paths(sc, step_of, k: int = 2 * SLOWEST) -> list[dict]:
@@ -278,10 +279,16 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
     """``--cti-per-step``: Houdini in whole rounds of step checks
     (:func:`checker.induction.houdini_rounds`), the first one, with every candidate
     assumed, reported in ``stats["step_check"]``."""
+    t0, last = time.monotonic(), [0.0]  # each forked process has its own ``last``
+
     def tick(rnd, n, total, alive):
-        if progress and n % 50 < jobs:
-            sys.stderr.write(f"  step check round {rnd}: path {n}/{total}, "
-                             f"{alive} candidates alive\r")
+        # every process reports the paths taken in all (a slow path in one does not
+        # freeze the line), at most once in PROGRESS_SECONDS each
+        now = time.monotonic()
+        if progress and now - last[0] >= PROGRESS_SECONDS:
+            last[0] = now
+            sys.stderr.write(f"  step check round {rnd}: path {n}/{total} taken, "
+                             f"{alive} candidates alive, {(now - t0) / 60:.0f} min\r")
             sys.stderr.flush()
 
     def key(p):

@@ -547,6 +547,36 @@ def test_rounds_of_step_checks_put_the_slowest_paths_in_the_json(capsys):
         sum(p["seconds"] for p in slow if p["step"] == "step_inc"))
     err = capsys.readouterr().err
     assert "slowest paths: " in err and "slowest steps: step_inc (2 paths)" in err
+    # the progress line (its first call always shows), paths counted as taken
+    assert "  step check round 1: path 1/3 taken, 2 candidates alive, 0 min\r" in err
+
+
+def test_every_worker_reports_progress(tmp_path):
+    """--jobs: each forked worker reports the paths it takes (a 4/2/3 run's line sat
+    at one number for half an hour while worker 0 was on a slow stretch of paths and
+    only worker 0 reported)."""
+    import os
+    import time
+
+    import z3
+
+    from model.symbolic import Path
+
+    x = z3.BitVec("x", 8)
+    inc = Path(1, z3.ULT(x, 5), {0: x + 1}, ("inc",))
+    log = tmp_path / "progress"
+
+    def progress(n, total):
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {n} {total}\n")
+        time.sleep(0.01)
+
+    step_check([x], [bytes([0])], [inc] * 40, [Candidate(
+        "x<=5", lambda s: s[0] <= 5, lambda v: z3.ULE(v[0], 5), goal=True)],
+        lambda p: p.label[0], progress=progress, jobs=2)
+    rows = [line.split() for line in log.read_text().splitlines()]
+    assert len(rows) == 40 and {r[2] for r in rows} == {"40"}
+    assert len({r[0] for r in rows}) == 2  # both workers, each its own process
 
 
 def test_leave_out_names_lemmas_or_prefixes_never_goals():
