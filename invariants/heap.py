@@ -145,9 +145,10 @@ _DESTROY = _steps(ls.destroy)
 _MAP_FREE = _steps(ls.map_free)
 _KFUNC = _steps(get, delete, ls.lookup)
 _READ_ONLY_KFUNC = _steps(delete, ls.lookup)  # (no bpf_local_storage_update())
-_C_UNLINK, _C_UNLINK_LOCKED, _C_UNLINK_STORAGE, _C_MISC_CACHE, _C_MISC_OWNER = _codes(
-    ls.selem_unlink, ls.selem_unlink_locked, ls.unlink_storage, ls.unlink_misc_cache,
-    ls.unlink_misc_owner)
+(_C_UNLINK, _C_UNLINK_LS, _C_UNLINK_LOCKED, _C_UNLINK_STORAGE, _C_MISC_CACHE,
+ _C_MISC_OWNER) = _codes(ls.selem_unlink, ls.selem_unlink_ls, ls.selem_unlink_locked,
+                         ls.unlink_storage, ls.unlink_misc_cache, ls.unlink_misc_owner)
+_BEFORE_LOCK = (_C_UNLINK, _C_UNLINK_LS, _C_UNLINK_LOCKED)  # bpf_selem_unlink(), unlocked
 (_C_NOFAIL_START, _C_CLEAR_SMAP, _C_NOFAIL_STATE, _C_NOFAIL_FREE, _C_DESTROY_NEXT,
  _C_MAP_FREE_FINISH) = _codes(ls.nofail_start, ls.nofail_clear_smap, ls.nofail_state,
                               ls.nofail_free, ls.destroy_next, ls.map_free_finish)
@@ -468,7 +469,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
 
     def before_lock(s, t):
         q = r(s, t, "g_sdata")
-        return E.Implies(at(s, t, (_C_UNLINK, _C_UNLINK_LOCKED)), lambda: E.And(
+        return E.Implies(at(s, t, _BEFORE_LOCK), lambda: E.And(
             q != 0, q_(s, q, "mem") == MEM_LIVE, q_(s, q, "spprev") != 0,
             q_(s, q, "mpprev") != 0, q_(s, q, "smap") == r(s, t, "a_map")))
 
@@ -501,8 +502,9 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         p.within(s, t, _UNLINK), lambda: E.And(
             r(s, t, "g_storage") != 0,
             E.Implies(r(s, t, "s_ls") != 0, lambda: r(s, t, "s_ls") == r(s, t, "g_storage")),
-            E.Implies(at(s, t, (_C_UNLINK, _C_UNLINK_LOCKED)), lambda: q_(
-                s, r(s, t, "g_sdata"), "local_storage") == r(s, t, "g_storage")))))
+            E.Implies(at(s, t, _BEFORE_LOCK), lambda: q_(
+                s, r(s, t, "g_sdata"), "local_storage") == r(s, t, "g_storage")),
+            E.Implies(r(s, t, "pc") == _C_UNLINK_LOCKED, lambda: r(s, t, "s_ls") != 0))))
     if L.thread.n > 1:
         def pairs(pred):  # pred(s, t, u) for every two CPUs t < u
             return lambda s: E.And(*(pred(s, t, u) for t in T for u in T if t < u))

@@ -393,24 +393,34 @@ def selem_unlink(k):
         k.note("already unlinked")
         k.ret(0)
     else:
-        k.goto(selem_unlink_locked)
+        k.goto(selem_unlink_ls)
+
+
+@unlink.step("local_storage = rcu_dereference_check(selem->local_storage, ...)",
+             short="ls = selem->local_storage")
+def selem_unlink_ls(k):
+    """The lockless load of the storage whose lock bpf_selem_unlink() then takes.  A
+    destroy's bpf_selem_unlink_nofail() clears the pointer without that lock (when its
+    own attempt at the lock fails), so the load is a step of its own (SEMANTICS.md
+    section 4, cutting rule): a delete may read the storage, then wait for its lock
+    while another CPU holds it and a destroy clears the pointer."""
+    k.reg.s_ls = k.selem(k.reg.g_sdata).local_storage
+    k.goto(selem_unlink_locked)
 
 
 @unlink.step(
-    "local_storage = rcu_dereference(selem->local_storage); lock local_storage; "
-    "if (likely(selem_linked_to_storage(selem))) bpf_selem_unlink_map(selem)",
+    "lock local_storage; if (likely(selem_linked_to_storage(selem))) "
+    "bpf_selem_unlink_map(selem)",
     short="lock storage; linked?")
 def selem_unlink_locked(k):
     q = k.reg.g_sdata
-    ls = k.selem(q).local_storage
-    s = k.storage(ls)
+    s = k.storage(k.reg.s_ls)
     err = raw_res_spin_lock(k, s, "lock")
     if err:
         return k.ret(err)
     if not linked_to_storage(k, q):
         raw_res_spin_unlock(k, s, "lock")
         return k.ret(0)
-    k.reg.s_ls = ls
     k.goto(unlink_map_ls)
 
 

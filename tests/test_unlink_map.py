@@ -44,3 +44,25 @@ def test_a_destroy_with_two_lock_failures_makes_delete_lock_the_wrong_bucket():
     # list (the bucket the delete locked) is untouched
     assert all(n[L.map.idx(1, head)] != q for n in moved)
     assert all(n[L.map.idx(1, "b0_first")] == s[L.map.idx(1, "b0_first")] for n in moved)
+
+
+def test_delete_may_read_the_storage_then_wait_for_its_lock():
+    """bpf_selem_unlink() loads selem->local_storage without a lock, then takes that
+    storage's lock: a step apart (selem_unlink_ls), so that a delete can hold the
+    pointer it read while a destroy's bpf_selem_unlink_nofail() clears it, as the
+    kernel's can; a delete that reads it after the clear holds NULL (finding 3)."""
+    from model.bpf_local_storage import selem_unlink_locked
+
+    m = model.build(model.load(SPEC))
+    ex = explore(m, invariants.properties_for(m), 200_000)
+    assert ex.complete
+    L = m.layout
+    th, pc = L.thread, step_of(selem_unlink_locked).code
+    at_lock = [(s, t) for s in ex.states for t in range(1, th.n + 1)
+               if s[th.idx(t, "pc")] == pc]
+    cleared = [(s, t) for s, t in at_lock
+               if s[L.selem.idx(s[th.idx(t, "g_sdata")], "local_storage")] == 0]
+    read_before = [(s, t) for s, t in cleared if s[th.idx(t, "s_ls")] != 0]
+    read_after = [(s, t) for s, t in cleared if s[th.idx(t, "s_ls")] == 0]
+    assert read_before and read_after
+    assert len(read_before) == len(read_after) == 6  # of 288 states (README)

@@ -88,24 +88,33 @@ def test_random_successor_is_one_of_the_successors():
     assert seen > 100
 
 
+# seeds whose 40 walks at 4/2/3 meet finding 1 and shorten it to 11 steps (measured
+# 2026-12-04 on seeds 4 to 15; seed 1 stopped meeting it when bpf_selem_unlink_map()
+# became two steps): the first that still does is the test's, so that a new step
+# elsewhere in the model, which moves every later random choice, needs no new seed
+WALK_SEEDS = (8, 6, 9, 10, 14)
+
+
 def test_walks_find_finding_1_at_4_2_3_and_the_trace_replays():
     """rfc at 4 packets, 2 maps, 3 CPUs with no breadth-first search to speak of: the
     walks find no_shared_storage (finding 1), shortened to the 11 steps of the
-    shortest trace, replayed by the explicit model of that size.  (A seed whose 40
-    walks meet it and shorten it to 11 steps: seed 1 stopped meeting it when
-    bpf_selem_unlink_map() became two steps; of seeds 4 to 15, 6, 8, 9, 10 and 14
-    shorten to 11, the others to 12-27 or do not meet it.)"""
-    r = prove("rfc", (), WorldSize(4, 2, 3), search_states=50, exhaustive_states=0,
-              induction=False, progress=False, max_search_cpus=1, walks=40, seed=8)
-    walks = r["search"][-1]
-    assert walks["walks"] <= 40 and walks["sizes"].startswith("4 packets")
-    found = walks["found"]["no_shared_storage"]
+    shortest trace, replayed by the explicit model of that size."""
+    for seed in WALK_SEEDS:
+        r = prove("rfc", (), WorldSize(4, 2, 3), search_states=50, exhaustive_states=0,
+                  induction=False, progress=False, max_search_cpus=1, walks=40, seed=seed)
+        walks = r["search"][-1]
+        assert walks["walks"] <= 40 and walks["sizes"].startswith("4 packets")
+        found = walks["found"].get("no_shared_storage")
+        if found and found["shortened"] == 11:
+            break
+    else:
+        pytest.fail(f"no seed of {WALK_SEEDS} meets finding 1 and shortens it to 11 steps")
     assert found["shortened"] <= found["steps"]
     e = r["properties"]["no_shared_storage"]
     assert e["proof"] == "violated" and len(e["trace"]) == found["shortened"] == 11
     assert "both passed the guard" in e["why"]
     m = build("rfc", size=WorldSize(4, 2, 3))
-    w = random_walks(m, _props(m), 40, 200, 8)
+    w = random_walks(m, _props(m), 40, 200, seed)
     states, labels = replay(m, shrink(m, prove_properties(m)["no_shared_storage"],
                                       w.violations["no_shared_storage"][1])[1], m)
     assert not prove_properties(m)["no_shared_storage"](states[-1])
