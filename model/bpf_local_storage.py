@@ -461,11 +461,11 @@ def unlink_map(k):
     if err:
         raw_res_spin_unlock(k, k.storage(ls), "lock")
         return k.ret(err)
-    if mls == ls:
-        map_unlink(k, sm, b, q)
-    else:
+    own = b  # the list the selem is on: select_bucket(smap, s_ls)
+    if mls != ls:
         k.note("local_storage cleared by a destroy: bucket 0 locked")
-        map_unlink(k, sm, select_bucket(k, ls), q)
+        own = select_bucket(k, ls)
+    map_unlink(k, sm, own, q)
     bucket_unlock(k, sm, b)
     k.reg.s_last = 1 if storage_singular(k, ls, q) else 0
     k.goto(unlink_misc_cache)

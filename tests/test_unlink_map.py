@@ -12,7 +12,7 @@ from conftest import ROOT
 import invariants
 import model
 from checker.explore import explore
-from model.bpf_local_storage import unlink_map
+from model.bpf_local_storage import selem_unlink_locked, unlink_map
 from model.kernel import step_of
 from model.layout import NBUCKETS
 
@@ -51,8 +51,6 @@ def test_delete_may_read_the_storage_then_wait_for_its_lock():
     storage's lock: a step apart (selem_unlink_ls), so that a delete can hold the
     pointer it read while a destroy's bpf_selem_unlink_nofail() clears it, as the
     kernel's can; a delete that reads it after the clear holds NULL (finding 3)."""
-    from model.bpf_local_storage import selem_unlink_locked
-
     m = model.build(model.load(SPEC))
     ex = explore(m, invariants.properties_for(m), 200_000)
     assert ex.complete
