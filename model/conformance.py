@@ -50,6 +50,22 @@ NOTES = """
   `&selem_q->...next`), so `hlist_add_head_rcu` and `hlist_del_init_rcu` are the
   kernel's constant-time pointer updates (no walk to find the predecessor), and
   `selem_linked_to_storage/map` is `!hlist_unhashed()`.
+- `kfree_skb` marks the skb freed, and `skb_ext_reset` clears `active_extensions`,
+  before the `__skb_ext_put()`; the kernel puts first (`skb_release_head_state()`
+  runs before `kfree_skbmem()`; `__skb_ext_put(skb->extensions);
+  skb->active_extensions = 0;`).  Only the CPU that owns the skb touches those fields,
+  and the properties that read them are checked between ops, so no step can see the
+  difference.
+- `skb_ext_add()` appending the BPF_STORAGE chunk sets `ext->storage` to NULL.  In the
+  kernel the new chunk holds whatever the slab object held (`__skb_ext_alloc()` clears
+  only `offset[]`; the COW `memcpy` copies the old chunks); the RFC's kfunc writes
+  `RCU_INIT_POINTER(ext->storage, NULL)` on the same CPU next, and nothing can read the
+  field before it (no storage names an ext whose chunk is not yet present).
+- Kfuncs are called from skb programs at op boundaries on an skb the CPU owns.  The
+  RFC also registers them for TRACING and LSM programs; the tracepoints with an skb
+  argument that matter here (`kfree_skb`, `consume_skb`) fire before
+  `skb_release_all()`, so such a call is a get/delete on a live skb, which the ops
+  already cover, but a program attached inside the free path is not modelled.
 - Not modelled: memory charging (skb storage charges nothing), `in_hardirq()` /
   `in_nmi()` refusals, BPF_F_LOCK updates, special fields freed in RCU callbacks,
   skb allocation failure in clone/copy.
