@@ -503,8 +503,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             r(s, t, "g_storage") != 0,
             E.Implies(r(s, t, "s_ls") != 0, lambda: r(s, t, "s_ls") == r(s, t, "g_storage")),
             E.Implies(at(s, t, _BEFORE_LOCK), lambda: q_(
-                s, r(s, t, "g_sdata"), "local_storage") == r(s, t, "g_storage")),
-            E.Implies(r(s, t, "pc") == _C_UNLINK_LOCKED, lambda: r(s, t, "s_ls") != 0))))
+                s, r(s, t, "g_sdata"), "local_storage") == r(s, t, "g_storage")))))
     if L.thread.n > 1:
         def pairs(pred):  # pred(s, t, u) for every two CPUs t < u
             return lambda s: E.And(*(pred(s, t, u) for t in T for u in T if t < u))
