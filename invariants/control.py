@@ -23,7 +23,7 @@ skb_ext_add's copy on write, a CPU between ops outside a program run has no pack
 (``own``), a CPU in bpf_skb_storage_free holds one more RCU read-side level.  Without
 them the counterexamples to induction were register states no run produces.  They are
 used with ``check prove --control-lemmas`` only (with ``Lemmas.registers``), so that
-the default induction stays the one measured in the README ("What is not proved").
+the default induction stays the one measured in PROOF_LOG.md ("What is not proved").
 """
 
 from __future__ import annotations

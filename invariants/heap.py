@@ -89,7 +89,7 @@ same selem, a map_free on another CPU) rather than assume a one-CPU world.  Stat
 (2026-12-01): every lemma holds on every state of the one-packet world of
 ``rfc-refcnt-guard`` without ``ext_del`` and on the first states of its two-CPU,
 two-map and two-packet-two-CPU worlds (tests/test_prove.py).  With one CPU, Houdini
-keeps all of them and they prove all five goals (README, "Heap lemmas"), and with two
+keeps all of them and they prove all five goals (PROOF_LOG.md, "Heap lemmas"), and with two
 CPUs on one or two packets, map_free included (without ``ext_del``).  With ``rfc-fix``
 the same holds with ``skb_ext_del`` in the world (every state of its one-packet world;
 Houdini keeps them all and proves the five goals with one CPU, with two CPUs on two
@@ -192,7 +192,7 @@ def walk_hops(m) -> dict[str, int]:
     map being freed).  ``heap:one-per-map`` and the ``heap:*-ends`` lemmas say so.  A
     bound that is too small makes the lemmas that walk false, so Houdini drops them
     (never a wrong proof); at 4 packets, 2 maps, 3 CPUs walks of #selems hops made
-    bpf_selem_unlink_nofail()'s queries 10 to 20 times slower (README, "Shorter
+    bpf_selem_unlink_nofail()'s queries 10 to 20 times slower (PROOF_LOG.md, "Shorter
     walks")."""
     L = m.layout
     per_bucket = max(sum(1 for st in range(1, L.storage.n + 1) if st % NBUCKETS == b)
