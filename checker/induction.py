@@ -35,7 +35,10 @@ at a time (a goal over every object, one object per query), each conjunct case b
 case on one variable's value (:mod:`checker.pieces`) before the whole limit, so a
 give-up drops only the candidates z3 cannot answer for alone nor in pieces (with no
 state to show);
-``HoudiniResult.given_up`` counts the queries it gave up on.
+``HoudiniResult.given_up`` counts the queries it gave up on.  Every query is a z3
+term; one z3's incremental core does not answer within its effort limit goes to a
+fresh z3 solver or, with ``solver="bitwuzla"``, to Bitwuzla
+(:mod:`checker.bitwuzla_solver`; :class:`_Answerer`).
 
 :func:`step_check` asks every path with *all* the candidates assumed and reports
 what each step does not preserve (counterexamples relative to the whole set, for
@@ -55,6 +58,7 @@ from dataclasses import dataclass, field, replace
 
 import z3
 
+from checker import bitwuzla_solver
 from checker.pieces import by_cases, pieces
 from model.expr import Substitution
 
@@ -102,8 +106,10 @@ def _state_of(model: z3.ModelRef, pre) -> bytes:
 
 
 def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate], *,
-            progress=None, timeout_ms: int = 0, split: bool = True) -> HoudiniResult:
+            progress=None, timeout_ms: int = 0, split: bool = True,
+            solver: str = "z3") -> HoudiniResult:
     t0 = time.monotonic()
+    answer = _Answerer(pre, solver)
     candidates = _implications(pre, candidates, timeout_ms)
     alive = _initially_true(initial, candidates)
     dropped: dict[str, Cti | None] = {c.name: None for c in candidates if c not in alive}
@@ -127,7 +133,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
             base, todo = _path_query(p, alive, pre_f, post)
             for bad, state in _not_preserved(base, pre, todo, post,
                                              timeout_ms, split, counts,
-                                             lambda c: c.name in dropped):
+                                             lambda c: c.name in dropped, answer):
                 groups = {c.group for c in bad if c.group}
                 bad += [c for c in alive if c.group in groups and c not in bad]
                 for c in bad:
@@ -172,7 +178,8 @@ class StepCheck:
 
 def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key, *,
                progress=None, timeout_ms: int = 0, split: bool = True,
-               jobs: int = 1, implications_shown: bool = False) -> StepCheck:
+               jobs: int = 1, implications_shown: bool = False,
+               solver: str = "z3") -> StepCheck:
     """Every path against every candidate, nothing dropped in between: with all the
     candidates assumed before a step, which are false after it?  A lemma writer's view
     of a candidate set: each counterexample is relative to the whole set, so it is a
@@ -196,10 +203,10 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     if jobs > 1:
         queue = _Queue(numbered)
         parts = _forked(jobs, lambda i: _check_paths(
-            pre, queue, alive, key, timeout_ms, split, progress, len(paths)))
+            pre, queue, alive, key, timeout_ms, split, progress, len(paths), solver))
     else:
         parts = [_check_paths(pre, numbered, alive, key, timeout_ms, split, progress,
-                              len(paths))]
+                              len(paths), solver)]
     failures: dict[str, dict[str, Cti]] = {}
     relative_to = tuple(a.name for a in alive)
     for n, name, state in sorted(f for found, _ in parts for f in found):
@@ -214,7 +221,7 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
 
 def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key,
                    *, progress=None, on_round=None, timeout_ms: int = 0,
-                   jobs: int = 1) -> tuple[HoudiniResult, StepCheck]:
+                   jobs: int = 1, solver: str = "z3") -> tuple[HoudiniResult, StepCheck]:
     """Houdini in whole rounds: :func:`step_check` with every candidate, then again with
     what it did not refute, until a round refutes nothing.  Each round assumes the
     candidates alive at its start, so its paths are independent queries (``jobs``
@@ -231,7 +238,8 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
         tick = (functools.partial(progress, len(rounds) + 1, alive=len(alive))
                 if progress else None)
         sc = step_check(pre, initial, paths, alive, key, progress=tick,
-                        timeout_ms=timeout_ms, jobs=jobs, implications_shown=True)
+                        timeout_ms=timeout_ms, jobs=jobs, implications_shown=True,
+                        solver=solver)
         rounds.append(sc)
         if on_round:
             on_round(len(rounds), sc)
@@ -252,10 +260,11 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
                           sum(r.given_up for r in rounds), _implied(alive)), rounds[0])
 
 
-def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total):
+def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, solver):
     """:func:`step_check` on some of the paths: ``(path number, candidate, state)`` for
     each candidate a path does not preserve (once per step), and the query counts (with
     each path's seconds, queries and give-ups)."""
+    answer = _Answerer(pre, solver)
     pre_f = {c.name: c.formula(pre) for c in alive}
     bundle = _Bundle(pre_f)
     found: list[tuple[int, str, bytes]] = []
@@ -269,7 +278,7 @@ def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total):
         base, todo = _path_query(p, alive, pre_f, post_of)
         here = seen.setdefault(key(p), set())
         for bad, state in _not_preserved(base, pre, todo, post_of, timeout_ms, split, counts,
-                                         lambda c, here=here: c.name in here):
+                                         lambda c, here=here: c.name in here, answer):
             for c in bad:
                 here.add(c.name)
                 found.append((n, c.name, state))
@@ -440,6 +449,39 @@ def _path_query(p, alive, pre_f, post: _Post):
 INCREMENTAL_RLIMIT = 300_000
 
 
+SOLVERS = ("z3", "bitwuzla")
+
+
+class _Answerer:
+    """Who answers a query z3's incremental core did not (:class:`_PathSolver`): a
+    fresh z3 solver, or Bitwuzla (``solver``: one of ``SOLVERS``) through one
+    :class:`checker.bitwuzla_solver.Translator` per process, so that the terms all
+    queries share (the candidates) are translated once.  A query Bitwuzla's
+    translation does not cover goes to z3.  ``answer(assertions, timeout_ms)`` gives
+    the result and a model over ``pre`` (or None)."""
+
+    def __init__(self, pre, solver: str):
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}")
+        if solver == "bitwuzla" and not bitwuzla_solver.available():
+            raise ValueError("the bitwuzla solver is not installed (pip install bitwuzla)")
+        self.pre, self.solver = pre, solver
+        self.tr = bitwuzla_solver.Translator() if solver == "bitwuzla" else None
+
+    def __call__(self, assertions, timeout_ms: int):
+        if self.tr is not None:
+            try:
+                return bitwuzla_solver.check(self.tr, assertions, self.pre, timeout_ms)
+            except bitwuzla_solver.Unsupported:
+                pass
+        s = z3.Solver()
+        if timeout_ms:
+            s.set("timeout", timeout_ms)
+        s.add(*assertions)
+        r = s.check()
+        return r, s.model() if r == z3.sat else None
+
+
 class _PathSolver:
     """The queries about one path: ``check(query, timeout_ms)`` of the path's
     ``base`` assertions and ``query``, giving the result and its model (or None).
@@ -452,11 +494,12 @@ class _PathSolver:
     So each query is asked first of one incremental solver per path (the base asserted
     once, the query pushed) with a small effort limit (``INCREMENTAL_RLIMIT``, which the
     small worlds' queries nearly all fit in), and a query it does not answer within it
-    goes to a fresh solver with the caller's time limit.  Deterministic: the effort
-    limit counts z3's steps, not seconds."""
+    goes to a fresh solver with the caller's time limit (``answer``, an
+    :class:`_Answerer`: z3 or Bitwuzla).  Deterministic: the effort limit counts z3's
+    steps, not seconds."""
 
-    def __init__(self, base):
-        self.base, self.inc = base, None
+    def __init__(self, base, answer):
+        self.base, self.inc, self.answer = base, None, answer
 
     def check(self, query, timeout_ms: int):
         if self.inc is None:
@@ -474,15 +517,10 @@ class _PathSolver:
         return self._fresh(query, timeout_ms)
 
     def _fresh(self, query, timeout_ms: int):
-        s = z3.Solver()
-        if timeout_ms:
-            s.set("timeout", timeout_ms)
-        s.add(*self.base, query)
-        r = s.check()
-        return r, s.model() if r == z3.sat else None
+        return self.answer([*self.base, query], timeout_ms)
 
 
-def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
+def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone, answer):
     """The candidates of ``todo`` that one path does not preserve, in batches of
     ``(candidates, state)``: ``base`` is the path's guard and the assumptions, ``post``
     the candidates after the path (:class:`_Post`).  One query for all of them (a
@@ -504,7 +542,7 @@ def _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone):
 
     A query is a list of pieces ``(candidate, negation)``, the negation None for the
     whole candidate's (``post.negated``)."""
-    chunks, ps = [([(c, None) for c in todo], timeout_ms, False)], _PathSolver(base)
+    chunks, ps = [([(c, None) for c in todo], timeout_ms, False)], _PathSolver(base, answer)
 
     def negation(piece):
         c, f = piece

@@ -422,6 +422,8 @@ def _induction_line(ind: dict) -> str:
                    + f", {sc.get('jobs', 1)} processes, {ind['queries']:,} queries")
     return (f"  induction: relation {ind['paths']:,} paths ({ind['relation_seconds']} s); "
             + houdini
-            + (f" (z3 gave up on {given_up} within {ind.get('query_seconds', 60):g} s: "
-               "asked again in pieces)" if given_up else "")
+            + (f" ({ind.get('solver', 'z3')} gave up on {given_up} within "
+               f"{ind.get('query_seconds', 60):g} s: asked again in pieces)" if given_up else "")
+            + (f"; queries past z3's incremental core answered by {ind['solver']}"
+               if ind.get("solver", "z3") != "z3" else "")
             + f", {len(ind['lemmas_kept'])} lemmas kept; {ind['seconds']} s in all")

@@ -142,7 +142,7 @@ def _candidate(name, concrete, z3_pred, goal: bool, implied_by: str = "") -> Can
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
            control: bool = False, heap: bool = False, per_step: bool = False,
            outright: bool = False, jobs: int = 1, leave_out=(),
-           query_ms: int = QUERY_MS) -> dict:
+           query_ms: int = QUERY_MS, solver: str = "z3") -> dict:
     """Houdini over the goals and the lemmas (with ``control``, also the register and
     ``ctl:*`` lemmas, claimed until an oops: :func:`candidates`), the relation built
     within ``seconds``.  With ``per_step`` (``--cti-per-step``) each step is first
@@ -152,11 +152,14 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     (``jobs`` > 1 implies ``per_step``).
     ``leave_out`` (``--leave-out``) names lemmas not to try, each a name or a prefix
     ending in ``*``: a subset of the candidates proves only what it proves.
-    ``query_ms`` (``--query-seconds``) is z3's time limit per query."""
+    ``query_ms`` (``--query-seconds``) is the time limit per query; ``solver``
+    (``--solver``) answers the queries z3's incremental core does not (z3 or Bitwuzla:
+    :class:`checker.induction._Answerer`)."""
     t0 = time.monotonic()
     F = Fragments(m)
     initial = m.initial_states()
-    stats = {"paths": 0, "control_points": 0, "seconds": 0.0, "query_seconds": query_ms / 1000}
+    stats = {"paths": 0, "control_points": 0, "seconds": 0.0, "query_seconds": query_ms / 1000,
+             "solver": solver}
     def alarm(*_):
         raise Budget(f"relation not built within the budget ({seconds:g} s)")
 
@@ -185,9 +188,11 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
             sys.stderr.flush()
 
     if per_step or jobs > 1:  # --jobs: the rounds of step checks are what can be shared
-        res = _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs, query_ms)
+        res = _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs, query_ms,
+                                 solver)
     else:
-        res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=query_ms)
+        res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=query_ms,
+                      solver=solver)
     if progress:
         sys.stderr.write("\n")
     lemmas = lemma_names(n for n in res.kept if n not in goals)
@@ -275,7 +280,7 @@ def slowest_steps(sc, step_of, k: int = 2 * SLOWEST) -> list[dict]:
 
 
 def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
-                       query_ms) -> HoudiniResult:
+                       query_ms, solver="z3") -> HoudiniResult:
     """``--cti-per-step``: Houdini in whole rounds of step checks
     (:func:`checker.induction.houdini_rounds`), the first one, with every candidate
     assumed, reported in ``stats["step_check"]``."""
@@ -303,7 +308,7 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
 
     res, first = houdini_rounds(F.pre, initial, ps, cands, key,
                                 progress=tick, on_round=done if progress else None,
-                                timeout_ms=query_ms, jobs=jobs)
+                                timeout_ms=query_ms, jobs=jobs, solver=solver)
     stats["step_check"] = {
         "steps": first.steps, "seconds": round(first.seconds, 2), "queries": first.queries,
         "queries_given_up": first.given_up, "candidates": len(cands), "jobs": jobs,

@@ -130,11 +130,11 @@ def test_a_path_changes_only_the_candidates_it_may_make_false():
     assert s.check() == z3.sat
 
 
-@pytest.mark.parametrize("rlimit", [None, 1])
-def test_houdini_keeps_inductive_and_drops_with_cti(rlimit, monkeypatch):
+@pytest.mark.parametrize("rlimit,solver", [(None, "z3"), (1, "z3"), (1, "bitwuzla")])
+def test_houdini_keeps_inductive_and_drops_with_cti(rlimit, solver, monkeypatch):
     """Also with every query past the incremental solver's effort limit (``rlimit``
     1), so each is answered by the fresh solver it then goes to (the way large worlds
-    are answered): the same verdicts and counterexample."""
+    are answered), z3 or Bitwuzla: the same verdicts and counterexample."""
     import z3
 
     from checker import induction
@@ -157,7 +157,7 @@ def test_houdini_keeps_inductive_and_drops_with_cti(rlimit, monkeypatch):
         Candidate("y<=1", lambda s: s[1] <= 1, lambda v: z3.ULE(v[1], 1)),
         Candidate("x<=2", lambda s: s[0] <= 2, lambda v: z3.ULE(v[0], 2), goal=True),
     ]
-    r = houdini(pre, [bytes([0, 0])], [step, wrap], cands)
+    r = houdini(pre, [bytes([0, 0])], [step, wrap], cands, solver=solver)
     assert "x<=3" in r.kept and "y<=1" in r.kept
     assert "x<=2" not in r.kept and r.dropped["x<=2"].state[0] == 2
     # parity breaks at the wrap (3 -> 0 flips y from 1 to 0: fine) -- it is inductive
@@ -890,7 +890,8 @@ def test_cli_prove_bad_usage_is_one_line():
     for args, msg in ((["--focus", "get,nope@1/1/1"], "unknown op 'nope'"),
                       (["--focus-spec", "nope.toml"], "no such spec file"),
                       (["--focus-states", "0"], "--focus-states must be at least 1"),
-                      (["--query-seconds", "0"], "--query-seconds must be more than 0")):
+                      (["--query-seconds", "0"], "--query-seconds must be more than 0"),
+                      (["--solver", "cvc5"], "unknown solver 'cvc5' (z3 or bitwuzla)")):
         out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", *args],
                              capture_output=True, text=True, cwd=ROOT)
         assert out.returncode == 2 and msg in out.stderr
