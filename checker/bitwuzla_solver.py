@@ -152,7 +152,7 @@ class Values:
         self.pairs = pairs
 
     def eval(self, e, model_completion=True):
-        return z3.simplify(z3.substitute(e, *self.pairs)) if self.pairs else z3.simplify(e)
+        return z3.simplify(z3.substitute(e, *self.pairs))
 
 
 def check(tr: Translator, assertions, variables, timeout_ms: int):

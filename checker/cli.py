@@ -234,7 +234,9 @@ def cmd_prove(args) -> int:
         raise proofs.ProofUsageError("prove: --jobs must be at least 1")
     if not args.query_seconds > 0:
         raise proofs.ProofUsageError("prove: --query-seconds must be more than 0")
-    if args.solver not in ("z3", "bitwuzla"):
+    from .induction import SOLVERS
+
+    if args.solver not in SOLVERS:
         raise proofs.ProofUsageError(f"prove: unknown solver {args.solver!r} (z3 or "
                                      "bitwuzla)")
     if args.solver == "bitwuzla":

@@ -465,7 +465,7 @@ class _Answerer:
             raise ValueError(f"unknown solver {solver!r}")
         if solver == "bitwuzla" and not bitwuzla_solver.available():
             raise ValueError("the bitwuzla solver is not installed (pip install bitwuzla)")
-        self.pre, self.solver = pre, solver
+        self.pre = pre
         self.tr = bitwuzla_solver.Translator() if solver == "bitwuzla" else None
 
     def __call__(self, assertions, timeout_ms: int):
