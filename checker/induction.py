@@ -101,6 +101,90 @@ class HoudiniResult:
     implied: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Merged:
+    """Several paths asked as one query (:func:`merge_paths`): the guard is the
+    disjunction of theirs, each written byte the value the part taken writes (the
+    pre-state value where it writes nothing).  Where parts' guards overlap (a free
+    choice, such as whether an allocation fails) a fresh variable ``choice`` says
+    which part is taken, so every part's successor is still one of the query's.
+    ``parts``: ``(path number, path)``; ``label``: the first part's."""
+
+    guard: z3.BoolRef
+    writes: dict
+    parts: tuple
+    label: tuple
+    pre: list = field(repr=False, default_factory=list)
+
+
+def merge_paths(pre, paths: list, key) -> list:
+    """The paths with the same ``key`` (the caller's step name, say) as one
+    :class:`Merged` each (a key with one path keeps it as it is).  Asking a few hundred
+    paths of one step as one query costs a solver about as much as a few of them
+    asked one by one: the candidates assumed, the bulk of every query, are the same
+    (PROOF_LOG.md, "One query per step")."""
+    groups: dict = {}
+    for n, p in enumerate(paths):
+        groups.setdefault(key(p), []).append((n, p))
+    out = []
+    for g, parts in enumerate(groups.values()):
+        if len(parts) == 1:
+            out.append(parts[0][1])
+            continue
+        choice = z3.BitVec(f"merged_path_choice!{g}", 16)
+        guards = [z3.And(p.guard, choice == i) for i, (_, p) in enumerate(parts)]
+        writes = {}
+        for b in sorted(set().union(*(p.writes for _, p in parts))):
+            e = pre[b]
+            for i in reversed(range(len(parts))):
+                w = parts[i][1].writes.get(b)
+                if w is not None:
+                    e = z3.If(guards[i], w, e)
+            writes[b] = e
+        out.append(Merged(z3.Or(*guards), writes, tuple(parts), parts[0][1].label, pre))
+    return out
+
+
+def _part(p, n: int, state: bytes, c: Candidate | None = None) -> tuple[int, object]:
+    """The path (and its number) a counterexample ``state`` takes: ``p`` itself, or the
+    part of a :class:`Merged` enabled in ``state`` after which ``c`` is false (the first
+    part enabled if none is, the first part with no state)."""
+    if not isinstance(p, Merged):
+        return n, p
+    if not state:
+        return p.parts[0]
+    sub = [(v, z3.BitVecVal(b, v.size())) for v, b in zip(p.pre, state, strict=True)]
+    enabled = [(k, q) for k, q in p.parts
+               if z3.is_true(z3.simplify(z3.substitute(q.guard, *sub)))]
+    for k, q in enabled:
+        post = bytearray(state)
+        for i, w in q.writes.items():
+            post[i] = z3.simplify(z3.substitute(w, *sub)).as_long()
+        if c is None or not c.holds(bytes(post)):
+            return k, q
+    return enabled[0] if enabled else p.parts[0]
+
+
+def _results(p, pre, alive, pre_f, post, timeout_ms, split, counts, gone, answer):
+    """:func:`_not_preserved` for path ``p``.  A :class:`Merged` one is asked whole,
+    without splitting; if the solver gives up on it, its parts are asked one by one
+    (each as :func:`_not_preserved` asks a path)."""
+    base, todo = _path_query(p, alive, pre_f, post)
+    if not isinstance(p, Merged):
+        yield from _not_preserved(base, pre, todo, post, timeout_ms, split, counts, gone,
+                                  answer)
+        return
+    for bad, state in _not_preserved(base, pre, todo, post, timeout_ms, False, counts, gone,
+                                     answer):
+        if not state:
+            bundle = post.b
+            for _, q in p.parts:
+                yield from _results(q, pre, alive, pre_f, bundle.after(q, pre), timeout_ms,
+                                    split, counts, gone, answer)
+            return
+        yield bad, state
+
+
 def _state_of(model: z3.ModelRef, pre) -> bytes:
     return bytes(model.eval(v, model_completion=True).as_long() for v in pre)
 
@@ -130,14 +214,13 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
             if n not in posts:
                 posts[n] = bundle.after(p, pre)
             post = posts[n]
-            base, todo = _path_query(p, alive, pre_f, post)
-            for bad, state in _not_preserved(base, pre, todo, post,
-                                             timeout_ms, split, counts,
-                                             lambda c: c.name in dropped, answer):
+            for bad, state in _results(p, pre, alive, pre_f, post, timeout_ms, split,
+                                       counts, lambda c: c.name in dropped, answer):
                 groups = {c.group for c in bad if c.group}
                 bad += [c for c in alive if c.group in groups and c not in bad]
+                k, q = _part(p, n, state, bad[0])
                 for c in bad:
-                    dropped[c.name] = Cti(c.name, state, p, tuple(a.name for a in alive), n)
+                    dropped[c.name] = Cti(c.name, state, q, tuple(a.name for a in alive), k)
                     first_drop[c.name] = time.monotonic() - t0
                     alive.remove(c)
                 changed = True
@@ -209,10 +292,12 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
                               len(paths), solver)]
     failures: dict[str, dict[str, Cti]] = {}
     relative_to = tuple(a.name for a in alive)
+    by_name = {c.name: c for c in alive}
     for n, name, state in sorted(f for found, _ in parts for f in found):
         here = failures.setdefault(key(paths[n]), {})
         if name not in here:
-            here[name] = Cti(name, state, paths[n], relative_to, n)
+            k, q = _part(paths[n], n, state, by_name.get(name))
+            here[name] = Cti(name, state, q, relative_to, k)
     return StepCheck(failures, len({key(p) for p in paths}), time.monotonic() - t0,
                      sum(c["queries"] for _, c in parts), sum(c["given_up"] for _, c in parts),
                      [c.name for c in candidates if c not in alive],
@@ -275,10 +360,9 @@ def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, 
         if progress:
             progress(numbered.taken() if isinstance(numbered, _Queue) else j + 1, total)
         post_of = bundle.after(p, pre)
-        base, todo = _path_query(p, alive, pre_f, post_of)
         here = seen.setdefault(key(p), set())
-        for bad, state in _not_preserved(base, pre, todo, post_of, timeout_ms, split, counts,
-                                         lambda c, here=here: c.name in here, answer):
+        for bad, state in _results(p, pre, alive, pre_f, post_of, timeout_ms, split, counts,
+                                   lambda c, here=here: c.name in here, answer):
             for c in bad:
                 here.add(c.name)
                 found.append((n, c.name, state))

@@ -21,7 +21,7 @@ from invariants.properties import prove_properties
 from model.expr import Z3, Concrete
 from model.symbolic import Fragments
 
-from .induction import Candidate, HoudiniResult, houdini, houdini_rounds
+from .induction import Candidate, HoudiniResult, houdini, houdini_rounds, merge_paths
 from .trace import entry
 
 # one z3 query (a path, the candidates alive) may take this long by default
@@ -142,7 +142,7 @@ def _candidate(name, concrete, z3_pred, goal: bool, implied_by: str = "") -> Can
 def induct(m, goals: list[str], seconds: float, progress: bool = True,
            control: bool = False, heap: bool = False, per_step: bool = False,
            outright: bool = False, jobs: int = 1, leave_out=(),
-           query_ms: int = QUERY_MS, solver: str = "z3") -> dict:
+           query_ms: int = QUERY_MS, solver: str = "z3", merge: bool = False) -> dict:
     """Houdini over the goals and the lemmas (with ``control``, also the register and
     ``ctl:*`` lemmas, claimed until an oops: :func:`candidates`), the relation built
     within ``seconds``.  With ``per_step`` (``--cti-per-step``) each step is first
@@ -154,7 +154,8 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     ending in ``*``: a subset of the candidates proves only what it proves.
     ``query_ms`` (``--query-seconds``) is the time limit per query; ``solver``
     (``--solver``) answers the queries z3's incremental core does not (z3 or Bitwuzla:
-    :class:`checker.induction._Answerer`)."""
+    :class:`checker.induction._Answerer`).  With ``merge`` (``--merge-steps``) the paths
+    of one kernel step are asked as one query (:func:`checker.induction.merge_paths`)."""
     t0 = time.monotonic()
     F = Fragments(m)
     initial = m.initial_states()
@@ -187,6 +188,9 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
                              "candidates alive\r")
             sys.stderr.flush()
 
+    if merge:
+        ps = merge_paths(F.pre, ps, lambda p: step_name(m, p))
+        stats["merged_queries"] = len(ps)
     if per_step or jobs > 1:  # --jobs: the rounds of step checks are what can be shared
         res = _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs, query_ms,
                                  solver)

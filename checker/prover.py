@@ -174,7 +174,8 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
           induction: bool = True, induction_seconds: float = 600,
           control_lemmas: bool = False, heap_lemmas: bool = False, progress: bool = True,
           cti_per_step: bool = False, outright: bool = False, jobs: int = 1, leave_out=(),
-          query_seconds: float = 60, solver: str = "z3", max_search_cpus: int = 2,
+          query_seconds: float = 60, solver: str = "z3", merge_steps: bool = False,
+          max_search_cpus: int = 2,
           focus=(), focus_states: int | None = None, walks: int = 0, walk_depth: int = 200,
           seed: int = 1) -> dict:
     t0 = time.monotonic()
@@ -222,7 +223,8 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
                      control=control_lemmas or heap_lemmas or outright,
                      heap=heap_lemmas, per_step=cti_per_step, outright=outright,
                      jobs=jobs, leave_out=leave_out,
-                     query_ms=max(1, round(query_seconds * 1000)), solver=solver)
+                     query_ms=max(1, round(query_seconds * 1000)), solver=solver,
+                     merge=merge_steps)
         res["induction"] = ind["stats"]
         for n in open_props:
             times[n] = ind["seconds"].get(n, ind["stats"]["seconds"])

@@ -185,6 +185,77 @@ def test_houdini_drops_a_group_together():
     assert r.dropped["y==0#a"].state == r.dropped["x<=1#b"].state
 
 
+def _choice_world():
+    """Three paths of one step: ``inc`` and, from the same states (a free choice),
+    ``keep`` (x unchanged) and ``jump`` (x := 5): asked as one query, ``jump`` must
+    still be a successor (an if-then-else over the guards alone would hide it
+    behind ``keep``)."""
+    import z3
+
+    from model.symbolic import Path
+
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    paths = [Path(1, z3.ULT(x, 3), {0: x + 1}, ("inc",)),
+             Path(1, z3.UGE(x, 3), {1: z3.BitVecVal(0, 8)}, ("keep",)),
+             Path(1, z3.UGE(x, 3), {0: z3.BitVecVal(5, 8)}, ("jump",))]
+    cands = [
+        Candidate("x<=3", lambda s: s[0] <= 3, lambda v: z3.ULE(v[0], 3), goal=True),
+        Candidate("y==0", lambda s: s[1] == 0, lambda v: v[1] == 0),
+        Candidate("x<=5", lambda s: s[0] <= 5, lambda v: z3.ULE(v[0], 5), goal=True),
+    ]
+    return [x, y], paths, cands
+
+
+@pytest.mark.parametrize("rlimit,solver", [(None, "z3"), (1, "bitwuzla")])
+def test_merged_paths_keep_every_successor_and_name_the_path_taken(rlimit, solver,
+                                                                   monkeypatch):
+    """``merge_paths``: the paths of one step asked as one query give Houdini's result
+    on the paths one by one, and a counterexample names the path it takes (here
+    ``jump``, enabled in the same states as ``keep``), so that the report can replay
+    it.  Also with every query answered by Bitwuzla, whose values must include the
+    merged query's choice of path."""
+
+    from checker import induction
+    from model.symbolic import compile_path
+
+    if rlimit:
+        monkeypatch.setattr(induction, "INCREMENTAL_RLIMIT", rlimit)
+    pre, paths, cands = _choice_world()
+    merged = induction.merge_paths(pre, paths, lambda p: "one step")
+    assert len(merged) == 1 and len(merged[0].parts) == 3
+    one = houdini(pre, [bytes([0, 0])], paths, cands, solver=solver)
+    r = houdini(pre, [bytes([0, 0])], merged, cands, solver=solver)
+    assert sorted(r.kept) == sorted(one.kept) == ["x<=5", "y==0"]
+    cti = r.dropped["x<=3"]
+    assert cti.path.label == ("jump",) and cti.number == 2 and cti.state[0] >= 3
+    z = {str(v): i for i, v in enumerate(pre)}
+    assert list(compile_path(cti.path.guard, cti.path.writes, z)(cti.state)) == [5]
+
+
+def test_a_merged_query_given_up_is_asked_path_by_path(monkeypatch):
+    """A merged query the solver gives up on shows nothing: its paths are asked one by
+    one (each as an unmerged path is), so a give-up on the merged query drops nothing
+    an answer for the parts would keep."""
+    import z3
+
+    from checker import induction
+
+    real = induction._PathSolver.check
+
+    def check(self, query, timeout_ms):
+        if "merged_path_choice" in str(self.base[0]):
+            return z3.unknown, None
+        return real(self, query, timeout_ms)
+
+    monkeypatch.setattr(induction._PathSolver, "check", check)
+    pre, paths, cands = _choice_world()
+    merged = induction.merge_paths(pre, paths, lambda p: "one step")
+    sc = induction.step_check(pre, [bytes([0, 0])], merged, cands, lambda p: "one step")
+    assert sc.given_up == 1
+    assert {n: c.path.label for n, c in sc.failures["one step"].items()} == {
+        "x<=3": ("jump",)}
+
+
 @pytest.mark.parametrize("rounds", [False, True])
 def test_houdini_asks_no_path_about_a_goal_a_stronger_candidate_implies(rounds, monkeypatch):
     """``Candidate.implied_by``: a goal that an alive candidate implies on every state
