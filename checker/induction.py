@@ -153,13 +153,13 @@ def _part(p, n: int, state: bytes, c: Candidate | None = None) -> tuple[int, obj
         return n, p
     if not state:
         return p.parts[0]
-    sub = [(v, z3.BitVecVal(b, v.size())) for v, b in zip(p.pre, state, strict=True)]
-    enabled = [(k, q) for k, q in p.parts
-               if z3.is_true(z3.simplify(z3.substitute(q.guard, *sub)))]
+    at = Substitution([(v, z3.BitVecVal(b, v.size()))
+                       for v, b in zip(p.pre, state, strict=True)])
+    enabled = [(k, q) for k, q in p.parts if z3.is_true(z3.simplify(at(q.guard)))]
     for k, q in enabled:
         post = bytearray(state)
         for i, w in q.writes.items():
-            post[i] = z3.simplify(z3.substitute(w, *sub)).as_long()
+            post[i] = z3.simplify(at(w)).as_long()
         if c is None or not c.holds(bytes(post)):
             return k, q
     return enabled[0] if enabled else p.parts[0]
