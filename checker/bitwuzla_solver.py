@@ -66,12 +66,8 @@ class Translator:
         self.memo: dict[int, object] = {}
         self.keep: list = []
         self.consts: dict[str, object] = {}
-        # name -> (Bitwuzla constant, z3 constant) of every bit-vector constant
-        self.extra: dict[str, tuple] = {}
-        self.zctx = None
 
     def term(self, e):
-        self.zctx = e.ctx
         ctx = e.ctx.ref()
         memo = self.memo
         if e.get_id() in memo:
@@ -135,8 +131,6 @@ class Translator:
             if name not in self.consts:
                 self.consts[name] = tm.mk_const(self._sort(ctx, z3.Z3_get_sort(ctx, a)),
                                                 name)
-                if z3.Z3_get_sort_kind(ctx, z3.Z3_get_sort(ctx, a)) == z3.Z3_BV_SORT:
-                    self.extra[name] = (self.consts[name], z3.BitVecRef(a, self.zctx))
             return self.consts[name]
         raise Unsupported(z3.Z3_ast_to_string(ctx, a)[:80])
 
@@ -187,7 +181,8 @@ def check(tr: Translator, assertions, variables, timeout_ms: int):
     # and every other constant translated (a merged query's choice of path, say), so
     # that evaluating a term of the assertions under the values leaves no constant
     named = {v.decl().name() for v in variables}
-    for name, (c, v) in tr.extra.items():
-        if name not in named:
+    for name, c in tr.consts.items():
+        if name not in named and c.sort().is_bv():
+            v = z3.BitVec(name, c.sort().bv_size())
             pairs.append((v, z3.BitVecVal(int(s.get_value(c).value(10)), v.size())))
     return z3.sat, Values(pairs)

@@ -114,7 +114,6 @@ class Merged:
     writes: dict
     parts: tuple
     label: tuple
-    pre: list = field(repr=False, default_factory=list)
 
 
 def merge_paths(pre, paths: list, key) -> list:
@@ -141,11 +140,11 @@ def merge_paths(pre, paths: list, key) -> list:
                 if w is not None:
                     e = z3.If(guards[i], w, e)
             writes[b] = e
-        out.append(Merged(z3.Or(*guards), writes, tuple(parts), parts[0][1].label, pre))
+        out.append(Merged(z3.Or(*guards), writes, tuple(parts), parts[0][1].label))
     return out
 
 
-def _part(p, n: int, state: bytes, c: Candidate | None = None) -> tuple[int, object]:
+def _part(pre, p, n: int, state: bytes, c: Candidate | None = None) -> tuple[int, object]:
     """The path (and its number) a counterexample ``state`` takes: ``p`` itself, or the
     part of a :class:`Merged` enabled in ``state`` after which ``c`` is false (the first
     part enabled if none is, the first part with no state)."""
@@ -154,7 +153,7 @@ def _part(p, n: int, state: bytes, c: Candidate | None = None) -> tuple[int, obj
     if not state:
         return p.parts[0]
     at = Substitution([(v, z3.BitVecVal(b, v.size()))
-                       for v, b in zip(p.pre, state, strict=True)])
+                       for v, b in zip(pre, state, strict=True)])
     enabled = [(k, q) for k, q in p.parts if z3.is_true(z3.simplify(at(q.guard)))]
     for k, q in enabled:
         post = bytearray(state)
@@ -218,7 +217,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
                                        counts, lambda c: c.name in dropped, answer):
                 groups = {c.group for c in bad if c.group}
                 bad += [c for c in alive if c.group in groups and c not in bad]
-                k, q = _part(p, n, state, bad[0])
+                k, q = _part(pre, p, n, state, bad[0])
                 for c in bad:
                     dropped[c.name] = Cti(c.name, state, q, tuple(a.name for a in alive), k)
                     first_drop[c.name] = time.monotonic() - t0
@@ -296,7 +295,7 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     for n, name, state in sorted(f for found, _ in parts for f in found):
         here = failures.setdefault(key(paths[n]), {})
         if name not in here:
-            k, q = _part(paths[n], n, state, by_name.get(name))
+            k, q = _part(pre, paths[n], n, state, by_name.get(name))
             here[name] = Cti(name, state, q, relative_to, k)
     return StepCheck(failures, len({key(p) for p in paths}), time.monotonic() - t0,
                      sum(c["queries"] for _, c in parts), sum(c["given_up"] for _, c in parts),

@@ -214,7 +214,6 @@ def test_merged_paths_keep_every_successor_and_name_the_path_taken(rlimit, solve
     ``jump``, enabled in the same states as ``keep``), so that the report can replay
     it.  Also with every query answered by Bitwuzla, whose values must include the
     merged query's choice of path."""
-
     from checker import induction
     from model.symbolic import compile_path
 
