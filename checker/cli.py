@@ -433,12 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "within its effort limit: a fresh z3 solver (default) or Bitwuzla "
                         "(z3 builds every query either way; at 4 packets, 2 maps, 3 CPUs "
                         "Bitwuzla answers the hard step queries z3 gives up on)")
-    p.add_argument("--merge-steps", action="store_true",
+    p.add_argument("--merge-steps", action=argparse.BooleanOptionalAction, default=True,
                    help="ask all the paths of one kernel step as one induction query "
-                        "(their guards or'ed, their writes chosen by the guard taken): "
-                        "at 4 packets, 2 maps, 3 CPUs with --solver bitwuzla a step of "
-                        "a few hundred paths costs about what a few dozen of them cost "
-                        "one by one")
+                        "(their guards or'ed, their writes chosen by the guard taken; "
+                        "the default): a step of a few hundred paths costs about what a "
+                        "few dozen of them cost one by one; --no-merge-steps asks one "
+                        "query per path")
     p.add_argument("--cti-per-step", action="store_true",
                    help="before Houdini, check every step with all the candidates "
                         "assumed and report, per step, those it does not preserve with a "

@@ -247,13 +247,17 @@ class StepCheck:
         """The ``k`` paths that took longest, slowest first."""
         return sorted(self.per_path, key=lambda t: (-t[1], t[0]))[:k]
 
-    def slowest_steps(self, step_of, k: int) -> list[tuple[str, int, float, int, int]]:
+    def slowest_steps(self, step_of, k: int,
+                      paths_of=None) -> list[tuple[str, int, float, int, int]]:
         """The ``k`` steps whose paths took longest in all, slowest first: ``(step,
-        paths, seconds, queries, given up)``, ``step_of(n)`` naming path n's step."""
+        paths, seconds, queries, given up)``, ``step_of(n)`` naming path n's step and
+        ``paths_of(n)`` the paths it stands for (a :class:`Merged` one: its parts; 1
+        without it)."""
         steps: dict[str, list[tuple[int, float, int, int]]] = {}
         for row in self.per_path:
             steps.setdefault(step_of(row[0]), []).append(row)
-        rows = [(name, len(ps), round(sum(p[1] for p in ps), 3), sum(p[2] for p in ps),
+        rows = [(name, sum(paths_of(p[0]) for p in ps) if paths_of else len(ps),
+                 round(sum(p[1] for p in ps), 3), sum(p[2] for p in ps),
                  sum(p[3] for p in ps)) for name, ps in steps.items()]
         return sorted(rows, key=lambda t: (-t[2], t[0]))[:k]
 

@@ -386,11 +386,11 @@ def details(results: list[dict]) -> str:
                 + (f"; matching no lemma: {', '.join(ind['left_out_unmatched'])}"
                    if ind["left_out_unmatched"] else ""), 100, subsequent_indent="      "))
         if ind.get("step_check"):
-            out.extend(_step_check_lines(ind["step_check"]))
+            out.extend(_step_check_lines(ind["step_check"], ind.get("solver", "z3")))
     return "\n".join(out)
 
 
-def _step_check_lines(sc: dict) -> list[str]:
+def _step_check_lines(sc: dict, solver: str = "z3") -> list[str]:
     """``--cti-per-step``: per step, the candidates it does not preserve with every
     candidate assumed, and the counterexample for the first of them."""
     from .trace import render_steps
@@ -401,7 +401,7 @@ def _step_check_lines(sc: dict) -> list[str]:
                else "each preserves every candidate")
     out = [f"  step check ({sc['candidates']} candidates assumed before each step): "
            f"{sc['steps']} steps, {failing}; {sc['queries']:,} queries"
-           + (f" (z3 gave up on {given_up})" if given_up else "") + f", {sc['seconds']} s"]
+           + (f" ({solver} gave up on {given_up})" if given_up else "") + f", {sc['seconds']} s"]
     for f in sc["failing_steps"]:
         out.append(textwrap.fill(f"  step {f['step']}: not preserved: "
                                  + ", ".join(f["not_preserved"]), 100,

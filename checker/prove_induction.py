@@ -21,7 +21,7 @@ from invariants.properties import prove_properties
 from model.expr import Z3, Concrete
 from model.symbolic import Fragments
 
-from .induction import Candidate, HoudiniResult, houdini, houdini_rounds, merge_paths
+from .induction import Candidate, HoudiniResult, Merged, houdini, houdini_rounds, merge_paths
 from .trace import entry
 
 # one z3 query (a path, the candidates alive) may take this long by default
@@ -182,18 +182,21 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     if leave_out:
         cands = _leave_out(cands, leave_out, stats)
 
+    unit = "step" if merge else "path"  # what a query asks about, in progress lines
+
     def prog(rnd, n, total, alive):
         if progress and n % 50 == 0:
-            sys.stderr.write(f"  houdini round {rnd}: path {n}/{total}, {alive} "
+            sys.stderr.write(f"  houdini round {rnd}: {unit} {n}/{total}, {alive} "
                              "candidates alive\r")
             sys.stderr.flush()
 
+    stats["merge_steps"] = merge
     if merge:
         ps = merge_paths(F.pre, ps, lambda p: step_name(m, p))
         stats["merged_queries"] = len(ps)
     if per_step or jobs > 1:  # --jobs: the rounds of step checks are what can be shared
         res = _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs, query_ms,
-                                 solver)
+                                 solver, unit)
     else:
         res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=query_ms,
                       solver=solver)
@@ -209,7 +212,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     for g in goals:
         c = res.dropped.get(g)
         if g not in proved and c is not None:
-            cti[g] = render_cti(m, F, c, query_ms)
+            cti[g] = render_cti(m, F, c, query_ms, solver)
     return {"stats": stats, "proved": proved, "cti": cti, "lemmas": lemmas,
             "seconds": {g: round(res.per_goal_seconds.get(g, res.seconds)
                                  + stats["relation_seconds"], 2) for g in goals}}
@@ -233,11 +236,11 @@ def step_name(m, path) -> str:
     return " ; ".join(m.label_parts(path.label)["steps"])
 
 
-def round_report(rnd: int, sc, step_of=None) -> str:
+def round_report(rnd: int, sc, step_of=None, solver: str = "z3", paths_of=None) -> str:
     """What one round of step checks refuted, by step, as progress lines: a candidate
-    dropped because z3 gave up on it (no state) is named as such, apart from one a
-    state breaks.  Then where the time went: the slowest paths (``step_of(n)`` names
-    path n's step)."""
+    dropped because the solver gave up on it (no state) is named as such, apart from
+    one a state breaks.  Then where the time went: the slowest paths (``step_of(n)``
+    names path n's step, ``paths_of(n)`` the paths a merged query n stands for)."""
     lines = [f"  step check round {rnd}: {sc.queries} queries, {sc.given_up} given up, "
              f"{round(sc.seconds)} s; {len(sc.failures)} of {sc.steps} steps break a "
              "candidate"]
@@ -248,7 +251,7 @@ def round_report(rnd: int, sc, step_of=None) -> str:
             if not c.state:
                 unanswered.setdefault(lemma_names([n])[0], []).append(c.number)
         if unanswered:
-            line += " (z3 gave up, no state: " + ", ".join(
+            line += f" ({solver} gave up, no state: " + ", ".join(
                 name + "".join(f" at path {k}" for k in ks if k is not None)
                 for name, ks in unanswered.items()) + ")"
         lines.append(line)
@@ -262,7 +265,7 @@ def round_report(rnd: int, sc, step_of=None) -> str:
     if step_of and slow:
         lines.append("    slowest steps: " + "; ".join(
             f"{name} ({n} paths) {secs:.0f} s, {q} queries, {g} given up"
-            for name, n, secs, q, g in sc.slowest_steps(step_of, SLOWEST)))
+            for name, n, secs, q, g in sc.slowest_steps(step_of, SLOWEST, paths_of)))
     return "".join(f"{x}\n" for x in lines)
 
 
@@ -276,18 +279,19 @@ def slowest_paths(sc, step_of, k: int = 2 * SLOWEST) -> list[dict]:
             for n, secs, q, g in sc.slowest(k)]
 
 
-def slowest_steps(sc, step_of, k: int = 2 * SLOWEST) -> list[dict]:
+def slowest_steps(sc, step_of, k: int = 2 * SLOWEST, paths_of=None) -> list[dict]:
     """The JSON's ``step_check.slowest_steps``: the first round's ``k`` steps whose
     paths took longest in all (a step has a path per branch and control point)."""
     return [{"step": name, "paths": n, "seconds": secs, "queries": q, "given_up": g}
-            for name, n, secs, q, g in sc.slowest_steps(step_of, k)]
+            for name, n, secs, q, g in sc.slowest_steps(step_of, k, paths_of)]
 
 
 def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
-                       query_ms, solver="z3") -> HoudiniResult:
+                       query_ms, solver="z3", unit="path") -> HoudiniResult:
     """``--cti-per-step``: Houdini in whole rounds of step checks
     (:func:`checker.induction.houdini_rounds`), the first one, with every candidate
-    assumed, reported in ``stats["step_check"]``."""
+    assumed, reported in ``stats["step_check"]``.  ``unit``: what one of ``ps`` is
+    (a path, or a step's paths merged), as progress lines say."""
     t0, last = time.monotonic(), [0.0]  # each forked process has its own ``last``
 
     def tick(rnd, n, total, alive):
@@ -296,7 +300,7 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
         now = time.monotonic()
         if progress and now - last[0] >= PROGRESS_SECONDS:
             last[0] = now
-            sys.stderr.write(f"  step check round {rnd}: path {n}/{total} taken, "
+            sys.stderr.write(f"  step check round {rnd}: {unit} {n}/{total} taken, "
                              f"{alive} candidates alive, {(now - t0) / 60:.0f} min\r")
             sys.stderr.flush()
 
@@ -306,8 +310,11 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
     def step_of(n):
         return key(ps[n])
 
+    def paths_of(n):
+        return len(ps[n].parts) if isinstance(ps[n], Merged) else 1
+
     def done(rnd, sc):  # what the round refuted, by step, before the next one starts
-        sys.stderr.write(f"\n{round_report(rnd, sc, step_of)}")
+        sys.stderr.write(f"\n{round_report(rnd, sc, step_of, solver, paths_of)}")
         sys.stderr.flush()
 
     res, first = houdini_rounds(F.pre, initial, ps, cands, key,
@@ -318,9 +325,10 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
         "queries_given_up": first.given_up, "candidates": len(cands), "jobs": jobs,
         "not_preserved": lemma_names(n for f in first.failures.values() for n in f),
         "slowest_paths": slowest_paths(first, step_of),
-        "slowest_steps": slowest_steps(first, step_of),
+        "slowest_steps": slowest_steps(first, step_of, paths_of=paths_of),
         "failing_steps": [{"step": k, "not_preserved": lemma_names(f),
-                           "cti": render_cti(m, F, next(iter(f.values())), query_ms)}
+                           "cti": render_cti(m, F, next(iter(f.values())), query_ms,
+                                             solver)}
                           for k, f in first.failures.items()]}
     return res
 
@@ -339,8 +347,10 @@ def _describe(m, s: bytes) -> dict[str, str]:
         return {n: str(v) for n, v in zip(m.layout.names(), s, strict=True) if v}
 
 
-def render_cti(m, F: Fragments, c, query_ms: int = QUERY_MS) -> list[dict]:
-    """The CTI like a trace: the state (as entry 0), the step, the broken property."""
+def render_cti(m, F: Fragments, c, query_ms: int = QUERY_MS,
+               solver: str = "z3") -> list[dict]:
+    """The CTI like a trace: the state (as entry 0), the step, the broken property
+    (or, with no state, that ``solver`` gave up on it)."""
     state = c.state
     da = _describe(m, state)
     entry0 = {"thread": "", "op": "", "step": "state satisfying the invariant and lemmas",
@@ -348,7 +358,7 @@ def render_cti(m, F: Fragments, c, query_ms: int = QUERY_MS) -> list[dict]:
     post = F.post(c.path, state) if state else state
     why = (f"after this step {c.candidate} is false (assumed: {len(c.relative_to)} "
            "candidates)" if state else
-           f"z3 gave no answer within {query_ms / 1000:g} s on this step: {c.candidate} "
+           f"{solver} gave no answer within {query_ms / 1000:g} s on this step: {c.candidate} "
            "is not shown preserved (no state to show)")
     step = entry(m.label_parts(c.path.label), da, _describe(m, bytes(post)), [why])
     return [entry0, step]

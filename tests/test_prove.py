@@ -567,6 +567,10 @@ def test_a_round_says_which_candidates_z3_gave_up_on():
     unlink["no_leak"] = Cti("no_leak", b"\x02", None, ())
     assert "gave up" not in round_report(2, StepCheck({"bpf_selem_unlink": unlink}, 59, 1.0,
                                                       3, 0, []))
+    # the solver that gave up is named (Bitwuzla answers what z3's core does not)
+    unlink["no_leak"] = Cti("no_leak", b"", None, (), 559)
+    assert "(bitwuzla gave up, no state: no_leak at path 559)" in round_report(
+        1, StepCheck({"bpf_selem_unlink": unlink}, 59, 1.0, 3, 1, []), solver="bitwuzla")
     # where the round's time went: the slowest paths first, named by their step
     per_path = [(n, 0.5, 2, 0) for n in range(20)] + [(559, 152.4, 120, 24), (7, 9.0, 30, 1)]
     sc = StepCheck({}, 59, 170.0, 192, 25, [], per_path)
@@ -579,6 +583,12 @@ def test_a_round_says_which_candidates_z3_gave_up_on():
     assert text.splitlines()[-1] == (
         "    slowest steps: bpf_selem_unlink (1 paths) 152 s, 120 queries, 24 given up; "
         "kfunc (21 paths) 19 s, 70 queries, 1 given up")
+    # merged queries (--merge-steps): a step counts the paths its query stands for
+    text = round_report(1, sc, lambda n: "bpf_selem_unlink" if n == 559 else "kfunc",
+                        paths_of=lambda n: 18 if n == 559 else 2)
+    assert text.splitlines()[-1].startswith(
+        "    slowest steps: bpf_selem_unlink (18 paths) 152 s, 120 queries, 24 given up; "
+        "kfunc (42 paths) 19 s")
 
 
 def test_rounds_of_step_checks_put_the_slowest_paths_in_the_json(capsys):
@@ -738,6 +748,9 @@ def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus():
     e = r["properties"]["no_shared_storage"]
     assert (e["proof"], e.get("method")) == ("proved", "induction")
     assert {"guard:exclusive", "guard:owner", "ext-refcnt", "no-oops"} <= set(e["lemmas"])
+    # one query per kernel step, the default (--merge-steps)
+    assert r["induction"]["merge_steps"] is True
+    assert r["induction"]["merged_queries"] < r["induction"]["paths"] / 5
     assert r["induction"]["queries_given_up"] == 0 and r["induction"]["query_seconds"] == 30
     from checker.proofs import details
 
@@ -970,6 +983,24 @@ def test_cli_prove_bad_usage_is_one_line():
         assert out.stderr.strip().count("\n") == 0
 
 
+def test_cli_prove_merges_steps_unless_told_not_to(monkeypatch, capsys):
+    """One query per kernel step is the default; --no-merge-steps asks one per path
+    (and --merge-steps, from before it was the default, is still accepted)."""
+    from checker import cli, proofs
+
+    seen = []
+
+    def fake(*_, **k):
+        seen.append(k["merge_steps"])
+        return {"properties": {}}
+
+    monkeypatch.setattr(proofs, "prove", fake)
+    for args in ([], ["--merge-steps"], ["--no-merge-steps"]):
+        assert cli.main(["prove", "--json", "-q", *args]) == 0
+    assert seen == [True, True, False]
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("design", ["rfc"])
 def test_cli_prove_json_shape(design):
     out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", "--design", design,
@@ -1142,7 +1173,10 @@ def test_cti_of_a_query_z3_gave_up_on_renders():
     out = render_cti(m, F, Cti("no_double_free", b"", path, ("no_double_free",)))
     assert out[0]["changes"] == {}
     why = [n for n in out[1]["notes"] if "no answer" in n]
-    assert len(why) == 1 and "no_double_free" in why[0]
+    assert len(why) == 1 and "no_double_free" in why[0] and why[0].startswith("z3 ")
+    out = render_cti(m, F, Cti("no_double_free", b"", path, ("no_double_free",)),
+                     solver="bitwuzla")
+    assert [n for n in out[1]["notes"] if n.startswith("bitwuzla gave no answer")]
 
 
 def test_cti_state_says_where_each_cpu_is():
