@@ -10,9 +10,10 @@ Houdini candidate like the others (checker/induction.py): a lemma that is false 
 not inductive is dropped, never assumed.  The families:
 
 * ``heap:arg-readable``, ``heap:vp-readable``, ``heap:rv-selem``, ``heap:g-storage``:
-  a pointer a step dereferences (the table of ``arg:nonzero``), a program's value
-  pointer, the selem lookup or update returns and the storage a kfunc looked up are
-  readable: allocated, or queued for an RCU free that waits for this CPU;
+  a pointer a step dereferences (the tables of ``arg:nonzero`` and
+  ``arg:unlink-lock``), a program's value pointer, the selem lookup or update returns
+  and the storage a kfunc looked up are readable: allocated, or queued for an RCU free
+  that waits for this CPU;
 * list shape: ``heap:linked-in-list`` / ``heap:linked-in-bucket`` (a linked selem is
   reachable from its storage's or bucket's head within the longest such list can be,
   :func:`walk_hops`, so no cycles; each is a group of candidates, one per head and
@@ -132,7 +133,7 @@ from model.layout import (
 )
 from model.skbuff import skb_ext_free
 
-from .lemmas import _NONZERO_ARGS, REG_POINTERS, _codes, _steps, lost_publish
+from .lemmas import _DEREF_ARGS, REG_POINTERS, _codes, _steps, lost_publish
 from .properties import _PC_EXT_ADDED, _PC_EXT_RESET, Props
 
 _NOFAIL = _steps(ls.nofail)
@@ -303,7 +304,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     def arg_readable(s, t):
         return E.And(*(E.Implies(E.And(p.within(s, t, codes), r(s, t, f) != 0),
                                  lambda f=f: readable(s, tables[REG_POINTERS[f]], r(s, t, f), t))
-                       for codes, f in _NONZERO_ARGS if f != "a_skb"))
+                       for codes, f in _DEREF_ARGS if f != "a_skb"))
     out["heap:arg-readable"] = every(T, arg_readable)
     out["heap:vp-readable"] = every(T, lambda s, t: E.And(*(E.Implies(
         r(s, t, f) != 0, lambda f=f: E.And(r(s, t, "rcu") != 0,

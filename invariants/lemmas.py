@@ -179,8 +179,8 @@ _NONZERO_ARGS = (
             ls.nofail_unlink_storage), "n_ls"),
     (_codes(ls.nofail_map), "n_sm"),
     (_codes(get_ext_reset), "g_ext"),
-    (_codes(ls.selem_unlink_locked, ls.unlink_map_ls, ls.unlink_map, ls.unlink_misc_cache,
-            ls.unlink_misc_owner, ls.unlink_storage), "s_ls"),
+    (_codes(ls.unlink_map_ls, ls.unlink_map, ls.unlink_misc_cache, ls.unlink_misc_owner,
+            ls.unlink_storage), "s_ls"),
     (_steps(ls.unlink), "g_sdata"),
     (_steps(ls.lookup), "g_storage"),
     (_codes(ls.insert_cache), "l_sdata"),
@@ -192,6 +192,15 @@ _NONZERO_ARGS = (
     (_codes(skb_ext_set_active), "x_new"),
     (_steps(get, delete, ext_add, clone, copy, unclone, ext_del, ext_reset, free), "a_skb"),
 )
+# arg:unlink-lock: the storage bpf_selem_unlink()'s lock step dereferences, loaded by
+# the step before without the lock (selem_unlink_ls).  A destroy's
+# bpf_selem_unlink_nofail() may clear selem->local_storage in between, and where finding
+# 3 lets a destroy free the storage a delete works on (rfc-refcnt-guard with ext_del)
+# the load reads NULL and the lock step oopses: so it is a lemma apart from
+# arg:nonzero, which Houdini may drop alone
+_UNLINK_LOCK_ARG = (_codes(ls.selem_unlink_locked), "s_ls")
+# every pointer a step dereferences (heap:arg-readable: readable where not NULL)
+_DEREF_ARGS = (*_NONZERO_ARGS, _UNLINK_LOCK_ARG)
 
 # field -> the table it points into
 HEAP_POINTERS = {
@@ -524,12 +533,18 @@ class Lemmas:
             return E.And(*(E.Implies(p.within(s, t, codes), lambda f=f: r(s, t, f) != 0)
                            for codes, f in _NONZERO_ARGS))
 
+        def unlink_lock(s, t):
+            codes, f = _UNLINK_LOCK_ARG
+            return E.Implies(p.within(s, t, codes), lambda: r(s, t, f) != 0)
+
         def reset(s, t):  # rfc-fix: bpf_skb_storage_free(ext) before the NULL, and the
             # NULL's own step (nothing in between writes p_ext)
             return E.Implies(p.within(s, t, (_PC_EXT_RESET,)),
                              lambda: r(s, t, "p_ext") == r(s, t, "g_ext"))
 
-        return {"arg:nonzero": self._per_cpu(nonzero), "arg:ext-reset": self._per_cpu(reset)}
+        return {"arg:nonzero": self._per_cpu(nonzero),
+                "arg:unlink-lock": self._per_cpu(unlink_lock),
+                "arg:ext-reset": self._per_cpu(reset)}
 
     def _rcu(self) -> dict[str, Callable]:
         """rcu:waiting-readers, model/rcu.py's bookkeeping of deferred frees: a free

@@ -139,12 +139,16 @@ class Z3:
 class Substitution:
     """``z3.substitute(e, *pairs)`` through the C API, the pairs marshalled once (the
     Python wrapper re-checks every pair's sorts on each call, which dominated symbolic
-    execution and BMC unrolling)."""
+    execution and BMC unrolling).  It keeps the pairs' terms: the arrays hold bare
+    pointers, and a term made only for the pairs (``BitVecVal(v)``, say) would otherwise
+    be freed by z3 once Python drops it, leaving the arrays dangling (z3 then fails
+    with "unreachable", or substitutes whatever took its place)."""
 
     def __init__(self, pairs):
-        self.n = len(pairs)
+        self.pairs = list(pairs)
+        self.n = len(self.pairs)
         self.src, self.dst = (z3.Ast * self.n)(), (z3.Ast * self.n)()
-        for i, (a, b) in enumerate(pairs):
+        for i, (a, b) in enumerate(self.pairs):
             self.src[i], self.dst[i] = a.as_ast(), b.as_ast()
 
     def __call__(self, e):

@@ -61,6 +61,15 @@ def test_rfc_violations_replayed_at_4_2_3():
     steps = [(s["thread"], s["op"]) for s in p["no_shared_storage"]["trace"]]
     assert ("cpu0", "copy(P1) -> P2") in steps
     assert any(s["op"] == "ext_del(P1)" for s in p["no_leak"]["trace"])
+    # each violation's time is when its search world found it (the JSON's search
+    # entries name what each found), not the end of all the searches
+    worlds = [x.get("violations", []) for x in r["search"]]
+    assert sorted(n for w in worlds for n in w) == sorted(
+        n for n, e in p.items() if e["proof"] == "violated")
+    when = [max(p[n]["seconds"] for n in w) for w in worlds if w]
+    assert when == sorted(when) and when[0] < when[-1]
+    # the last world found nothing: its search came after the last violation's time
+    assert worlds[-1] == [] and when[-1] + r["search"][-1]["seconds"] <= r["seconds"]
 
 
 MUT_SPECS = sorted((ROOT / "specs").glob("mut-*.toml"))
@@ -229,6 +238,28 @@ def test_merged_paths_keep_every_successor_and_name_the_path_taken(rlimit, solve
     assert cti.path.label == ("jump",) and cti.number == 2 and cti.state[0] >= 3
     z = {str(v): i for i, v in enumerate(pre)}
     assert list(compile_path(cti.path.guard, cti.path.writes, z)(cti.state)) == [5]
+
+
+def test_a_substitution_keeps_the_terms_it_was_given():
+    """model.expr.Substitution holds its pairs' terms: a 4/2/3 run crashed in z3
+    ("unreachable") naming a merged query's path (induction._part), whose pre-state
+    values, numerals made only for the substitution, had been freed before it was
+    applied."""
+    import gc
+    import weakref
+
+    import z3
+
+    from model.expr import Substitution
+
+    x = z3.BitVec("x", 8)
+    v = z3.BitVecVal(201, 8)
+    held = weakref.ref(v)
+    at = Substitution([(x, v)])
+    del v
+    gc.collect()
+    assert held() is not None
+    assert z3.simplify(at(x + 1)).as_long() == 202
 
 
 def test_a_merged_query_given_up_is_asked_path_by_path(monkeypatch):
