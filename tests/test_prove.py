@@ -1146,6 +1146,26 @@ def test_every_lemma_holds_on_reachable_states():
             assert any(s[m.layout.thread.idx(1, "pc")] == _PC_EXT_RESET for s in ex.states)
 
 
+def test_the_pointer_bpf_selem_unlink_locks_may_be_null_after_finding_3():
+    """arg:unlink-lock (bpf_selem_unlink()'s lock step dereferences the local_storage its
+    lockless load read) is false on a reachable state of rfc-refcnt-guard with ext_del:
+    finding 3's copy on write leaves free(A)'s destroy tearing down the storage B's
+    delete works on, and its bpf_selem_unlink_nofail() clears selem->local_storage
+    between the delete's load and its lock (the focus world of
+    cow-keeps-storage-delete-vs-free-refcnt-guard.toml).  arg:nonzero holds there, so
+    the claim is a lemma apart, which the 4/2/3 --outright proof of no_shared_storage
+    leaves out (PROOF_LOG.md): joined, Houdini lost arg:nonzero and then the goal."""
+    import model
+    from invariants.lemmas import Lemmas
+
+    sp = model.load(ROOT / "specs" / "cow-keeps-storage-delete-vs-free-refcnt-guard.toml")
+    m = build(sp.design, (), focus_from_spec(sp).world(WorldSize(4, 2, 3)))
+    reg = Lemmas(m).registers()
+    props = [Property(n, "state", reg[n]) for n in ("arg:unlink-lock", "arg:nonzero")]
+    ex = explore(m, props, 300_000, keep_graph=False)
+    assert ex.complete and set(ex.violations) == {"arg:unlink-lock"}
+
+
 def test_guard_lemmas_hold_with_two_packets_and_fail_on_rfc():
     """The guard:* lemmas (why the refcnt guard keeps storages apart) and the register
     lemmas (claimed until an oops, as --control-lemmas does: ext->refcnt counted
