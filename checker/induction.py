@@ -253,12 +253,12 @@ class StepCheck:
         paths, seconds, queries, given up)``, ``step_of(n)`` naming path n's step and
         ``paths_of(n)`` the paths it stands for (a :class:`Merged` one: its parts; 1
         without it)."""
+        count = paths_of or (lambda n: 1)
         steps: dict[str, list[tuple[int, float, int, int]]] = {}
         for row in self.per_path:
             steps.setdefault(step_of(row[0]), []).append(row)
-        rows = [(name, sum(paths_of(p[0]) for p in ps) if paths_of else len(ps),
-                 round(sum(p[1] for p in ps), 3), sum(p[2] for p in ps),
-                 sum(p[3] for p in ps)) for name, ps in steps.items()]
+        rows = [(name, sum(count(p[0]) for p in ps), round(sum(p[1] for p in ps), 3),
+                 sum(p[2] for p in ps), sum(p[3] for p in ps)) for name, ps in steps.items()]
         return sorted(rows, key=lambda t: (-t[2], t[0]))[:k]
 
 

@@ -529,21 +529,18 @@ class Lemmas:
         bpf_selem_unlink_nofail() locks a storage and a bucket only if it found them)."""
         E, r = self.E, self._reg
 
-        def nonzero(s, t):
-            return E.And(*(E.Implies(p.within(s, t, codes), lambda f=f: r(s, t, f) != 0)
-                           for codes, f in _NONZERO_ARGS))
-
-        def unlink_lock(s, t):
-            codes, f = _UNLINK_LOCK_ARG
-            return E.Implies(p.within(s, t, codes), lambda: r(s, t, f) != 0)
+        def nonzero(table):  # each register not NULL at the steps that dereference it
+            return lambda s, t: E.And(*(E.Implies(p.within(s, t, codes),
+                                                  lambda f=f: r(s, t, f) != 0)
+                                        for codes, f in table))
 
         def reset(s, t):  # rfc-fix: bpf_skb_storage_free(ext) before the NULL, and the
             # NULL's own step (nothing in between writes p_ext)
             return E.Implies(p.within(s, t, (_PC_EXT_RESET,)),
                              lambda: r(s, t, "p_ext") == r(s, t, "g_ext"))
 
-        return {"arg:nonzero": self._per_cpu(nonzero),
-                "arg:unlink-lock": self._per_cpu(unlink_lock),
+        return {"arg:nonzero": self._per_cpu(nonzero(_NONZERO_ARGS)),
+                "arg:unlink-lock": self._per_cpu(nonzero((_UNLINK_LOCK_ARG,))),
                 "arg:ext-reset": self._per_cpu(reset)}
 
     def _rcu(self) -> dict[str, Callable]:

@@ -125,15 +125,15 @@ def test_a_time_limit_gives_unknown():
 
 
 def test_cli_prove_with_bitwuzla_proves_and_says_so():
-    """The whole command with ``--solver bitwuzla --merge-steps`` (the big proofs'
-    options): the one-packet world without ext_del is proved (as with z3 and one
-    query per path, README "At a glance") with one query per step, and the JSON names
+    """The whole command with ``--solver bitwuzla`` (the big proofs' option): the
+    one-packet world without ext_del is proved (as with z3 and one query per path,
+    README "At a glance") with one query per step (the default), and the JSON names
     the solver and the number of merged queries."""
     out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", "--design",
                           "rfc-refcnt-guard", "--skbs", "1", "--maps", "1", "--cpus", "1",
                           "--without", "ext_del", "--heap-lemmas", "--search-states", "100",
-                          "--exhaustive-states", "0", "--solver", "bitwuzla",
-                          "--merge-steps", "--json", "-q"],
+                          "--exhaustive-states", "0", "--solver", "bitwuzla", "--json",
+                          "-q"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     pr = json.loads(out.stdout)["proofs"][0]

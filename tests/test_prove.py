@@ -913,11 +913,11 @@ def test_heap_lemmas_prove_two_maps_on_two_cpus():
     cursor stays in its map, a kfunc's map is alive and in its run's runmaps, the cache
     slots of the storage a kfunc read, the storage nofail read is the selem's g_ls, a
     live storage whose owner_refcnt is 0 has an empty list, and those that read the ghost
-    g_cleared (which map_free cleared owner->storage).  One query per step
-    (``--merge-steps``, the same lemmas as one per path in 2/5 of the time)."""
+    g_cleared (which map_free cleared owner->storage).  One query per step (the
+    default, ``--merge-steps``: the same lemmas as one per path in 2/5 of the time)."""
     r = prove("rfc-refcnt-guard", (), WorldSize(1, 2, 2, without=("ext_del",)),
               search_states=100, exhaustive_states=0, heap_lemmas=True, progress=False,
-              max_search_cpus=1, merge_steps=True)
+              max_search_cpus=1)
     assert r["induction"]["merged_queries"] < r["induction"]["paths"] / 10
     for n, e in r["properties"].items():
         assert (e["proof"], e.get("method")) == ("proved", "induction"), n
@@ -938,7 +938,7 @@ def test_heap_lemmas_prove_the_fix_with_ext_del_on_two_cpus():
     nobody races a bpf_selem_unlink_nofail() and the heap:solo-* lemmas apply): the
     heap lemmas hold on the first states of the one-packet world, Houdini keeps them all
     (heap:ext-reset among them: get destroys the storage a re-activated data area
-    still holds) and all five goals are proved (one query per step, ``--merge-steps``)."""
+    still holds) and all five goals are proved (one query per step, the default)."""
     from checker.prove_induction import until_oops
     from invariants.heap import heap_lemmas
 
@@ -955,7 +955,7 @@ def test_heap_lemmas_prove_the_fix_with_ext_del_on_two_cpus():
     assert "heap:solo-nofail" not in heap_lemmas(build("rfc-fix", (), WorldSize(1, 1, 2)),
                                                  Concrete)
     r = prove("rfc-fix", (), size, search_states=100, exhaustive_states=0,
-              heap_lemmas=True, progress=False, max_search_cpus=1, merge_steps=True)
+              heap_lemmas=True, progress=False, max_search_cpus=1)
     for n, e in r["properties"].items():
         assert (e["proof"], e.get("method")) == ("proved", "induction"), n
     assert "heap:ext-reset" in r["properties"]["no_leak"]["lemmas"]
