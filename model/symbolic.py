@@ -154,7 +154,7 @@ class Path:
 class _Run:
     """One execution of a body along a decision prefix."""
 
-    def __init__(self, pre, plan, solver, bind=()):
+    def __init__(self, pre, plan, solver, bind=(), shared=None):
         self.pre = pre
         self.plan = plan
         self.pos = 0
@@ -163,22 +163,34 @@ class _Run:
         self.conds: list = []
         self.subst: list = list(bind)  # (pre-state byte, value): fixed control
         self.solver = solver
-        self.cache: dict = {}
+        # simplified terms, shared by the runs of one body: a run replays its decision
+        # prefix, so it rebuilds the terms an earlier run with that prefix simplified
+        # (z3 terms are hash-consed: the same term has the same id while it lives);
+        # keyed by the term and the bindings made so far (``sig``: an interned tuple)
+        self.shared = shared if shared is not None else {"sigs": {}}
+        self.memo_loads = shared is not None  # SymbolicView._sel
+        self.sigs = self.shared["sigs"]
+        self.bound: tuple = ()
+        self.sig = self._intern(self.bound)
         self._sub = None  # Substitution of self.subst, rebuilt when it grows
 
     # -- values ----------------------------------------------------------------------
     def simp(self, e):
-        """Substitute the bound pre-state bytes and simplify (memoised per run)."""
-        key = e.get_id()
-        hit = self.cache.get(key)
-        if hit is not None and hit[0] == len(self.subst):
-            return hit[2]
+        """Substitute the bound pre-state bytes and simplify (memoised for all the
+        runs of one body)."""
+        key = (e.get_id(), self.sig)
+        hit = self.shared.get(key)
+        if hit is not None:
+            return hit[1]
         if self._sub is None or self._sub.n != len(self.subst):
             self._sub = Substitution(self.subst)
         out = self._sub(e)
         out = z3.simplify(out)
-        self.cache[key] = (len(self.subst), e, out)
+        self.shared[key] = (e, out)  # e kept alive: its id is not reused meanwhile
         return out
+
+    def _intern(self, bound: tuple) -> int:
+        return self.sigs.setdefault(bound, len(self.sigs))
 
     def wrap(self, e):
         e = self.simp(e)
@@ -236,6 +248,8 @@ class _Run:
                 a, b = b, a
             if z3.is_const(a) and not z3.is_bv_value(a) and z3.is_bv_value(b):
                 self.subst.append((a, b))
+                self.bound += ((a.get_id(), b.as_long()),)
+                self.sig = self._intern(self.bound)
 
     def branch(self, cond):
         return self.decide([cond, z3.Not(cond)]) == 0
@@ -266,7 +280,20 @@ class SymbolicView(KernelView):
     def _field(self, table, i, name):
         if isinstance(i, int):
             return self._rd(table.idx(i, name))
-        return self.run.wrap(Z3.sel(self.cur, table, _raw(i), name))
+        return self.run.wrap(self._sel(table, _raw(i), name))
+
+    def _sel(self, table, i, name):
+        """``Z3.sel`` of the current bytes, shared by the runs of one body (a run
+        replays the loads of the runs before it; a third of the relation's build was
+        rebuilding these chains)."""
+        if not self.run.memo_loads:
+            return Z3.sel(self.cur, table, i, name)
+        srcs = [self.cur[table.idx(j, name)] for j in range(1, table.n + 1)]
+        key = ("sel", i.get_id(), *(x.get_id() for x in srcs))
+        hit = self.run.shared.get(key)
+        if hit is None:  # the terms the key names are kept alive with it
+            hit = self.run.shared[key] = (Z3.sel(self.cur, table, i, name), i, srcs)
+        return hit[0]
 
     def _set_field(self, table, i, name, v):
         if isinstance(i, int):
@@ -340,40 +367,61 @@ def pre_state(layout, prefix="s"):
     return [z3.BitVec(f"{prefix}.{n}", W) for n in names]
 
 
-def paths(model, pre, t: int, body, bind=()) -> list[Path]:
+def paths(model, pre, t: int, body, bind=(), share: bool = True) -> list[Path]:
     """Every execution path of ``body`` for CPU ``t`` from the symbolic ``pre``, with
-    the pre-state bytes of ``bind`` fixed to the given values."""
+    the pre-state bytes of ``bind`` fixed to the given values.  With ``share`` (the
+    default) the runs share their simplified terms and loads (:meth:`_Run.simp`,
+    :meth:`SymbolicView._sel`); without, each run simplifies on its own and builds
+    every load afresh (what a test compares against)."""
     out = []
     todo = [[]]
     pos = {v.get_id(): i for i, v in enumerate(pre)}
     bind_idx = [(pos[a.get_id()], b) for a, b in bind]
     bind = [(a, z3.BitVecVal(b, W)) for a, b in bind]
+    shared: dict = {"sigs": {}}  # simplified terms, shared by the runs (_Run.simp)
+    # one solver for all runs, each run's conditions pushed and popped (3 s of checks
+    # at 4/2/3); with a fresh z3.Solver() per run the same checks took 4.7 s or 18.9 s
+    # depending on nothing in the model (which module imported z3 first)
+    solver = z3.SimpleSolver()
     while todo:
         plan = todo.pop()
-        solver = z3.Solver()
-        run = _Run(pre, plan, solver, bind)
-        k = SymbolicView(model, run, t)
-        k.begin()
+        solver.push()
         try:
-            body(k)
-        except Blocked:
-            todo.extend(run.pending)
-            continue
-        except ModelError:
-            # only in states outside the model's domain (see the range lemmas)
-            todo.extend(run.pending)
-            continue
-        todo.extend(run.pending)
-        writes = {}
-        for i, (a, b) in enumerate(zip(pre, k.cur, strict=True)):
-            b = run.simp(b)
-            if not b.eq(a):
-                writes[i] = b
-        conds = [run.pre[i] == v for i, v in bind_idx] + run.conds
-        guard = z3.simplify(z3.And(*conds)) if conds else z3.BoolVal(True)
-        label = (k.kind, t, k.gid, tuple(k.executed), tuple(k.notes))
-        out.append(Path(t, guard, writes, label))
+            p = _one_run(model, pre, t, body, plan, solver, bind,
+                         shared if share else None, todo)
+        finally:
+            solver.pop()
+        if p is not None:
+            writes, conds, label = p
+            conds = [pre[i] == v for i, v in bind_idx] + conds
+            guard = z3.simplify(z3.And(*conds)) if conds else z3.BoolVal(True)
+            out.append(Path(t, guard, writes, label))
     return out
+
+
+def _one_run(model, pre, t, body, plan, solver, bind, shared, todo):
+    """Run ``body`` along the decision prefix ``plan``: the path's writes, conditions
+    and label, or None if it blocks; the prefixes of the alternatives it did not
+    take go onto ``todo``."""
+    run = _Run(pre, plan, solver, bind, shared)
+    k = SymbolicView(model, run, t)
+    k.begin()
+    try:
+        body(k)
+    except (Blocked, ModelError):
+        # ModelError: only in states outside the model's domain (see the range lemmas)
+        todo.extend(run.pending)
+        return None
+    todo.extend(run.pending)
+    writes = {}
+    bound = {a.get_id() for a, _ in run.subst}  # a bound byte "writes" its value
+    for i, (a, b) in enumerate(zip(pre, k.cur, strict=True)):
+        if b is a and a.get_id() not in bound:  # untouched: simp(b) would be a
+            continue
+        b = run.simp(b)
+        if not b.eq(a):
+            writes[i] = b
+    return writes, run.conds, (k.kind, t, k.gid, tuple(k.executed), tuple(k.notes))
 
 
 # ------------------------------------------------------------------------------------

@@ -90,6 +90,33 @@ def test_relation_agrees_on_every_reached_state(name):
         assert not relation_disagreement(m, F, i, s), name
 
 
+def test_runs_sharing_terms_build_the_same_paths():
+    """The runs of one body share their simplified terms and loads (model/symbolic.py,
+    keyed by z3 term ids and the bytes bound so far): the open world's paths are the
+    ones each run builds on its own, at every control value the same labels and
+    written bytes, and on the 8 with the most paths, guard and writes equivalent."""
+    import z3
+
+    from model.openworld import WorldSize, build
+    from model.symbolic import paths
+
+    m = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
+    F = Fragments(m)
+    F.control_closure(1, m.initial_states())
+    built = sorted(F.built(1).items(), key=lambda kv: -len(kv[1]))
+    for n, (key, shared) in enumerate(built):
+        bind = [(F.pre[i], v) for i, v in zip(F.ctl_idx[1], key, strict=True)]
+        own = paths(m, F.pre, 1, F.bodies[1], bind, share=False)
+        assert [(p.label, p.writes.keys()) for p in own] == \
+            [(p.label, p.writes.keys()) for p in shared], key
+        for a, b in zip(own, shared, strict=True) if n < 8 else ():
+            same = z3.And(a.guard == b.guard,
+                          *(a.writes[i] == b.writes[i] for i in a.writes))
+            s = z3.SimpleSolver()
+            s.add(z3.Not(same))
+            assert s.check() == z3.unsat, (key, a.label)
+
+
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_property_encodings_agree_on_every_reached_state(path):
     m = model.build(model.load(str(path)))
