@@ -764,7 +764,7 @@ def test_step_check_report_renders():
     assert "(z3 gave up on 4 within 7.5 s: asked again in pieces)" in line, line
 
 
-def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus():
+def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus(monkeypatch):
     """check prove --control-lemmas proves no_shared_storage by induction on
     rfc-refcnt-guard with two packets on two CPUs, restricted to get and clone (the op
     that shares an ext and the kfunc whose guard must refuse it): every interleaving of
@@ -773,6 +773,17 @@ def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus():
     the report names them.  (Two CPUs include every one-CPU run: a CPU may stay idle.)"""
     quiet = ("ext_del", "ext_add", "scrub", "write", "read", "unclone", "copy", "delete",
              "map_free", "free")
+    import time
+
+    import checker.prove_induction as pi
+
+    merge = pi.merge_paths
+
+    def slow_merge(*a, **k):  # the time before Houdini counts in a goal's seconds
+        time.sleep(1.5)
+        return merge(*a, **k)
+
+    monkeypatch.setattr(pi, "merge_paths", slow_merge)
     r = prove("rfc-refcnt-guard", (), WorldSize(2, 1, 2, without=quiet), search_states=100,
               exhaustive_states=0, control_lemmas=True, progress=False, max_search_cpus=1,
               query_seconds=30)
@@ -783,6 +794,10 @@ def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus():
     assert r["induction"]["merge_steps"] is True
     assert r["induction"]["merged_queries"] < r["induction"]["paths"] / 5
     assert r["induction"]["queries_given_up"] == 0 and r["induction"]["query_seconds"] == 30
+    # proved when Houdini ends, counted from the start of the induction (the merging
+    # included), not from the end of the relation
+    assert r["induction"]["before_houdini_seconds"] >= r["induction"]["relation_seconds"] + 1.5
+    assert e["seconds"] >= r["induction"]["seconds"] - 0.5
     from checker.proofs import details
 
     line = [x for x in details([r]).splitlines() if x.startswith("  induction: relation")]
