@@ -104,7 +104,7 @@ def _pinned(F: Fragments, p, guard, ridx, cur) -> dict:
         ask = [f for f in ask if F.pre[ridx[f]].get_id() in seen]
     if not ask:
         return {}
-    s = z3.SimpleSolver()  # the SMT core: z3.Solver() took 4 times as long here
+    s = z3.SimpleSolver()  # the SMT core: z3.Solver() took 3 times as long here
     s.add(guard)
     if s.check() != z3.sat:
         return {}
