@@ -151,10 +151,28 @@ class Path:
     _fn: object = field(default=None, repr=False)
 
 
+class _Memo:
+    """What the runs of one body share (:func:`paths`): a run replays its decision
+    prefix, so it rebuilds the terms and loads an earlier run with that prefix built
+    (z3 terms are hash-consed: the same term has the same id while it lives).
+    ``terms``: (term id, bindings) -> (term, simplified term), the bindings made so far
+    interned as an int by ``sigs``; ``loads`` (None: not memoised):
+    :meth:`SymbolicView._sel`'s chains.  Each entry keeps the terms its key names alive,
+    so that their ids are not reused meanwhile."""
+
+    def __init__(self, loads: bool = True):
+        self.terms: dict = {}
+        self.sigs: dict = {}
+        self.loads: dict | None = {} if loads else None
+
+    def sig(self, bound: tuple) -> int:
+        return self.sigs.setdefault(bound, len(self.sigs))
+
+
 class _Run:
     """One execution of a body along a decision prefix."""
 
-    def __init__(self, pre, plan, solver, bind=(), shared=None):
+    def __init__(self, pre, plan, solver, bind=(), memo: _Memo | None = None):
         self.pre = pre
         self.plan = plan
         self.pos = 0
@@ -163,15 +181,9 @@ class _Run:
         self.conds: list = []
         self.subst: list = list(bind)  # (pre-state byte, value): fixed control
         self.solver = solver
-        # simplified terms, shared by the runs of one body: a run replays its decision
-        # prefix, so it rebuilds the terms an earlier run with that prefix simplified
-        # (z3 terms are hash-consed: the same term has the same id while it lives);
-        # keyed by the term and the bindings made so far (``sig``: an interned tuple)
-        self.shared = shared if shared is not None else {"sigs": {}}
-        self.memo_loads = shared is not None  # SymbolicView._sel
-        self.sigs = self.shared["sigs"]
-        self.bound: tuple = ()
-        self.sig = self._intern(self.bound)
+        self.memo = memo if memo is not None else _Memo(loads=False)
+        self.bound: tuple = ()  # (byte id, value) of each binding this run made
+        self.sig = self.memo.sig(self.bound)
         self._sub = None  # Substitution of self.subst, rebuilt when it grows
 
     # -- values ----------------------------------------------------------------------
@@ -179,18 +191,15 @@ class _Run:
         """Substitute the bound pre-state bytes and simplify (memoised for all the
         runs of one body)."""
         key = (e.get_id(), self.sig)
-        hit = self.shared.get(key)
+        hit = self.memo.terms.get(key)
         if hit is not None:
             return hit[1]
         if self._sub is None or self._sub.n != len(self.subst):
             self._sub = Substitution(self.subst)
         out = self._sub(e)
         out = z3.simplify(out)
-        self.shared[key] = (e, out)  # e kept alive: its id is not reused meanwhile
+        self.memo.terms[key] = (e, out)
         return out
-
-    def _intern(self, bound: tuple) -> int:
-        return self.sigs.setdefault(bound, len(self.sigs))
 
     def wrap(self, e):
         e = self.simp(e)
@@ -249,7 +258,7 @@ class _Run:
             if z3.is_const(a) and not z3.is_bv_value(a) and z3.is_bv_value(b):
                 self.subst.append((a, b))
                 self.bound += ((a.get_id(), b.as_long()),)
-                self.sig = self._intern(self.bound)
+                self.sig = self.memo.sig(self.bound)
 
     def branch(self, cond):
         return self.decide([cond, z3.Not(cond)]) == 0
@@ -283,16 +292,16 @@ class SymbolicView(KernelView):
         return self.run.wrap(self._sel(table, _raw(i), name))
 
     def _sel(self, table, i, name):
-        """``Z3.sel`` of the current bytes, shared by the runs of one body (a run
-        replays the loads of the runs before it; a third of the relation's build was
-        rebuilding these chains)."""
-        if not self.run.memo_loads:
+        """``Z3.sel`` of the current bytes, memoised for the runs of one body
+        (:class:`_Memo`; rebuilding these chains was a third of the relation's build)."""
+        loads = self.run.memo.loads
+        if loads is None:
             return Z3.sel(self.cur, table, i, name)
         srcs = [self.cur[table.idx(j, name)] for j in range(1, table.n + 1)]
-        key = ("sel", i.get_id(), *(x.get_id() for x in srcs))
-        hit = self.run.shared.get(key)
-        if hit is None:  # the terms the key names are kept alive with it
-            hit = self.run.shared[key] = (Z3.sel(self.cur, table, i, name), i, srcs)
+        key = (i.get_id(), *(x.get_id() for x in srcs))  # the chain is a function of these
+        hit = loads.get(key)
+        if hit is None:
+            hit = loads[key] = (Z3.sel(self.cur, table, i, name), i, srcs)
         return hit[0]
 
     def _set_field(self, table, i, name, v):
@@ -370,15 +379,14 @@ def pre_state(layout, prefix="s"):
 def paths(model, pre, t: int, body, bind=(), share: bool = True) -> list[Path]:
     """Every execution path of ``body`` for CPU ``t`` from the symbolic ``pre``, with
     the pre-state bytes of ``bind`` fixed to the given values.  With ``share`` (the
-    default) the runs share their simplified terms and loads (:meth:`_Run.simp`,
-    :meth:`SymbolicView._sel`); without, each run simplifies on its own and builds
-    every load afresh (what a test compares against)."""
+    default) the runs share one :class:`_Memo`; without, each run simplifies on its own
+    and builds every load afresh (what a test compares against)."""
     out = []
     todo = [[]]
     pos = {v.get_id(): i for i, v in enumerate(pre)}
     bind_idx = [(pos[a.get_id()], b) for a, b in bind]
     bind = [(a, z3.BitVecVal(b, W)) for a, b in bind]
-    shared: dict = {"sigs": {}}  # simplified terms, shared by the runs (_Run.simp)
+    memo = _Memo()
     # one solver for all runs, each run's conditions pushed and popped (3 s of checks
     # at 4/2/3); with a fresh z3.Solver() per run the same checks took 4.7 s or 18.9 s
     # depending on nothing in the model (which module imported z3 first)
@@ -388,7 +396,7 @@ def paths(model, pre, t: int, body, bind=(), share: bool = True) -> list[Path]:
         solver.push()
         try:
             p = _one_run(model, pre, t, body, plan, solver, bind,
-                         shared if share else None, todo)
+                         memo if share else None, todo)
         finally:
             solver.pop()
         if p is not None:
@@ -399,11 +407,11 @@ def paths(model, pre, t: int, body, bind=(), share: bool = True) -> list[Path]:
     return out
 
 
-def _one_run(model, pre, t, body, plan, solver, bind, shared, todo):
+def _one_run(model, pre, t, body, plan, solver, bind, memo, todo):
     """Run ``body`` along the decision prefix ``plan``: the path's writes, conditions
     and label, or None if it blocks; the prefixes of the alternatives it did not
     take go onto ``todo``."""
-    run = _Run(pre, plan, solver, bind, shared)
+    run = _Run(pre, plan, solver, bind, memo)
     k = SymbolicView(model, run, t)
     k.begin()
     try:
