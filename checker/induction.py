@@ -535,6 +535,11 @@ def _path_query(p, alive, pre_f, post: _Post):
 # attempt, with the incremental core; past it the query is asked again of a fresh
 # solver (:class:`_PathSolver`)
 INCREMENTAL_RLIMIT = 300_000
+# how many queries in a row a process's incremental core may give up on before that
+# process stops asking it (:class:`_Answerer`): it answers nearly every small world's
+# query and 2 of the 64 step queries of `no_shared_storage` at 4/2/3, where the tries
+# cost 12.8 of one process's 101 s
+INCREMENTAL_MISSES = 8
 
 
 SOLVERS = ("z3", "bitwuzla")
@@ -546,7 +551,14 @@ class _Answerer:
     :class:`checker.bitwuzla_solver.Translator` per process, so that the terms all
     queries share (the candidates) are translated once.  A query Bitwuzla's
     translation does not cover goes to z3.  ``answer(assertions, timeout_ms)`` gives
-    the result and a model over ``pre`` (or None)."""
+    the result and a model over ``pre`` (or None).
+
+    It also keeps the process's account of z3's incremental core: ``miss()`` after
+    each query the core gave up on, ``hit()`` after each it answered; once it has given
+    up on ``INCREMENTAL_MISSES`` queries in a row, ``incremental`` is false and the
+    process's queries go straight to ``answer`` (in a 4/2/3 world nearly every one of
+    them does anyway).  The question is the same either way; what changes is who
+    answers it (``answer`` within the caller's time limit) and how soon."""
 
     def __init__(self, pre, solver: str):
         if solver not in SOLVERS:
@@ -555,6 +567,17 @@ class _Answerer:
             raise ValueError("the bitwuzla solver is not installed (pip install bitwuzla)")
         self.pre = pre
         self.tr = bitwuzla_solver.Translator() if solver == "bitwuzla" else None
+        self.misses = 0  # the incremental core's give-ups in a row
+
+    @property
+    def incremental(self) -> bool:
+        return self.misses < INCREMENTAL_MISSES
+
+    def hit(self):
+        self.misses = 0
+
+    def miss(self):
+        self.misses += 1
 
     def __call__(self, assertions, timeout_ms: int):
         if self.tr is not None:
@@ -584,12 +607,15 @@ class _PathSolver:
     small worlds' queries nearly all fit in), and a query it does not answer within it
     goes to a fresh solver with the caller's time limit (``answer``, an
     :class:`_Answerer`: z3 or Bitwuzla).  Deterministic: the effort limit counts z3's
-    steps, not seconds."""
+    steps, not seconds.  A process whose core gave up on ``INCREMENTAL_MISSES``
+    queries in a row asks the fresh solver first (:class:`_Answerer`)."""
 
     def __init__(self, base, answer):
         self.base, self.inc, self.answer = base, None, answer
 
     def check(self, query, timeout_ms: int):
+        if not self.answer.incremental:
+            return self._fresh(query, timeout_ms)
         if self.inc is None:
             self.inc = z3.Solver()
             self.inc.set("rlimit", INCREMENTAL_RLIMIT)
@@ -599,9 +625,11 @@ class _PathSolver:
             self.inc.add(query)
             r = self.inc.check()
             if r != z3.unknown:
+                self.answer.hit()
                 return r, self.inc.model() if r == z3.sat else None
         finally:
             self.inc.pop()
+        self.answer.miss()
         return self._fresh(query, timeout_ms)
 
     def _fresh(self, query, timeout_ms: int):

@@ -479,26 +479,6 @@ _FORMS = {
 }
 
 
-def constants(e) -> set[int]:
-    """The ids (``get_id()``) of the uninterpreted constants in ``e`` (its pre-state
-    bytes), walked through z3's C API on the raw ASTs as :class:`_Walk` does."""
-    ctx = e.ctx.ref()
-    out, seen, todo = set(), set(), [e.as_ast()]
-    while todo:
-        a = todo.pop()
-        key = z3.Z3_get_ast_id(ctx, a)
-        if key in seen or z3.Z3_get_ast_kind(ctx, a) != z3.Z3_APP_AST:
-            continue
-        seen.add(key)
-        n = z3.Z3_get_app_num_args(ctx, a)
-        if n == 0:
-            d = z3.Z3_get_app_decl(ctx, a)
-            if z3.Z3_get_decl_kind(ctx, d) == z3.Z3_OP_UNINTERPRETED:
-                out.add(key)
-        todo.extend(z3.Z3_get_app_arg(ctx, a, i) for i in range(n))
-    return out
-
-
 class _Walk:
     """Python code for z3 terms over the pre-state bytes (``index``: a byte's variable
     name -> its position).  Terms are walked through z3's C API on the raw ASTs (the

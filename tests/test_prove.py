@@ -174,6 +174,43 @@ def test_houdini_keeps_inductive_and_drops_with_cti(rlimit, solver, monkeypatch)
     assert bool(fresh) == bool(rlimit)  # these small queries fit the default limit
 
 
+@pytest.mark.parametrize("rlimit", [None, 1])
+def test_a_process_stops_trying_the_incremental_core_that_gives_up_on_everything(
+        rlimit, monkeypatch):
+    """Once z3's incremental core has given up on ``INCREMENTAL_MISSES`` queries in a
+    row, the process asks the fresh solver first (at 4/2/3 each try cost 0.2 s and
+    answered nearly nothing); a core that answers keeps being asked.  The verdicts
+    are the same either way."""
+    import z3
+
+    from checker import induction
+    from model.symbolic import Path
+
+    if rlimit:
+        monkeypatch.setattr(induction, "INCREMENTAL_RLIMIT", rlimit)
+    monkeypatch.setattr(induction, "INCREMENTAL_MISSES", 2)
+    asked, gave_up, fresh = [], [], []  # queries; the core's give-ups; fresh solvers
+    real_check, real_fresh = induction._PathSolver.check, induction._PathSolver._fresh
+    real_miss = induction._Answerer.miss
+    monkeypatch.setattr(induction._PathSolver, "check",
+                        lambda self, *a: asked.append(a) or real_check(self, *a))
+    monkeypatch.setattr(induction._PathSolver, "_fresh",
+                        lambda self, *a: fresh.append(a) or real_fresh(self, *a))
+    monkeypatch.setattr(induction._Answerer, "miss",
+                        lambda self: gave_up.append(1) or real_miss(self))
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    paths = [Path(1, z3.ULT(x, 3 + k), {0: x + 1, 1: 1 - y}, (f"inc{k}",))
+             for k in range(6)]
+    cands = [Candidate("parity", lambda s: s[1] == s[0] % 2,
+                       lambda v: v[1] == z3.URem(v[0], 2))]
+    r = houdini([x, y], [bytes([0, 0])], paths, cands)
+    assert r.kept == ["parity"] and len(asked) == 6
+    if rlimit:  # the core gave up on the first two and was not asked again
+        assert len(gave_up) == 2 and len(fresh) == 6
+    else:
+        assert not gave_up and not fresh
+
+
 def test_houdini_drops_a_group_together():
     """Candidates of one group stand or fall together (per-CPU splits of a symmetric
     lemma): the inductive member of a group with a non-inductive one is dropped too,
@@ -1105,6 +1142,44 @@ def _control_111():
 
         _CONTROL.append(world_control(_W111))
     return _CONTROL[0]
+
+
+def _solver_pinned(F, p, guard, ridx, cur) -> dict:
+    """What invariants/control.py's ``_pinned`` computed until 2026-12-05: each
+    register the path leaves alone whose value the guard allows only one of, asked of
+    a solver."""
+    import z3
+
+    from invariants.control import UNKNOWN
+
+    ask = [f for f, i in ridx.items() if cur[f] is UNKNOWN and i not in p.writes]
+    s = z3.SimpleSolver()
+    s.add(guard)
+    if not ask or s.check() != z3.sat:
+        return {}
+    mdl, out = s.model(), {}
+    for f in ask:
+        v = mdl.eval(F.pre[ridx[f]], model_completion=True)
+        if s.check(F.pre[ridx[f]] != v) == z3.unsat:
+            out[f] = v.as_long()
+    return out
+
+
+def test_no_guard_pins_a_register_the_control_constants_miss():
+    """The ``ctl:*`` constants carry a register a path leaves alone unchanged; a
+    solver asked, per path, which such registers the guard fixes to one value (what
+    ``_pinned`` added until 2026-12-05) finds nothing more at 1/1/1 (nor at 2/1/2 of
+    every design and 4/2/3 of ``rfc-refcnt-guard``, measured; it pins ``n_sm`` on 27
+    paths here, each time where the constants have it or lose it at the next join).
+    Fails if the model gains a guard that pins a register the constants then miss."""
+    from checker.prove_induction import cpu1_paths
+    from invariants import control
+    from model.symbolic import Fragments
+
+    F, initial = Fragments(_W111), _W111.initial_states()
+    cpu1_paths(F, initial)
+    assert control.control_constants(F, 1, initial) == control.control_constants(
+        F, 1, initial, pinned=_solver_pinned)
 
 
 @settings(max_examples=60, deadline=None)
