@@ -50,6 +50,17 @@ def test_sub_sizes_are_smaller():
     assert all(s.skbs <= 4 and s.maps <= 2 and s.cpus <= 2 for s in subs)
 
 
+def test_focus_worlds_are_searched_before_the_sub_sizes_with_more_cpus():
+    """One-CPU sub-sizes, then the focus worlds (a few op kinds: cheaper), then the
+    two-CPU sub-sizes with every op kind, each searching only for what is not found."""
+    from checker.prover import search_worlds
+
+    f = parse_focus("get,copy@2/1/1")
+    order = search_worlds(WorldSize(4, 2, 3), 2, (f,))
+    cpus = [(z.cpus, g is f) for z, g in order]
+    assert cpus == [(1, False)] * 4 + [(1, True)] + [(2, False)] * 4
+
+
 def test_rfc_violations_replayed_at_4_2_3():
     """The copy finding and the ext_del finding, found in small worlds and replayed by
     the explicit model of 4 packets, 2 maps, 3 CPUs (ReplayError otherwise)."""
