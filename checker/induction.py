@@ -60,7 +60,7 @@ import z3
 
 from checker import bitwuzla_solver
 from checker.pieces import by_cases, pieces
-from model.expr import Substitution
+from model.expr import Substitution, ite
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def merge_paths(pre, paths: list, key) -> list:
             for i in reversed(range(len(parts))):
                 w = parts[i][1].writes.get(b)
                 if w is not None:
-                    e = z3.If(guards[i], w, e)
+                    e = ite(guards[i], w, e)
             writes[b] = e
         out.append(Merged(z3.Or(*guards), writes, tuple(parts), parts[0][1].label))
     return out

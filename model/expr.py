@@ -136,6 +136,14 @@ class Z3:
         return out
 
 
+def ite(c, a, b):
+    """``z3.If(c, a, b)`` through the C API, for terms already of the right sorts (a
+    Boolean ``c``, ``a`` and ``b`` of one sort): the wrapper's coercions cost about
+    three quarters of merging a 4/2/3 relation's paths (1.9 s against 0.5 s)."""
+    return _to_expr_ref(z3.Z3_mk_ite(a.ctx.ref(), c.as_ast(), a.as_ast(), b.as_ast()),
+                        a.ctx)
+
+
 class Substitution:
     """``z3.substitute(e, *pairs)`` through the C API, the pairs marshalled once (the
     Python wrapper re-checks every pair's sorts on each call, which dominated symbolic

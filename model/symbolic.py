@@ -23,6 +23,7 @@ from .expr import (
     Z3,
     Substitution,
     W,  # noqa: E402  (one byte per field)
+    ite,
 )
 from .kernel import Blocked, KernelView, ModelError
 from .layout import STACK_DEPTH
@@ -172,12 +173,16 @@ class _Memo:
 class _Run:
     """One execution of a body along a decision prefix."""
 
-    def __init__(self, pre, plan, solver, bind=(), memo: _Memo | None = None):
+    def __init__(self, pre, plan, solver, bind=(), memo: _Memo | None = None,
+                 witness=None):
         self.pre = pre
         self.plan = plan
         self.pos = 0
         self.taken: list[int] = []
-        self.pending: list[list[int]] = []  # feasible alternatives not taken
+        # feasible alternatives not taken: (decision prefix, witness of its conditions)
+        self.pending: list[tuple[list[int], object]] = []
+        # a z3 model satisfying the conditions taken so far (None: none at hand)
+        self.witness = witness
         self.conds: list = []
         self.subst: list = list(bind)  # (pre-state byte, value): fixed control
         self.solver = solver
@@ -216,29 +221,38 @@ class _Run:
         return SymB(e, self)
 
     # -- decisions -------------------------------------------------------------------
-    def _feasible(self, c):
+    def _feasible(self, c) -> tuple[bool, object]:
+        """Can ``c`` hold with the conditions taken so far, and a model of both if one
+        is at hand.  The run's witness (a model of the conditions so far) answers
+        without a solver where it satisfies ``c``: of a branch's two alternatives it
+        satisfies one, so one check per branch, not two (the same answers: only
+        the solver calls change)."""
         c = self.simp(c)
         if z3.is_false(c):
-            return False
+            return False, None
         if z3.is_true(c):
-            return True
-        self.solver.push()
-        self.solver.add(c)
-        ok = self.solver.check() != z3.unsat
-        self.solver.pop()
-        return ok
+            return True, self.witness
+        w = self.witness
+        if w is not None and z3.is_true(w.eval(c, model_completion=True)):
+            return True, w
+        r = self.solver.check(c)
+        return r != z3.unsat, self.solver.model() if r == z3.sat else None
 
     def decide(self, alts):
         """Choose among alternatives (z3 conditions, or None for a free choice)."""
         if self.pos < len(self.plan):
             i = self.plan[self.pos]
         else:
-            ok = [i for i, c in enumerate(alts) if c is None or self._feasible(c)]
+            ok = []
+            for j, c in enumerate(alts):
+                feasible, w = (True, self.witness) if c is None else self._feasible(c)
+                if feasible:
+                    ok.append((j, w))
             if not ok:
                 raise Blocked()
-            i = ok[0]
-            for j in ok[1:]:
-                self.pending.append([*self.taken, j])
+            i, self.witness = ok[0]
+            for j, w in ok[1:]:
+                self.pending.append(([*self.taken, j], w))
         self.pos += 1
         self.taken.append(i)
         c = alts[i]
@@ -271,7 +285,27 @@ class SymbolicView(KernelView):
         self.run = run
         self.cur = list(run.pre)
         self._regs = {}
+        self._checked: dict = {}  # kasan_if(True, ...) made: key -> the terms it names
         super().__init__(model, t)
+
+    def kasan_if(self, cond, table, i):
+        """KernelView's check, except that one already made unconditionally on the
+        same pointer, the ``mem`` (and ``rcuw``) fields it reads unchanged since, is
+        not made again: it could record nothing, since the first one recorded its
+        nonzero code wherever the access is bad and ``obs_uaf`` keeps the first code
+        (at 4/2/3, 46% of the checks: a function loads and stores several fields of
+        one object; the relation is the same, its terms smaller)."""
+        fields = ("mem", "rcuw") if self.model.lazy_rcu and "rcuw" in table.fields else (
+            "mem",)
+        slots = [i] if isinstance(i, int) else range(1, table.n + 1)
+        srcs = [self.cur[table.idx(j, f)] for j in slots for f in fields]
+        key = (table.name, i if isinstance(i, int) else _raw(i).get_id(),
+               *(x.get_id() for x in srcs))
+        if key in self._checked:
+            return
+        super().kasan_if(cond, table, i)
+        if cond is True:
+            self._checked[key] = (i, srcs)  # kept alive, so that no id is reused
 
     def _rd(self, idx):
         return self.run.wrap(_bv(self.cur[idx]))
@@ -280,11 +314,11 @@ class SymbolicView(KernelView):
         self.cur[idx] = _bv(v)
 
     def _wr_if(self, cond, idx, v):
-        c = z3.simplify(_bool(cond))
+        c = self.run.simp(_bool(cond))
         if z3.is_true(c):
             self.cur[idx] = _bv(v)
         elif not z3.is_false(c):
-            self.cur[idx] = z3.If(c, _bv(v), _bv(self.cur[idx]))
+            self.cur[idx] = ite(c, _bv(v), _bv(self.cur[idx]))
 
     def _field(self, table, i, name):
         if isinstance(i, int):
@@ -309,7 +343,7 @@ class SymbolicView(KernelView):
             return self._wr(table.idx(i, name), v)
         for j in range(1, table.n + 1):
             idx = table.idx(j, name)
-            self.cur[idx] = z3.If(_raw(i) == j, _bv(v), _bv(self.cur[idx]))
+            self.cur[idx] = ite(_raw(i) == j, _bv(v), _bv(self.cur[idx]))
 
     def _nonnull(self, i, n):
         return i if isinstance(i, Sym) else super()._nonnull(i, n)
@@ -363,12 +397,12 @@ class SymbolicView(KernelView):
         return self.run.wrapb(z3.Not(_bool(a)))
 
     def _ite(self, c, a, b):
-        c = z3.simplify(_bool(c))
+        c = self.run.simp(_bool(c))
         if z3.is_true(c):
             return a
         if z3.is_false(c):
             return b
-        return self.run.wrap(z3.If(c, _bv(a), _bv(b)))
+        return self.run.wrap(ite(c, _bv(a), _bv(b)))
 
 
 def pre_state(layout, prefix="s"):
@@ -382,21 +416,22 @@ def paths(model, pre, t: int, body, bind=(), share: bool = True) -> list[Path]:
     default) the runs share one :class:`_Memo`; without, each run simplifies on its own
     and builds every load afresh (what a test compares against)."""
     out = []
-    todo = [[]]
+    todo: list = [([], None)]  # (decision prefix, a model of its conditions)
     pos = {v.get_id(): i for i, v in enumerate(pre)}
     bind_idx = [(pos[a.get_id()], b) for a, b in bind]
     bind = [(a, z3.BitVecVal(b, W)) for a, b in bind]
     memo = _Memo()
     # one solver for all runs, each run's conditions pushed and popped (3 s of checks
-    # at 4/2/3); with a fresh z3.Solver() per run the same checks took 4.7 s or 18.9 s
-    # depending on nothing in the model (which module imported z3 first)
+    # at 4/2/3 before the witnesses of _Run._feasible halved them); with a fresh
+    # z3.Solver() per run the same checks took 4.7 s or 18.9 s depending on nothing in
+    # the model (which module imported z3 first)
     solver = z3.SimpleSolver()
     while todo:
-        plan = todo.pop()
+        plan, witness = todo.pop()
         solver.push()
         try:
             p = _one_run(model, pre, t, body, plan, solver, bind,
-                         memo if share else None, todo)
+                         memo if share else None, todo, witness)
         finally:
             solver.pop()
         if p is not None:
@@ -407,11 +442,11 @@ def paths(model, pre, t: int, body, bind=(), share: bool = True) -> list[Path]:
     return out
 
 
-def _one_run(model, pre, t, body, plan, solver, bind, memo, todo):
-    """Run ``body`` along the decision prefix ``plan``: the path's writes, conditions
-    and label, or None if it blocks; the prefixes of the alternatives it did not
-    take go onto ``todo``."""
-    run = _Run(pre, plan, solver, bind, memo)
+def _one_run(model, pre, t, body, plan, solver, bind, memo, todo, witness=None):
+    """Run ``body`` along the decision prefix ``plan`` (``witness``: a model of its
+    conditions, or None): the path's writes, conditions and label, or None if it
+    blocks; the prefixes of the alternatives it did not take go onto ``todo``."""
+    run = _Run(pre, plan, solver, bind, memo, witness)
     k = SymbolicView(model, run, t)
     k.begin()
     try:

@@ -95,18 +95,24 @@ def test_runs_sharing_terms_build_the_same_paths():
     keyed by z3 term ids and the bytes bound so far): the open world's paths are the
     ones each run builds on its own, at every control value the same labels and
     written bytes, and on the 8 with the most paths, guard and writes equivalent."""
-    import z3
-
     from model.openworld import WorldSize, build
     from model.symbolic import paths
 
     m = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
     F = Fragments(m)
     F.control_closure(1, m.initial_states())
+    _same_paths(F, lambda bind: paths(m, F.pre, 1, F.bodies[1], bind, share=False))
+
+
+def _same_paths(F, build):
+    """At every control value of CPU 1 built in ``F``, ``build(bind)`` gives the same
+    labels and written bytes, and on the 8 values with the most paths, guards and
+    writes equivalent (z3)."""
+    import z3
+
     built = sorted(F.built(1).items(), key=lambda kv: -len(kv[1]))
     for n, (key, shared) in enumerate(built):
-        bind = [(F.pre[i], v) for i, v in zip(F.ctl_idx[1], key, strict=True)]
-        own = paths(m, F.pre, 1, F.bodies[1], bind, share=False)
+        own = build([(F.pre[i], v) for i, v in zip(F.ctl_idx[1], key, strict=True)])
         assert [(p.label, p.writes.keys()) for p in own] == \
             [(p.label, p.writes.keys()) for p in shared], key
         for a, b in zip(own, shared, strict=True) if n < 8 else ():
@@ -115,6 +121,29 @@ def test_runs_sharing_terms_build_the_same_paths():
             s = z3.SimpleSolver()
             s.add(z3.Not(same))
             assert s.check() == z3.unsat, (key, a.label)
+
+
+def test_fewer_solver_calls_and_kasan_checks_build_the_same_relation(monkeypatch):
+    """model/symbolic.py asks no solver for the alternative a model at hand already
+    satisfies (``_Run.witness``), and makes no KASAN check already made on the same
+    pointer and memory state (``SymbolicView.kasan_if``).  Without either (every
+    alternative asked, every check made) the paths are the same."""
+    from model.kernel import KernelView
+    from model.openworld import WorldSize, build
+    from model.symbolic import SymbolicView, _Run, paths
+
+    m = build("rfc-refcnt-guard", (), WorldSize(1, 2, 1))
+    F = Fragments(m)
+    F.control_closure(1, m.initial_states())
+    feasible = _Run._feasible
+
+    def asked(run, c):
+        run.witness = None
+        return feasible(run, c)
+
+    monkeypatch.setattr(_Run, "_feasible", asked)
+    monkeypatch.setattr(SymbolicView, "kasan_if", KernelView.kasan_if)
+    _same_paths(F, lambda bind: paths(m, F.pre, 1, F.bodies[1], bind))
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
@@ -193,3 +222,36 @@ def test_engines_agree_on_perturbed_states(case):
     want = explicit_edges(m, s)
     if want is not None:
         assert edges(F.successors(s)) == want, name
+
+
+@pytest.mark.parametrize("pointer", ["register", "constant"])
+def test_an_access_after_a_free_in_the_same_step_is_checked(pointer):
+    """``SymbolicView.kasan_if`` skips a check made before on the same pointer and
+    memory state; a free in between changes that state, so the load after it is
+    checked: from a state where the selem is live, the path records the use after
+    free (with a key blind to the memory state, it would not)."""
+    from model.kernel import Oops
+    from model.layout import KIND_CODES, MEM_FREED, MEM_LIVE
+    from model.openworld import WorldSize, build
+    from model.symbolic import paths
+
+    m = build("rfc-refcnt-guard", (), WorldSize(1, 1, 1))
+    F, L = Fragments(m), m.layout
+
+    def body(k):
+        x = k.reg.vp1_1 if pointer == "register" else 1
+        try:
+            k.load(L.selem, x, "smap")  # checked: live
+            k.set_meta(L.selem, x, "mem", MEM_FREED)  # kfree()
+            k.load(L.selem, x, "smap")  # checked again: freed
+        except Oops:
+            pass
+
+    s = bytearray(m.initial_states()[0])
+    s[L.thread.idx(1, "vp1_1")] = 1
+    s[L.selem.idx(1, "mem")] = MEM_LIVE
+    posts = [F.post(p, bytes(s)) for p in paths(m, F.pre, 1, body)]
+    posts = [p for p in posts if p is not None]
+    assert len(posts) == 1
+    assert posts[0][L.G["obs_uaf"]] == (KIND_CODES["selem"] << 5) | 1
+    assert posts[0][L.selem.idx(1, "mem")] == MEM_FREED
