@@ -230,6 +230,8 @@ def cmd_prove(args) -> int:
     if args.walks < 0 or args.walk_depth < 1:
         raise proofs.ProofUsageError("prove: --walks must be at least 0 and --walk-depth "
                                      "at least 1")
+    if args.search_cpus < 1:
+        raise proofs.ProofUsageError("prove: --search-cpus must be at least 1")
     if args.jobs < 1:
         raise proofs.ProofUsageError("prove: --jobs must be at least 1")
     if not args.query_seconds > 0:
@@ -260,7 +262,8 @@ def cmd_prove(args) -> int:
                                        if x.strip()),
                        progress=not args.quiet,
                        focus=proofs.focus_from_args(args.focus, args.focus_spec),
-                       focus_states=args.focus_states, walks=args.walks,
+                       focus_states=args.focus_states, max_search_cpus=args.search_cpus,
+                       walks=args.walks,
                        walk_depth=args.walk_depth, seed=args.seed)
     ok = all(e["proof"] == "proved" for e in res["properties"].values())
     if args.save_specs:
@@ -389,6 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "thread in the spec, in any order, any number of times")
     p.add_argument("--search-states", type=int, default=150_000,
                    help="state budget of each violation search in a smaller world")
+    p.add_argument("--search-cpus", type=int, default=2,
+                   help="most CPUs of the smaller worlds searched for violations "
+                        "(default 2; 1 skips the two-CPU ones, the longest searches at "
+                        "4/2/3)")
     p.add_argument("--focus-states", type=int, default=None,
                    help="state budget of each focus-world search (default: "
                         "--search-states)")

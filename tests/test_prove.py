@@ -1069,12 +1069,35 @@ def test_cli_prove_bad_usage_is_one_line():
     for args, msg in ((["--focus", "get,nope@1/1/1"], "unknown op 'nope'"),
                       (["--focus-spec", "nope.toml"], "no such spec file"),
                       (["--focus-states", "0"], "--focus-states must be at least 1"),
+                      (["--search-cpus", "0"], "--search-cpus must be at least 1"),
                       (["--query-seconds", "0"], "--query-seconds must be more than 0"),
                       (["--solver", "cvc5"], "unknown solver 'cvc5' (z3 or bitwuzla)")):
         out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", *args],
                              capture_output=True, text=True, cwd=ROOT)
         assert out.returncode == 2 and msg in out.stderr
         assert out.stderr.strip().count("\n") == 0
+
+
+def test_cli_prove_search_cpus_bounds_the_smaller_worlds_searched(monkeypatch, capsys):
+    """--search-cpus N (default 2) is the most CPUs a smaller world searched for
+    violations has; with 1 the two-CPU worlds are left out."""
+    from checker import cli, proofs
+    from checker.prover import search_worlds
+    from model.openworld import WorldSize
+
+    seen = []
+
+    def fake(*_, **k):
+        seen.append(k["max_search_cpus"])
+        return {"properties": {}}
+
+    monkeypatch.setattr(proofs, "prove", fake)
+    for args in ([], ["--search-cpus", "1"], ["--search-cpus", "3"]):
+        assert cli.main(["prove", "--json", "-q", *args]) == 0
+    assert seen == [2, 1, 3]
+    capsys.readouterr()
+    cpus = {n: {z.cpus for z, _ in search_worlds(WorldSize(4, 2, 3), n)} for n in seen}
+    assert cpus == {2: {1, 2}, 1: {1}, 3: {1, 3}}
 
 
 def test_cli_prove_merges_steps_unless_told_not_to(monkeypatch, capsys):
