@@ -225,11 +225,16 @@ class KernelView:
         if table.name == "skb":
             return mem != MEM_LIVE
         bad = self._or(mem == MEM_NONE, mem == MEM_FREED)
-        if self.model.lazy_rcu and "rcuw" in table.fields:
+        if "rcuw" in self.mem_fields(table):
             # an RCU-deferred free whose readers have all left may have completed
             rcuw = self._field(table, i, "rcuw")
             bad = self._or(bad, self._and(mem == MEM_RCU, rcuw == 0))
         return bad
+
+    def mem_fields(self, table) -> tuple[str, ...]:
+        """The fields of a slot :meth:`_bad_mem` reads."""
+        return ("mem", "rcuw") if self.model.lazy_rcu and "rcuw" in table.fields else (
+            "mem",)
 
     def observe_first(self, name, cond, code):
         """Record ``code`` in observation ``name`` if ``cond`` and nothing recorded yet."""

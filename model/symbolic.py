@@ -295,8 +295,7 @@ class SymbolicView(KernelView):
         nonzero code wherever the access is bad and ``obs_uaf`` keeps the first code
         (at 4/2/3, 46% of the checks: a function loads and stores several fields of
         one object; the relation is the same, its terms smaller)."""
-        fields = ("mem", "rcuw") if self.model.lazy_rcu and "rcuw" in table.fields else (
-            "mem",)
+        fields = self.mem_fields(table)
         slots = [i] if isinstance(i, int) else range(1, table.n + 1)
         srcs = [self.cur[table.idx(j, f)] for j in slots for f in fields]
         key = (table.name, i if isinstance(i, int) else _raw(i).get_id(),
