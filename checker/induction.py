@@ -38,7 +38,8 @@ state to show);
 ``HoudiniResult.given_up`` counts the queries it gave up on.  Every query is a z3
 term; one z3's incremental core does not answer within its effort limit goes to a
 fresh z3 solver or, with ``solver="bitwuzla"``, to Bitwuzla
-(:mod:`checker.bitwuzla_solver`; :class:`_Answerer`).
+(:mod:`checker.bitwuzla_solver`; :class:`_Answerer`), or with ``solver="auto"`` to z3
+until it gives up on one within ``AUTO_Z3_MS``, then to Bitwuzla.
 
 :func:`step_check` asks every path with *all* the candidates assumed and reports
 what each step does not preserve (counterexamples relative to the whole set, for
@@ -99,6 +100,8 @@ class HoudiniResult:
     #: a kept candidate whose preservation followed from that of the kept candidate
     #: named, which implies it on every state (``Candidate.implied_by``)
     implied: dict[str, str] = field(default_factory=dict)
+    #: the queries past z3's incremental core each solver answered (:class:`_Answerer`)
+    answered: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -226,7 +229,7 @@ def houdini(pre, initial: list[bytes], paths: list, candidates: list[Candidate],
     secs = time.monotonic() - t0
     return HoudiniResult([c.name for c in alive], dropped, secs, counts["queries"], rounds,
                          {c.name: first_drop.get(c.name, secs) for c in candidates if c.goal},
-                         counts["given_up"], _implied(alive))
+                         counts["given_up"], _implied(alive), dict(answer.answered))
 
 
 @dataclass
@@ -242,6 +245,8 @@ class StepCheck:
     false_initially: list[str]
     #: per path, ``(path number, seconds, queries, given up)``: where a round's time went
     per_path: list[tuple[int, float, int, int]] = field(default_factory=list)
+    #: the queries past z3's incremental core each solver answered (:class:`_Answerer`)
+    answered: dict[str, int] = field(default_factory=dict)
 
     def slowest(self, k: int) -> list[tuple[int, float, int, int]]:
         """The ``k`` paths that took longest, slowest first."""
@@ -304,7 +309,8 @@ def step_check(pre, initial: list[bytes], paths: list, candidates: list[Candidat
     return StepCheck(failures, len({key(p) for p in paths}), time.monotonic() - t0,
                      sum(c["queries"] for _, c in parts), sum(c["given_up"] for _, c in parts),
                      [c.name for c in candidates if c not in alive],
-                     sorted(t for _, c in parts for t in c["per_path"]))
+                     sorted(t for _, c in parts for t in c["per_path"]),
+                     _summed(c["answered"] for _, c in parts))
 
 
 def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Candidate], key,
@@ -346,7 +352,16 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
     return (HoudiniResult([c.name for c in alive], dropped, secs, sum(r.queries for r in rounds),
                           len(rounds), {c.name: when.get(c.name, secs)
                                         for c in candidates if c.goal},
-                          sum(r.given_up for r in rounds), _implied(alive)), rounds[0])
+                          sum(r.given_up for r in rounds), _implied(alive),
+                          _summed(r.answered for r in rounds)), rounds[0])
+
+
+def _summed(counts) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[k] = out.get(k, 0) + v
+    return out
 
 
 def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, solver):
@@ -372,6 +387,7 @@ def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, 
                 found.append((n, c.name, state))
         counts["per_path"].append((n, round(time.monotonic() - t0, 3),
                                    counts["queries"] - q0, counts["given_up"] - g0))
+    counts["answered"] = dict(answer.answered)
     return found, counts
 
 
@@ -542,7 +558,18 @@ INCREMENTAL_RLIMIT = 300_000
 INCREMENTAL_MISSES = 8
 
 
-SOLVERS = ("z3", "bitwuzla")
+SOLVERS = ("auto", "z3", "bitwuzla")
+# with ``--solver auto``: how long a fresh z3 solver may take on one query before the
+# process gives that query, and every later one, to Bitwuzla.  z3 answers the small
+# worlds' queries in well under this (2/1/3 with `--heap-lemmas`: 80 s in all against
+# Bitwuzla's 115 s); at 4/2/3 it gives up on the hard step queries after minutes where
+# Bitwuzla answers in under 50 s (PROOF_LOG.md, "--solver auto")
+AUTO_Z3_MS = 15_000
+
+
+def solver_text(solver: str) -> str:
+    """``solver`` as reports name who gave up on a query."""
+    return "z3 or Bitwuzla" if solver == "auto" else solver
 
 
 class _Answerer:
@@ -551,7 +578,14 @@ class _Answerer:
     :class:`checker.bitwuzla_solver.Translator` per process, so that the terms all
     queries share (the candidates) are translated once.  A query Bitwuzla's
     translation does not cover goes to z3.  ``answer(assertions, timeout_ms)`` gives
-    the result and a model over ``pre`` (or None).
+    the result and a model over ``pre`` (or None); ``answered`` counts the queries
+    each solver answered (sat or unsat).
+
+    ``auto`` asks z3 first, for at most ``AUTO_Z3_MS`` (or the caller's limit if that
+    is shorter, and then a give-up is the caller's); once z3 gives up within
+    ``AUTO_Z3_MS`` on a query the caller allows more, that query is asked of Bitwuzla
+    with the caller's whole limit, and so is every later query of the process.  The
+    question is the same whoever answers it.
 
     It also keeps the process's account of z3's incremental core: ``miss()`` after
     each query the core gave up on, ``hit()`` after each it answered; once it has given
@@ -567,7 +601,10 @@ class _Answerer:
             raise ValueError("the bitwuzla solver is not installed (pip install bitwuzla)")
         self.pre = pre
         self.tr = bitwuzla_solver.Translator() if solver == "bitwuzla" else None
+        # z3 first, Bitwuzla once z3 gives up within AUTO_Z3_MS (without Bitwuzla: z3)
+        self.auto = solver == "auto" and bitwuzla_solver.available()
         self.misses = 0  # the incremental core's give-ups in a row
+        self.answered = {"z3": 0, "bitwuzla": 0}
 
     @property
     def incremental(self) -> bool:
@@ -580,17 +617,34 @@ class _Answerer:
         self.misses += 1
 
     def __call__(self, assertions, timeout_ms: int):
+        if self.auto and self.tr is None:
+            first = min(timeout_ms, AUTO_Z3_MS) if timeout_ms else AUTO_Z3_MS
+            r, mdl = self._z3(assertions, first)
+            if r != z3.unknown or first == timeout_ms:
+                return r, mdl
+            self.tr = bitwuzla_solver.Translator()  # from now on, Bitwuzla
         if self.tr is not None:
             try:
-                return bitwuzla_solver.check(self.tr, assertions, self.pre, timeout_ms)
+                r, mdl = bitwuzla_solver.check(self.tr, assertions, self.pre, timeout_ms)
             except bitwuzla_solver.Unsupported:
                 pass
+            else:
+                self._count("bitwuzla", r)
+                return r, mdl
+        return self._z3(assertions, timeout_ms)
+
+    def _z3(self, assertions, timeout_ms: int):
         s = z3.Solver()
         if timeout_ms:
             s.set("timeout", timeout_ms)
         s.add(*assertions)
         r = s.check()
+        self._count("z3", r)
         return r, s.model() if r == z3.sat else None
+
+    def _count(self, solver: str, r):
+        if r != z3.unknown:
+            self.answered[solver] += 1
 
 
 class _PathSolver:

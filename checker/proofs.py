@@ -16,6 +16,7 @@ from model.layout import Sizes
 from model.openworld import Focus, WorldSize, focus_from_spec, parse_focus
 from model.ops import OPS
 
+from .induction import solver_text
 from .prover import prove
 from .tables import SHORT, UsageError, cell, columns, design_label, grid
 
@@ -401,7 +402,8 @@ def _step_check_lines(sc: dict, solver: str = "z3") -> list[str]:
                else "each preserves every candidate")
     out = [f"  step check ({sc['candidates']} candidates assumed before each step): "
            f"{sc['steps']} steps, {failing}; {sc['queries']:,} queries"
-           + (f" ({solver} gave up on {given_up})" if given_up else "") + f", {sc['seconds']} s"]
+           + (f" ({solver_text(solver)} gave up on {given_up})" if given_up else "")
+           + f", {sc['seconds']} s"]
     for f in sc["failing_steps"]:
         out.append(textwrap.fill(f"  step {f['step']}: not preserved: "
                                  + ", ".join(f["not_preserved"]), 100,
@@ -422,8 +424,19 @@ def _induction_line(ind: dict) -> str:
                    + f", {sc.get('jobs', 1)} processes, {ind['queries']:,} queries")
     return (f"  induction: relation {ind['paths']:,} paths ({ind['relation_seconds']} s); "
             + houdini
-            + (f" ({ind.get('solver', 'z3')} gave up on {given_up} within "
+            + (f" ({solver_text(ind.get('solver', 'z3'))} gave up on {given_up} within "
                f"{ind.get('query_seconds', 60):g} s: asked again in pieces)" if given_up else "")
-            + (f"; queries past z3's incremental core answered by {ind['solver']}"
-               if ind.get("solver", "z3") != "z3" else "")
+            + _answered_text(ind)
             + f", {len(ind['lemmas_kept'])} lemmas kept; {ind['seconds']} s in all")
+
+
+def _answered_text(ind: dict) -> str:
+    """Who answered the queries z3's incremental core did not: with ``--solver auto``
+    how many each solver answered (Bitwuzla from the first query z3 gave up on)."""
+    solver, by = ind.get("solver", "z3"), ind.get("answered_by") or {}
+    if solver == "auto":
+        return ("; queries past z3's incremental core answered by z3 "
+                f"({by.get('z3', 0):,}) and Bitwuzla ({by.get('bitwuzla', 0):,})")
+    if solver != "z3":
+        return f"; queries past z3's incremental core answered by {solver}"
+    return ""

@@ -21,7 +21,15 @@ from invariants.properties import prove_properties
 from model.expr import Z3, Concrete
 from model.symbolic import Fragments
 
-from .induction import Candidate, HoudiniResult, Merged, houdini, houdini_rounds, merge_paths
+from .induction import (
+    Candidate,
+    HoudiniResult,
+    Merged,
+    houdini,
+    houdini_rounds,
+    merge_paths,
+    solver_text,
+)
 from .trace import entry
 
 # one z3 query (a path, the candidates alive) may take this long by default
@@ -153,9 +161,10 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     ``leave_out`` (``--leave-out``) names lemmas not to try, each a name or a prefix
     ending in ``*``: a subset of the candidates proves only what it proves.
     ``query_ms`` (``--query-seconds``) is the time limit per query; ``solver``
-    (``--solver``) answers the queries z3's incremental core does not (z3 or Bitwuzla:
-    :class:`checker.induction._Answerer`).  With ``merge`` (``--merge-steps``) the paths
-    of one kernel step are asked as one query (:func:`checker.induction.merge_paths`)."""
+    (``--solver``) answers the queries z3's incremental core does not (z3, Bitwuzla, or
+    z3 until it gives up on one, then Bitwuzla: :class:`checker.induction._Answerer`).
+    With ``merge`` (``--merge-steps``) the paths of one kernel step are asked as one
+    query (:func:`checker.induction.merge_paths`)."""
     t0 = time.monotonic()
     F = Fragments(m)
     initial = m.initial_states()
@@ -211,7 +220,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
     stats.update(seconds=round(time.monotonic() - t0, 2), queries=res.queries,
                  queries_given_up=res.given_up, rounds=res.rounds, lemmas_kept=lemmas,
                  lemmas_dropped=sorted(lemma_names(n for n in res.dropped if n not in goals)),
-                 goals_implied=res.implied)
+                 goals_implied=res.implied, answered_by=res.answered)
     proved = {g for g in goals if g in res.kept}
     cti = {}
     for g in goals:
@@ -256,7 +265,7 @@ def round_report(rnd: int, sc, step_of=None, solver: str = "z3", paths_of=None) 
             if not c.state:
                 unanswered.setdefault(lemma_names([n])[0], []).append(c.number)
         if unanswered:
-            line += f" ({solver} gave up, no state: " + ", ".join(
+            line += f" ({solver_text(solver)} gave up, no state: " + ", ".join(
                 name + "".join(f" at path {k}" for k in ks if k is not None)
                 for name, ks in unanswered.items()) + ")"
         lines.append(line)
@@ -363,7 +372,7 @@ def render_cti(m, F: Fragments, c, query_ms: int = QUERY_MS,
     post = F.post(c.path, state) if state else state
     why = (f"after this step {c.candidate} is false (assumed: {len(c.relative_to)} "
            "candidates)" if state else
-           f"{solver} gave no answer within {query_ms / 1000:g} s on this step: {c.candidate} "
-           "is not shown preserved (no state to show)")
+           f"{solver_text(solver)} gave no answer within {query_ms / 1000:g} s on this step: "
+           f"{c.candidate} is not shown preserved (no state to show)")
     step = entry(m.label_parts(c.path.label), da, _describe(m, bytes(post)), [why])
     return [entry0, step]

@@ -185,7 +185,7 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
           induction: bool = True, induction_seconds: float = 600,
           control_lemmas: bool = False, heap_lemmas: bool = False, progress: bool = True,
           cti_per_step: bool = False, outright: bool = False, jobs: int = 1, leave_out=(),
-          query_seconds: float = 60, solver: str = "z3", merge_steps: bool = True,
+          query_seconds: float = 60, solver: str = "auto", merge_steps: bool = True,
           max_search_cpus: int = 2,
           focus=(), focus_states: int | None = None, walks: int = 0, walk_depth: int = 200,
           seed: int = 1) -> dict:

@@ -139,5 +139,6 @@ def test_cli_prove_with_bitwuzla_proves_and_says_so():
     pr = json.loads(out.stdout)["proofs"][0]
     ind = pr["induction"]
     assert ind["solver"] == "bitwuzla"
+    assert ind["answered_by"]["z3"] == 0  # z3 answers only what Bitwuzla cannot take
     assert 1 < ind["merged_queries"] < ind["paths"] / 10
     assert {e["proof"] for e in pr["properties"].values()} == {"proved"}

@@ -150,7 +150,8 @@ def test_a_path_changes_only_the_candidates_it_may_make_false():
     assert s.check() == z3.sat
 
 
-@pytest.mark.parametrize("rlimit,solver", [(None, "z3"), (1, "z3"), (1, "bitwuzla")])
+@pytest.mark.parametrize("rlimit,solver", [(None, "z3"), (1, "z3"), (1, "bitwuzla"),
+                                           (1, "auto")])
 def test_houdini_keeps_inductive_and_drops_with_cti(rlimit, solver, monkeypatch):
     """Also with every query past the incremental solver's effort limit (``rlimit``
     1), so each is answered by the fresh solver it then goes to (the way large worlds
@@ -183,6 +184,48 @@ def test_houdini_keeps_inductive_and_drops_with_cti(rlimit, solver, monkeypatch)
     # parity breaks at the wrap (3 -> 0 flips y from 1 to 0: fine) -- it is inductive
     assert "parity" in r.kept
     assert bool(fresh) == bool(rlimit)  # these small queries fit the default limit
+
+
+def test_auto_asks_z3_first_then_bitwuzla_from_the_first_query_z3_gives_up_on(
+        monkeypatch):
+    """``--solver auto``: z3 is given at most ``AUTO_Z3_MS`` of a query's limit; the
+    first query it gives up on within that, and every later one, goes to Bitwuzla with
+    the caller's whole limit.  A give-up within a limit no longer than ``AUTO_Z3_MS``
+    is the caller's (no switch).  ``answered`` counts who answered what."""
+    import z3
+
+    from checker import induction
+
+    x = z3.BitVec("x", 8)
+    asked = []  # (solver, limit)
+    real_z3 = induction._Answerer._z3
+    gives_up = [False]
+
+    def fake_z3(self, assertions, ms):
+        asked.append(("z3", ms))
+        if gives_up[0]:
+            return z3.unknown, None
+        return real_z3(self, assertions, ms)
+
+    real_bw = induction.bitwuzla_solver.check
+    monkeypatch.setattr(induction._Answerer, "_z3", fake_z3)
+    monkeypatch.setattr(induction.bitwuzla_solver, "check",
+                        lambda tr, a, pre, ms: asked.append(("bitwuzla", ms))
+                        or real_bw(tr, a, pre, ms))
+    a = induction._Answerer([x], "auto")
+    ms = induction.AUTO_Z3_MS
+    assert a([z3.ULT(x, 3), x == 5], 4 * ms)[0] == z3.unsat
+    assert asked == [("z3", ms)]
+    gives_up[0] = True
+    assert a([x == 5], ms // 2)[0] == z3.unknown  # within the caller's own limit
+    assert asked[1:] == [("z3", ms // 2)]
+    r, mdl = a([z3.ULT(x, 3), x != 0], 4 * ms)  # z3 gives up within AUTO_Z3_MS
+    assert r == z3.sat and mdl.eval(x).as_long() in (1, 2)
+    assert asked[2:] == [("z3", ms), ("bitwuzla", 4 * ms)]
+    gives_up[0] = False
+    assert a([x == 5, x == 6], 4 * ms)[0] == z3.unsat  # Bitwuzla from now on
+    assert asked[4:] == [("bitwuzla", 4 * ms)]
+    assert a.answered == {"z3": 1, "bitwuzla": 2}
 
 
 @pytest.mark.parametrize("rlimit", [None, 1])
@@ -650,6 +693,8 @@ def test_a_round_says_which_candidates_z3_gave_up_on():
     unlink["no_leak"] = Cti("no_leak", b"", None, (), 559)
     assert "(bitwuzla gave up, no state: no_leak at path 559)" in round_report(
         1, StepCheck({"bpf_selem_unlink": unlink}, 59, 1.0, 3, 1, []), solver="bitwuzla")
+    assert "(z3 or Bitwuzla gave up, no state: no_leak at path 559)" in round_report(
+        1, StepCheck({"bpf_selem_unlink": unlink}, 59, 1.0, 3, 1, []), solver="auto")
     # where the round's time went: the slowest paths first, named by their step
     per_path = [(n, 0.5, 2, 0) for n in range(20)] + [(559, 152.4, 120, 24), (7, 9.0, 30, 1)]
     sc = StepCheck({}, 59, 170.0, 192, 25, [], per_path)
@@ -810,6 +855,14 @@ def test_step_check_report_renders():
                             "queries_given_up": 4, "query_seconds": 7.5, "lemmas_kept": [],
                             "seconds": 3})
     assert "(z3 gave up on 4 within 7.5 s: asked again in pieces)" in line, line
+    # --solver auto (the default): who answered the queries past z3's incremental core
+    line = _induction_line({"paths": 9, "relation_seconds": 1, "rounds": 2, "queries": 30,
+                            "queries_given_up": 4, "query_seconds": 7.5, "lemmas_kept": [],
+                            "seconds": 3, "solver": "auto",
+                            "answered_by": {"z3": 1200, "bitwuzla": 33}})
+    assert "(z3 or Bitwuzla gave up on 4 within 7.5 s" in line, line
+    assert ("queries past z3's incremental core answered by z3 (1,200) and Bitwuzla (33)"
+            in line), line
 
 
 def test_control_lemmas_prove_no_shared_storage_with_two_packets_on_two_cpus(monkeypatch):
@@ -985,6 +1038,9 @@ def test_heap_lemmas_prove_two_maps_on_two_cpus():
     for n, e in r["properties"].items():
         assert (e["proof"], e.get("method")) == ("proved", "induction"), n
     assert r["induction"]["rounds"] == 1 and r["induction"]["queries_given_up"] == 0
+    # the default solver, and who answered the queries past z3's incremental core
+    assert r["induction"]["solver"] == "auto"
+    assert set(r["induction"]["answered_by"]) == {"z3", "bitwuzla"}
     # no_leak was asked of no path: heap:no-leak-within, kept, implies it
     assert r["induction"]["goals_implied"] == {"no_leak": "heap:no-leak-within"}
     kept = set(r["properties"]["no_use_after_free"]["lemmas"])
@@ -1071,7 +1127,7 @@ def test_cli_prove_bad_usage_is_one_line():
                       (["--focus-states", "0"], "--focus-states must be at least 1"),
                       (["--search-cpus", "0"], "--search-cpus must be at least 1"),
                       (["--query-seconds", "0"], "--query-seconds must be more than 0"),
-                      (["--solver", "cvc5"], "unknown solver 'cvc5' (z3 or bitwuzla)")):
+                      (["--solver", "cvc5"], "unknown solver 'cvc5' (auto, z3 or bitwuzla)")):
         out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", *args],
                              capture_output=True, text=True, cwd=ROOT)
         assert out.returncode == 2 and msg in out.stderr
