@@ -54,6 +54,7 @@ import multiprocessing
 import os
 import pickle
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -357,11 +358,11 @@ def houdini_rounds(pre, initial: list[bytes], paths: list, candidates: list[Cand
 
 
 def _summed(counts) -> dict[str, int]:
-    out: dict[str, int] = {}
+    """The per-solver counts added up (zeros kept, unlike ``Counter.__add__``)."""
+    total: Counter = Counter()
     for c in counts:
-        for k, v in c.items():
-            out[k] = out.get(k, 0) + v
-    return out
+        total.update(c)
+    return dict(total)
 
 
 def _check_paths(pre, numbered, alive, key, timeout_ms, split, progress, total, solver):
