@@ -193,11 +193,8 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
 
     unit = "step" if merge else "path"  # what a query asks about, in progress lines
 
-    def prog(rnd, n, total, alive):
-        if progress and n % 50 == 0:
-            sys.stderr.write(f"  houdini round {rnd}: {unit} {n}/{total}, {alive} "
-                             "candidates alive\r")
-            sys.stderr.flush()
+    prog = _progress_line(progress, "  houdini round {rnd}: {unit} {n}/{total}, "
+                          "{alive} candidates alive, {minutes:.0f} min\r", unit)
 
     stats["merge_steps"] = merge
     if merge:
@@ -284,7 +281,25 @@ def round_report(rnd: int, sc, step_of=None, solver: str = "z3", paths_of=None) 
 
 
 SLOWEST = 5  # paths named in a round's report (ten in the JSON)
-PROGRESS_SECONDS = 2  # a long step check's progress line is rewritten at most this often
+PROGRESS_SECONDS = 2  # a long run's progress line is rewritten at most this often
+
+
+def _progress_line(progress: bool, text: str, unit: str):
+    """A Houdini progress callback ``(round, n, total, alive)`` that rewrites one stderr
+    line, ``text`` formatted with those, ``unit`` and the minutes since it was made, at
+    most once in ``PROGRESS_SECONDS`` (the first call always).  With one query per step
+    a call comes every few seconds to minutes, so a line written every fiftieth call
+    sat for ten minutes at 4/2/4; one written by the clock does not."""
+    t0, last = time.monotonic(), [None]
+
+    def line(rnd, n, total, alive):
+        now = time.monotonic()
+        if progress and (last[0] is None or now - last[0] >= PROGRESS_SECONDS):
+            last[0] = now
+            sys.stderr.write(text.format(rnd=rnd, unit=unit, n=n, total=total, alive=alive,
+                                         minutes=(now - t0) / 60))
+            sys.stderr.flush()
+    return line
 
 
 def slowest_paths(sc, step_of, k: int = 2 * SLOWEST) -> list[dict]:
@@ -306,17 +321,10 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
     (:func:`checker.induction.houdini_rounds`), the first one, with every candidate
     assumed, reported in ``stats["step_check"]``.  ``unit``: what one of ``ps`` is
     (a path, or a step's paths merged), as progress lines say."""
-    t0, last = time.monotonic(), [0.0]  # each forked process has its own ``last``
-
-    def tick(rnd, n, total, alive):
-        # every process reports the paths taken in all (a slow path in one does not
-        # freeze the line), at most once in PROGRESS_SECONDS each
-        now = time.monotonic()
-        if progress and now - last[0] >= PROGRESS_SECONDS:
-            last[0] = now
-            sys.stderr.write(f"  step check round {rnd}: {unit} {n}/{total} taken, "
-                             f"{alive} candidates alive, {(now - t0) / 60:.0f} min\r")
-            sys.stderr.flush()
+    # every process reports the paths taken in all (a slow path in one does not freeze
+    # the line); each forked process has its own copy of the line's clock
+    tick = _progress_line(progress, "  step check round {rnd}: {unit} {n}/{total} taken, "
+                          "{alive} candidates alive, {minutes:.0f} min\r", unit)
 
     def key(p):
         return step_name(m, p)

@@ -783,6 +783,30 @@ def test_every_worker_reports_progress(tmp_path):
     assert len({r[0] for r in rows}) == 2  # both workers, each its own process
 
 
+def test_houdini_progress_line_is_written_by_the_clock_not_every_fiftieth_query(
+        capsys, monkeypatch):
+    """Plain Houdini's progress line (``--jobs 1``) is rewritten at most once in
+    PROGRESS_SECONDS, whatever the query number: with one query per step, a line
+    written every fiftieth query sat at "step 50/63" for ten minutes at 4/2/4."""
+    import checker.prove_induction as pi
+
+    monkeypatch.setattr(pi, "PROGRESS_SECONDS", 0)
+    line = pi._progress_line(True, "  houdini round {rnd}: {unit} {n}/{total}, {alive} "
+                             "candidates alive, {minutes:.0f} min\r", "step")
+    for n in (0, 1, 2, 51):
+        line(1, n, 63, 578)
+    err = capsys.readouterr().err
+    assert [f"step {n}/63" in err for n in (0, 1, 2, 51)] == [True] * 4
+    assert "  houdini round 1: step 1/63, 578 candidates alive, 0 min\r" in err
+    monkeypatch.setattr(pi, "PROGRESS_SECONDS", 3600)
+    line = pi._progress_line(True, "{n}\r", "step")
+    for n in (7, 8, 50):
+        line(1, n, 63, 578)
+    assert capsys.readouterr().err == "7\r"  # the first call always, then the clock
+    pi._progress_line(False, "{n}\r", "step")(1, 0, 63, 578)
+    assert capsys.readouterr().err == ""
+
+
 def test_leave_out_names_lemmas_or_prefixes_never_goals():
     """--leave-out: a lemma by name (all its per-CPU candidates), or a prefix with *;
     goals are never left out; a pattern that names nothing is reported."""
