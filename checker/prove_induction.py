@@ -193,8 +193,7 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
 
     unit = "step" if merge else "path"  # what a query asks about, in progress lines
 
-    prog = _progress_line(progress, "  houdini round {rnd}: {unit} {n}/{total}, "
-                          "{alive} candidates alive, {minutes:.0f} min\r", unit)
+    prog = _progress_line(progress, HOUDINI_LINE, unit)
 
     stats["merge_steps"] = merge
     if merge:
@@ -282,6 +281,11 @@ def round_report(rnd: int, sc, step_of=None, solver: str = "z3", paths_of=None) 
 
 SLOWEST = 5  # paths named in a round's report (ten in the JSON)
 PROGRESS_SECONDS = 2  # a long run's progress line is rewritten at most this often
+# the progress lines of plain Houdini and of the rounds of step checks
+HOUDINI_LINE = ("  houdini round {rnd}: {unit} {n}/{total}, {alive} candidates alive, "
+                "{minutes:.0f} min\r")
+STEP_CHECK_LINE = ("  step check round {rnd}: {unit} {n}/{total} taken, {alive} candidates "
+                   "alive, {minutes:.0f} min\r")
 
 
 def _progress_line(progress: bool, text: str, unit: str):
@@ -323,8 +327,7 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
     (a path, or a step's paths merged), as progress lines say."""
     # every process reports the paths taken in all (a slow path in one does not freeze
     # the line); each forked process has its own copy of the line's clock
-    tick = _progress_line(progress, "  step check round {rnd}: {unit} {n}/{total} taken, "
-                          "{alive} candidates alive, {minutes:.0f} min\r", unit)
+    tick = _progress_line(progress, STEP_CHECK_LINE, unit)
 
     def key(p):
         return step_name(m, p)
