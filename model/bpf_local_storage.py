@@ -233,7 +233,10 @@ def walk_for_smap(k, st, m):
 # ---------------------------------------------------------------------------------
 # bpf_local_storage_lookup(local_storage = g_storage, smap = a_map, cacheit = l_cacheit)
 
-lookup = Proc("bpf_local_storage_lookup", FILE, regs=("l_cacheit", "l_sdata"))
+# static inline in the header since "bpf: Allow compiler to inline most of
+# bpf_local_storage_lookup()"; its slow path calls __bpf_local_storage_insert_cache()
+lookup = Proc("bpf_local_storage_lookup", "include/linux/bpf_local_storage.h",
+              regs=("l_cacheit", "l_sdata"))
 
 
 @lookup.step("sdata = cache[smap->cache_idx]; hit if sdata->smap == smap",
@@ -267,7 +270,8 @@ def lookup_walk(k):
 
 @lookup.step(
     "lock local_storage; if (selem_linked_to_storage(selem)) cache[cache_idx] = sdata; unlock",
-    func="__bpf_local_storage_insert_cache", short="lock; linked? cache[idx] = sdata; unlock")
+    func="__bpf_local_storage_insert_cache", file=FILE,
+    short="lock; linked? cache[idx] = sdata; unlock")
 def insert_cache(k):
     st, m, q = k.reg.g_storage, k.reg.a_map, k.reg.l_sdata
     idx = cache_idx(k, m)
@@ -562,7 +566,8 @@ def nofail_smap(k):
 
 @nofail.step(
     "b = b ?: select_bucket(smap, local_storage); lock b; "
-    "if (selem_linked_to_map(selem)) { hlist_del_init_rcu(&selem->map_node); unlink++ }; unlock",
+    "if (selem_linked_to_map(selem)) { hlist_del_init_rcu(&selem->map_node); unlink++ }; unlock; "
+    "WARN_ON_ONCE(err && in_map_free)",
     short="lock bucket; unlink map_node; unlock")
 def nofail_map(k):
     r = k.reg
@@ -585,7 +590,8 @@ def nofail_map(k):
         _nofail_to_storage_or_state(k)
 
 
-@nofail.step("RCU_INIT_POINTER(SDATA(selem)->smap, NULL)", short="selem->smap = NULL")
+@nofail.step("if (!err || in_map_free) RCU_INIT_POINTER(SDATA(selem)->smap, NULL)",
+             short="selem->smap = NULL")
 def nofail_clear_smap(k):
     k.selem(k.reg.n_selem).smap = 0
     _nofail_to_storage_or_state(k)
@@ -593,7 +599,8 @@ def nofail_clear_smap(k):
 
 @nofail.step(
     "lock local_storage; if (selem_linked_to_storage(selem)) { free_storage = "
-    "hlist_is_singular_node(); [map_free: misc: clear cache slot] hlist_del_init_rcu(snode) }",
+    "hlist_is_singular_node(); [if (smap && in_map_free) misc: clear cache slot] "
+    "hlist_del_init_rcu(snode) }",
     short="lock storage; free_storage = last?")
 def nofail_storage(k):
     r = k.reg
@@ -671,13 +678,15 @@ def nofail_unlink_storage(k):
     _nofail_after_storage_lock(k)
 
 
-@nofail.step("RCU_INIT_POINTER(selem->local_storage, NULL)", short="selem->local_storage = NULL")
+@nofail.step("if (!err || !in_map_free) RCU_INIT_POINTER(selem->local_storage, NULL)",
+             short="selem->local_storage = NULL")
 def nofail_clear_ls(k):
     k.selem(k.reg.n_selem).local_storage = 0
     _nofail_to_state(k)
 
 
-@nofail.step("atomic_or(in_map_free ? SELEM_MAP_UNLINKED : SELEM_STORAGE_UNLINKED, "
+@nofail.step("if (unlink != 2) atomic_or(in_map_free ? SELEM_MAP_UNLINKED : "
+             "SELEM_STORAGE_UNLINKED, "
              "&selem->state) (rfc-fix: not in map_free while "
              "!hlist_unhashed_lockless(&selem->map_node))",
              short="atomic_or(state, *_UNLINKED)")

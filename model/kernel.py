@@ -59,6 +59,11 @@ class Step:
     fn: object
     local: bool = False  # touches only this CPU's registers: may run in the same transition
     short: str = ""  # a few words for race diagrams
+    file: str = ""  # where ``func`` is defined, when not in ``proc.file``
+
+    @property
+    def where(self) -> str:
+        return self.file or self.proc.file
 
     @property
     def label(self) -> str:
@@ -82,8 +87,10 @@ class Proc:
         self.regs = regs
         self.steps: list[Step] = []
 
-    def step(self, what: str, func: str | None = None, local: bool = False, short: str = ""):
-        """Register ``fn`` as an atomic step; ``func`` names an inlined callee.
+    def step(self, what: str, func: str | None = None, local: bool = False, short: str = "",
+             file: str = ""):
+        """Register ``fn`` as an atomic step; ``func`` names an inlined callee (defined
+        in ``file`` when that is not the Proc's file).
 
         ``local`` steps only move values between this CPU's registers (returning a
         result to the caller); they are independent of every other CPU, so the checker
@@ -94,7 +101,7 @@ class Proc:
             code = len(STEPS) + 1
             if code >= PC_OP_DONE:
                 raise ModelError("too many steps for a one-byte pc")
-            st = Step(code, self, func or self.name, what, fn, local, short or what)
+            st = Step(code, self, func or self.name, what, fn, local, short or what, file)
             STEPS[code] = st
             _BY_FN[fn] = st
             self.steps.append(st)

@@ -13,4 +13,4 @@ def test_conformance_table_is_current():
 
 def test_every_step_names_a_kernel_function():
     for st in STEPS.values():
-        assert st.func and st.what and st.proc.file
+        assert st.func and st.what and st.where
