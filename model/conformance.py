@@ -58,7 +58,11 @@ NOTES = """
   runs before `kfree_skbmem()`; `__skb_ext_put(skb->extensions);
   skb->active_extensions = 0;`).  Only the CPU that owns the skb touches those fields,
   and the properties that read them are checked between ops, so no step can see the
-  difference.
+  difference.  `kfree_skb` leaves a freed skb's `active_extensions` as they were
+  (the kernel's `skb_release_head_state()` ends with `skb_ext_reset(skb)` since
+  "net: allow skb_release_head_state() to be called multiple times", and with
+  `skb_ext_put(skb)` before it): no step reads a freed skb, and the properties read
+  live packets only.
 - `skb_ext_add()` appending the BPF_STORAGE chunk sets `ext->storage` to NULL.  In the
   kernel the new chunk holds whatever the slab object held (`__skb_ext_alloc()` clears
   only `offset[]`; the COW `memcpy` copies the old chunks); the RFC's kfunc writes

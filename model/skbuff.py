@@ -210,8 +210,9 @@ def skb_ext_reset(k):
 free = Proc("kfree_skb", FILE)
 
 
-@free.step("skb_release_head_state: skb_ext_put(skb) (the skb is no longer live)",
-           short="skb_ext_put(skb)")
+@free.step("skb_release_head_state: skb_ext_reset(skb): if (skb->active_extensions) "
+           "__skb_ext_put(skb->extensions) (the skb is no longer live)",
+           short="skb_ext_reset(skb)")
 def kfree_skb(k):
     x = k.reg.a_skb
     skb = k.skb(x)
