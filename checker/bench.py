@@ -25,6 +25,9 @@ def _child(path: str | None, w: int):
         else:
             r = runner.check_spec(path, progress=False, traces=False)
             out = {k: r[k] for k in ("states", "transitions", "seconds", "complete")}
+    except Exception as e:  # reported by the parent as this spec's error
+        out = {"error": f"{type(e).__name__}: {e}"}
+    try:
         os.write(w, json.dumps(out).encode())
     finally:
         os._exit(0)
@@ -48,9 +51,12 @@ def measure(path: str | None) -> dict:
 
 
 def main(args) -> int:
-    from .cli import spec_paths
+    from .cli import _validate, spec_paths, writable
 
     files = spec_paths(args.paths)
+    if getattr(args, "record", None):
+        writable(args.record, "--record", is_dir=False)
+    _validate(files)  # a bad spec is the usual one-line error (exit 2), not a row of zeros
     rows = [("baseline (interpreter + model)", measure(None))]
     for f in files:
         rows.append((Path(f).stem, measure(f)))
@@ -72,6 +78,9 @@ def main(args) -> int:
         print("-" * len(head))
         rate = total_states / total_secs if total_secs else 0
         print(f"{'total':36} {total_states:>9} {'':>12} {total_secs:>8.2f} {rate:>9.0f}")
+    failed = [(name, r["error"]) for name, r in rows if "error" in r]
+    for name, err in failed:
+        print(f"check: bench: {name}: {err}", file=sys.stderr)
     if getattr(args, "record", None):
         try:
             commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
@@ -82,4 +91,4 @@ def main(args) -> int:
                 "specs": {name: r for name, r in rows}}
         with open(args.record, "a") as fh:
             fh.write(json.dumps(line) + "\n")
-    return 0
+    return 1 if failed else 0

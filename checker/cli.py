@@ -46,8 +46,26 @@ def spec_paths(paths: list[str]) -> list[str]:
         return spec_files(None)
     out = []
     for p in paths:
-        out += spec_files(p) if Path(p).is_dir() else [p]
+        if Path(p).is_dir():
+            out += spec_files(p)
+        elif Path(p).is_file():
+            out.append(p)
+        else:
+            raise UsageError(f"{p}: no such spec file or directory")
     return out
+
+
+def writable(path: str, what: str, is_dir: bool = True) -> None:
+    """A path the command will write (--out, --graph, --save-specs, --record): a
+    one-line usage error now, not a traceback after the exploration."""
+    p = Path(path)
+    if p.exists() and p.is_dir() != is_dir:
+        raise UsageError(f"{what} {path}: not a {'folder' if is_dir else 'file'}")
+    q = p if is_dir else p.parent  # a file's folder must exist; a folder is created
+    while is_dir and not q.exists() and q != q.parent:
+        q = q.parent
+    if not q.is_dir() or not os.access(q, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: cannot be written ({q} is not a writable folder)")
 
 
 def _validate(files: list[str]):
@@ -166,11 +184,21 @@ def report(results: list[dict], ok: bool) -> dict:
 
 
 def cmd_check(files: list[str], args) -> int:
+    if not args.no_traces:
+        writable(args.out, "--out")
+    if args.graph:
+        writable(args.graph, "--graph")
     opts = {"progress": not args.quiet, "lazy_rcu": not args.eager_rcu,
             "chain_local": not args.no_chain, "max_states": args.max_states}
     if args.graph:
         Path(args.graph).mkdir(parents=True, exist_ok=True)
     jobs = args.jobs or os.cpu_count() or 1
+    pfile = Path(args.dir or default_specs_dir()) / "default.proofs" \
+        if getattr(args, "proofs", False) else None
+    if pfile and pfile.is_file():
+        from . import proofs
+
+        proofs.load_defaults(pfile)  # a malformed file fails now, not after the specs
     if args.graph:
         results, interrupted = [], False
         _validate(files)
@@ -182,11 +210,7 @@ def cmd_check(files: list[str], args) -> int:
     ok = all(r["matches_expectations"] for r in results) and not interrupted
     ok = ok and len(results) == len(files)
     proofs_res = []
-    pfile = Path(args.dir or default_specs_dir()) / "default.proofs" \
-        if getattr(args, "proofs", False) else None
     if pfile and pfile.is_file() and not interrupted:
-        from . import proofs
-
         proofs_res = proofs.run_defaults(pfile, progress=not args.quiet, jobs=jobs)
         ok = ok and all(r["matches_expectations"] for r in proofs_res)
     run_dir = None if args.no_traces else write_traces(results, Path(args.out), proofs_res)
@@ -225,6 +249,8 @@ def cmd_prove(args) -> int:
     from . import proofs
 
     size = proofs.size_from_args(args)
+    if args.save_specs:
+        writable(args.save_specs, "prove: --save-specs")
     if args.focus_states is not None and args.focus_states < 1:
         raise proofs.ProofUsageError("prove: --focus-states must be at least 1")
     if args.walks < 0 or args.walk_depth < 1:
@@ -487,6 +513,9 @@ def main(argv=None) -> int:
             return cmd_check(spec_files(args.dir), args)
         if args.cmd == "run":
             for f in args.files:
+                if Path(f).is_dir():
+                    raise UsageError(f"{f}: a directory, not a spec file "
+                                     "(`check all DIR` runs a directory)")
                 if not Path(f).is_file():
                     raise UsageError(f"{f}: no such spec file")
             return cmd_check(args.files, args)
@@ -503,6 +532,10 @@ def main(argv=None) -> int:
         return 2
     except UsageError as e:  # also proofs.ProofUsageError
         print(f"check: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file or folder the command reads or writes (not a spec)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"check: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     return 2
 

@@ -27,8 +27,37 @@ BUDGETS = {"search_states", "exhaustive_states", "induction", "induction_seconds
            "seed"}
 
 
+PROOF_KEYS = {"design", "mutations", "sizes", "budgets", "expect"}
+# the sizes a default proof may set (WorldSize's fields; cpu_ops only for focus worlds)
+SIZE_KEYS = {"skbs", "maps", "cpus", "cache_size", "lock_failures", "alloc_failures",
+             "exts", "storages", "selems", "without"}
+
+
 class ProofUsageError(UsageError):
     pass
+
+
+BOOL_BUDGETS = {"induction", "control_lemmas", "heap_lemmas"}
+LIST_BUDGETS = {"focus", "focus_spec"}
+
+
+def _budget_ok(k: str, v) -> bool:
+    if k in BOOL_BUDGETS:
+        return type(v) is bool
+    if k in LIST_BUDGETS:
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    return type(v) is int and v >= 0
+
+
+def _table(t, where: str, keys) -> dict:
+    """A TOML table of default.proofs, with only ``keys`` (None: any key)."""
+    if not isinstance(t, dict):
+        raise ProofUsageError(f"{where}: must be a table")
+    extra = sorted(set(t) - keys) if keys is not None else []
+    if extra:
+        raise ProofUsageError(f"{where}: unknown key {extra[0]!r} (expected one of: "
+                              f"{', '.join(sorted(keys))})")
+    return t
 
 
 def check_design(design: str) -> None:
@@ -47,23 +76,33 @@ def check_without(ops, where: str) -> tuple[str, ...]:
     return ops
 
 
-def size_from_args(a) -> WorldSize:
-    for name in ("skbs", "maps", "cpus", "cache_size"):
-        if getattr(a, name) < 1:
-            raise ProofUsageError(f"prove: --{name.replace('_', '-')} must be at least 1")
-    for name in ("lock_failures", "alloc_failures"):
-        if getattr(a, name) < 0:
-            raise ProofUsageError(f"prove: --{name.replace('_', '-')} must be at least 0")
-    without = check_without((x.strip() for x in a.without.split(",") if x.strip()),
-                            "prove: --without")
-    z = WorldSize(a.skbs, a.maps, a.cpus, a.cache_size, a.lock_failures, a.alloc_failures,
-                  without=without)
+def check_size(z: WorldSize, where: str, name=lambda f: f) -> WorldSize:
+    """Counts at least 1 (failure budgets at least 0) and pools the layout can hold;
+    ``name`` spells a field as the user wrote it (``--cache-size``, ``sizes.cache_size``)."""
+    for f in ("skbs", "maps", "cpus", "cache_size", "exts", "storages", "selems",
+              "lock_failures", "alloc_failures"):
+        v, least = getattr(z, f), 0 if f.endswith("_failures") else 1
+        if v is None and f in ("exts", "storages", "selems"):
+            continue
+        if type(v) is not int:
+            raise ProofUsageError(f"{where}: {name(f)} must be an integer >= {least}, "
+                                  f"not {v!r}")
+        if v < least:
+            raise ProofUsageError(f"{where}: {name(f)} must be at least {least}")
     try:
         e, s, q = z.pools()
         Sizes(z.skbs, e, s, q, z.maps, z.cpus, 1)
     except ValueError as err:
-        raise ProofUsageError(f"prove: {err}") from None
+        raise ProofUsageError(f"{where}: {err}") from None
     return z
+
+
+def size_from_args(a) -> WorldSize:
+    without = check_without((x.strip() for x in a.without.split(",") if x.strip()),
+                            "prove: --without")
+    z = WorldSize(a.skbs, a.maps, a.cpus, a.cache_size, a.lock_failures, a.alloc_failures,
+                  without=without)
+    return check_size(z, "prove", lambda f: "--" + f.replace("_", "-"))
 
 
 def mutations_from_args(text: str) -> tuple[str, ...]:
@@ -107,36 +146,51 @@ def focus_specs(where: str, base: Path, files) -> tuple[Focus, ...]:
 def load_defaults(path: Path) -> list[dict]:
     """[[proof]] tables: design, mutations, sizes, budgets and [proof.expect]."""
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ProofUsageError(f"{path}: not UTF-8 text (TOML is UTF-8): byte {e.start}") \
+            from None
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ProofUsageError(f"{path}: {e}") from None
+    extra = sorted(set(data) - {"proof"})
+    if extra or not isinstance(data.get("proof", []), list):
+        raise ProofUsageError(f"{path}: " + (f"unknown key {extra[0]!r}" if extra else
+                                             "'proof' must be [[proof]] tables"))
     out = []
     for n, p in enumerate(data.get("proof", []), 1):
         where = f"{path}: [[proof]] #{n}"
+        _table(p, where, PROOF_KEYS)
         if p.get("design") not in DESIGNS:
             raise ProofUsageError(f"{where}: unknown design {p.get('design')!r}")
+        if not isinstance(p.get("mutations", []), list):
+            raise ProofUsageError(f"{where}: mutations must be a list of names")
         for m in p.get("mutations", []):
             if m not in MUTATIONS:
                 raise ProofUsageError(f"{where}: unknown mutation {m!r}")
-        sz = dict(p.get("sizes", {}))
+        sz = dict(_table(p.get("sizes", {}), f"{where}: sizes", SIZE_KEYS))
         if "without" in sz:
+            if not isinstance(sz["without"], list):
+                raise ProofUsageError(f"{where}: sizes.without must be a list of ops")
             sz["without"] = check_without(sz["without"], f"{where}: sizes.without")
-        try:
-            size = WorldSize(**sz)
-        except TypeError as e:
-            raise ProofUsageError(f"{where}: sizes: {e}") from None
-        b = p.get("budgets", {})
+        size = check_size(WorldSize(**sz), where, lambda f: "sizes." + f)
+        b = _table(p.get("budgets", {}), f"{where}: budgets", None)
         unknown = sorted(set(b) - BUDGETS)
         if unknown:
             raise ProofUsageError(f"{where}: unknown budget {unknown[0]!r} (expected one "
                                   f"of: {', '.join(sorted(BUDGETS))})")
+        for k, v in b.items():
+            if not _budget_ok(k, v):
+                raise ProofUsageError(f"{where}: budgets.{k} = {v!r}: expected "
+                                      + ("true or false" if k in BOOL_BUDGETS else
+                                         "a list of strings" if k in LIST_BUDGETS else
+                                         "an integer >= 0"))
         try:
             focus = tuple(parse_focus(t) for t in b.get("focus", []))
         except ValueError as e:
             raise ProofUsageError(f"{where}: budgets.{e}") from None
         focus += focus_specs(f"{where}: budgets.focus_spec", path.parent,
                              b.get("focus_spec", []))
-        exp = p.get("expect", {})
+        exp = _table(p.get("expect", {}), f"{where}: expect", None)
         for k, v in exp.items():
             if k not in PROVE_PROPERTIES or v not in PROOF_VERDICTS:
                 raise ProofUsageError(f"{where}: expect {k} = {v!r}")

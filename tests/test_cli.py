@@ -104,6 +104,68 @@ def test_op_on_packet_freed_by_another_thread_is_a_spec_error(tmp_path, capsys):
     assert "thread 'cpu1', op 'get(A, M)'" in err and "already freed" in err
 
 
+def test_spec_not_utf8_or_a_directory_is_one_line(tmp_path, capsys):
+    f = tmp_path / "bin.toml"
+    f.write_bytes(b"\xff\xfe[spec]\n")
+    assert main(["run", str(f), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(f) in err and "not UTF-8" in err, err
+    d = tmp_path / "d.toml"
+    d.mkdir()
+    assert main(["run", str(d), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "a directory, not a spec file" in err, err
+
+
+def test_bench_measures_a_spec_and_refuses_bad_ones(tmp_path, capsys):
+    f = write(tmp_path, GOOD)
+    assert main(["bench", f, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows["s"]["states"] > 0 and rows["s"]["complete"] and "error" not in rows["s"]
+    assert rows["baseline (interpreter + model)"]["states"] == 0
+    bad = write(tmp_path, "[[thread]\n", "bad.toml")
+    for args in ([bad], [str(tmp_path / "missing.toml")]):
+        assert main(["bench", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and args[0] in err, err
+
+
+def test_unwritable_output_paths_are_one_line_usage_errors(tmp_path, capsys):
+    f = write(tmp_path, GOOD)
+    blocker = write(tmp_path, "", "file")  # a file where a folder is needed
+    for args in (["run", f, "--out", blocker + "/sub"], ["run", f, "--graph", blocker],
+                 ["bench", f, "--record", str(tmp_path / "no" / "such" / "r.json")],
+                 ["prove", "--skbs", "1", "--maps", "1", "--cpus", "1",
+                  "--save-specs", blocker]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and args[-2] in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("proof = 3\n", "'proof' must be [[proof]] tables"),
+    ("x = 1\n", "unknown key 'x'"),
+    ("[[proof]]\nfoo = 1\n", "#1: unknown key 'foo'"),
+    ('[[proof]]\ndesign = "rfc"\nsizes = "x"\n', "#1: sizes: must be a table"),
+    ('[[proof]]\ndesign = "rfc"\nsizes = {skbs = 0}\n', "sizes.skbs must be at least 1"),
+    ('[[proof]]\ndesign = "rfc"\nsizes = {skbs = 1.5}\n', "sizes.skbs must be an integer"),
+    ('[[proof]]\ndesign = "rfc"\nsizes = {frob = 2}\n', "sizes: unknown key 'frob'"),
+    ('[[proof]]\ndesign = "rfc"\nsizes = {without = "get"}\n', "sizes.without must be a list"),
+    ('[[proof]]\ndesign = "rfc"\nmutations = "x"\n', "mutations must be a list"),
+    ('[[proof]]\ndesign = "rfc"\nbudgets = {search_states = "many"}\n',
+     "budgets.search_states = 'many'"),
+    ('[[proof]]\ndesign = "rfc"\nbudgets = {induction = 1}\n', "expected true or false"),
+    ('[[proof]]\ndesign = "rfc"\nexpect = 3\n', "#1: expect: must be a table"),
+])
+def test_bad_default_proofs_are_one_line_errors(tmp_path, capsys, text, needle):
+    """`check all DIR` reads DIR/default.proofs: a malformed one is a usage error."""
+    write(tmp_path, GOOD)
+    (tmp_path / "default.proofs").write_text(text)
+    assert main(["all", str(tmp_path), "-q", "--no-traces"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and needle in err and "default.proofs" in err, err
+
+
 def test_missing_file_and_bad_usage(capsys):
     assert main(["run", "/nonexistent.toml"]) == 2
     assert main(["frobnicate"]) == 2
