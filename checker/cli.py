@@ -183,7 +183,16 @@ def report(results: list[dict], ok: bool) -> dict:
     return {"format": 1, "specs": specs, "matches_expectations": ok}
 
 
+def check_jobs(args, where: str) -> None:
+    """--jobs of run, all and agree: 0 is one per core."""
+    if args.jobs < 0:
+        raise UsageError(f"{where}--jobs must be at least 0 (0: one per core)")
+
+
 def cmd_check(files: list[str], args) -> int:
+    check_jobs(args, "")
+    if args.max_states is not None and args.max_states < 1:
+        raise UsageError("--max-states must be at least 1")
     if not args.no_traces:
         writable(args.out, "--out")
     if args.graph:
@@ -253,6 +262,12 @@ def cmd_prove(args) -> int:
         writable(args.save_specs, "prove: --save-specs")
     if args.focus_states is not None and args.focus_states < 1:
         raise proofs.ProofUsageError("prove: --focus-states must be at least 1")
+    for flag in ("search_states", "exhaustive_states"):
+        if getattr(args, flag) < 0:
+            raise proofs.ProofUsageError(f"prove: --{flag.replace('_', '-')} must be at "
+                                         "least 0")
+    if not args.induction_seconds > 0:
+        raise proofs.ProofUsageError("prove: --induction-seconds must be more than 0")
     if args.walks < 0 or args.walk_depth < 1:
         raise proofs.ProofUsageError("prove: --walks must be at least 0 and --walk-depth "
                                      "at least 1")
@@ -313,6 +328,7 @@ def cmd_agree(args) -> int:
     _validate(files)
     if args.bmc_seconds < 0:
         raise UsageError("agree: --bmc-seconds must be at least 0")
+    check_jobs(args, "agree: ")
     jobs = min(args.jobs or os.cpu_count() or 1, len(files))
     one = partial(agree.agree_spec, bmc_seconds=args.bmc_seconds, progress=not args.quiet)
     results: list[dict] = []

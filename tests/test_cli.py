@@ -166,6 +166,21 @@ def test_bad_default_proofs_are_one_line_errors(tmp_path, capsys, text, needle):
     assert "\n" not in err and needle in err and "default.proofs" in err, err
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["run", "{f}", "--jobs", "-2"], "--jobs must be at least 0"),
+    (["run", "{f}", "--max-states", "0"], "--max-states must be at least 1"),
+    (["agree", "{f}", "--jobs", "-1"], "agree: --jobs must be at least 0"),
+    (["prove", "--search-states", "-1"], "--search-states must be at least 0"),
+    (["prove", "--exhaustive-states", "-1"], "--exhaustive-states must be at least 0"),
+    (["prove", "--induction-seconds", "0"], "--induction-seconds must be more than 0"),
+])
+def test_options_out_of_range_are_one_line_errors(tmp_path, capsys, args, needle):
+    f = write(tmp_path, GOOD)
+    assert main([a.format(f=f) for a in args] + ["-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and needle in err, err
+
+
 def test_missing_file_and_bad_usage(capsys):
     assert main(["run", "/nonexistent.toml"]) == 2
     assert main(["frobnicate"]) == 2
