@@ -135,7 +135,7 @@ def parse(data: dict, file: str) -> Spec:
     if not isinstance(name, str) or not isinstance(desc, str):
         raise SpecError(f"{file}: [spec] name and description must be strings")
     design = sp.get("design", "rfc")
-    if design not in DESIGNS:
+    if not isinstance(design, str) or design not in DESIGNS:
         raise SpecError(f"{file}: [spec] unknown design '{design}' "
                         f"(expected one of: {', '.join(DESIGNS)})")
     muts = sp.get("mutations", [])
