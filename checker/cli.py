@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
@@ -66,6 +67,10 @@ def writable(path: str, what: str, is_dir: bool = True) -> None:
         q = q.parent
     if not q.is_dir() or not os.access(q, os.W_OK | os.X_OK):
         raise UsageError(f"{what} {path}: cannot be written ({q} is not a writable folder)")
+    try:  # root passes os.access everywhere: try a folder there (removed at once)
+        tempfile.TemporaryDirectory(dir=q).cleanup()
+    except OSError as e:
+        raise UsageError(f"{what} {path}: cannot be written ({q}: {e.strerror})") from None
 
 
 def _validate(files: list[str]):
