@@ -209,10 +209,11 @@ def cmd_check(files: list[str], args) -> int:
     jobs = args.jobs or os.cpu_count() or 1
     pfile = Path(args.dir or default_specs_dir()) / "default.proofs" \
         if getattr(args, "proofs", False) else None
+    defaults = None
     if pfile and pfile.is_file():
         from . import proofs
 
-        proofs.load_defaults(pfile)  # a malformed file fails now, not after the specs
+        defaults = proofs.load_defaults(pfile)  # a malformed file fails now, not later
     if args.graph:
         results, interrupted = [], False
         _validate(files)
@@ -225,7 +226,8 @@ def cmd_check(files: list[str], args) -> int:
     ok = ok and len(results) == len(files)
     proofs_res = []
     if pfile and pfile.is_file() and not interrupted:
-        proofs_res = proofs.run_defaults(pfile, progress=not args.quiet, jobs=jobs)
+        proofs_res = proofs.run_defaults(pfile, progress=not args.quiet, jobs=jobs,
+                                         defaults=defaults)
         ok = ok and all(r["matches_expectations"] for r in proofs_res)
     run_dir = None if args.no_traces else write_traces(results, Path(args.out), proofs_res)
     if args.json:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 import textwrap
-import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from model.designs import DESIGNS, MUTATIONS
 from model.layout import Sizes
 from model.openworld import Focus, WorldSize, focus_from_spec, parse_focus
 from model.ops import OPS
+from model.spec import SpecError, read_toml
 
 from .induction import solver_text
 from .prover import prove
@@ -46,7 +46,9 @@ def _budget_ok(k: str, v) -> bool:
         return type(v) is bool
     if k in LIST_BUDGETS:
         return isinstance(v, list) and all(isinstance(x, str) for x in v)
-    return type(v) is int and v >= 0
+    if k == "induction_seconds":  # a float, as --induction-seconds
+        return type(v) in (int, float) and v > 0
+    return type(v) is int and (v >= 0 or k == "seed")
 
 
 def _table(t, where: str, keys) -> dict:
@@ -146,12 +148,9 @@ def focus_specs(where: str, base: Path, files) -> tuple[Focus, ...]:
 def load_defaults(path: Path) -> list[dict]:
     """[[proof]] tables: design, mutations, sizes, budgets and [proof.expect]."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise ProofUsageError(f"{path}: not UTF-8 text (TOML is UTF-8): byte {e.start}") \
-            from None
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ProofUsageError(f"{path}: {e}") from None
+        data = read_toml(path)
+    except SpecError as e:
+        raise ProofUsageError(str(e)) from None
     extra = sorted(set(data) - {"proof"})
     if extra or not isinstance(data.get("proof", []), list):
         raise ProofUsageError(f"{path}: " + (f"unknown key {extra[0]!r}" if extra else
@@ -183,6 +182,8 @@ def load_defaults(path: Path) -> list[dict]:
                 raise ProofUsageError(f"{where}: budgets.{k} = {v!r}: expected "
                                       + ("true or false" if k in BOOL_BUDGETS else
                                          "a list of strings" if k in LIST_BUDGETS else
+                                         "a number > 0" if k == "induction_seconds" else
+                                         "an integer" if k == "seed" else
                                          "an integer >= 0"))
         try:
             focus = tuple(parse_focus(t) for t in b.get("focus", []))
@@ -220,13 +221,15 @@ def _run_default(d: dict, progress: bool) -> dict:
     return res
 
 
-def run_defaults(path: Path, progress: bool, jobs: int = 1) -> list[dict]:
+def run_defaults(path: Path, progress: bool, jobs: int = 1,
+                 defaults: list[dict] | None = None) -> list[dict]:
     """The default proofs, in the file's order.  With ``jobs`` > 1 they run in that
     many processes, the inductions first (the longest); each worker is then quiet and
     a line per finished proof goes to stderr instead of the per-step progress (the
     verdicts do not depend on the schedule: searches and walks are seeded, and an
-    induction's time limit is its row's ``induction_seconds``)."""
-    defaults = load_defaults(path)
+    induction's time limit is its row's ``induction_seconds``).  ``defaults``: the
+    file as :func:`load_defaults` read it already."""
+    defaults = load_defaults(path) if defaults is None else defaults
     jobs = min(jobs, len(defaults))
     if jobs <= 1:
         return [_run_default(d, progress) for d in defaults]

@@ -84,19 +84,22 @@ class Spec:
         raise KeyError(gid)
 
 
-def load(path: str | Path) -> Spec:
+def read_toml(path: str | Path) -> dict:
+    """A TOML file (a spec, specs/default.proofs); SpecError naming the file if it
+    cannot be read, is not UTF-8 or is not TOML."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise SpecError(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError as e:
         raise SpecError(f"{path}: not UTF-8 text (TOML is UTF-8): byte {e.start}") from None
-    try:
-        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
-    return parse(data, str(path))
+
+
+def load(path: str | Path) -> Spec:
+    return parse(read_toml(path), str(path))
 
 
 def _keys(where: str, table, allowed):
