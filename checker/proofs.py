@@ -331,17 +331,19 @@ def proof_dir(res: dict) -> str:
 
 def proof_trace_text(res: dict, prop: str) -> str:
     """The text file written for one violation found by a proof (like a spec's)."""
-    from .trace import render_steps
+    from .trace import TEXT_WIDTH, labelled, render_steps, state_lines
 
     e = res["properties"][prop]
-    ops = [f"  {t}: {', '.join(o)}" for t, o in e.get("workload", {}).items()]
+    ops = [line for t, o in e.get("workload", {}).items()
+           for line in textwrap.wrap(f"{t}: {', '.join(o)}", TEXT_WIDTH,
+                                     initial_indent="  ", subsequent_indent="      ")]
     head = [f"proof:    {_prove_command(res)}",
             f"property: {prop} VIOLATED (expected: {e.get('expected', 'proved')})",
-            f"why:      {e.get('why', '')}", "",
+            *labelled("why:", e.get("why", "")), "",
             "The ops each CPU started (check prove --save-specs writes them as a spec):",
             *ops, "", "Race diagram", "", e["race"], "Steps (fields each step changed)", ""]
     tail = ["", "State at the violation", ""]
-    tail += [f"  {k}: {v}" for k, v in e.get("final_state", {}).items()]
+    tail += [line for k, v in e.get("final_state", {}).items() for line in state_lines(k, v)]
     return "\n".join(head) + render_steps(e["trace"]) + "\n".join(tail) + "\n"
 
 

@@ -93,14 +93,14 @@ def trace_text(res: dict, prop: str) -> str:
     """The text file written for one violation."""
     e = res["properties"][prop]
     head = [
-        f"spec:     {res['name']} ({res['file']})",
+        *tr.labelled("spec:", f"{res['name']} ({res['file']})"),
         f"design:   {res['design']}" + (f", mutations: {', '.join(res['mutations'])}"
                                         if res["mutations"] else ""),
         f"property: {prop} VIOLATED (expected: {e['expected']})",
-        f"why:      {e.get('why', '')}",
+        *tr.labelled("why:", e.get("why", "")),
         "", "Race diagram", "", e["race"], "Steps (fields each step changed)", "",
     ]
     body = tr.render_steps(e["trace"])
     tail = ["", "State at the violation", ""]
-    tail += [f"  {k}: {v}" for k, v in e["final_state"].items()]
+    tail += [line for k, v in e["final_state"].items() for line in tr.state_lines(k, v)]
     return "\n".join(head) + body + "\n".join(tail) + "\n"

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import textwrap
 
+# Trace files are pasted into mailing-list replies: prose wraps at TEXT_WIDTH, and a
+# race diagram of up to three CPUs stays within DIAGRAM_WIDTH columns.
+TEXT_WIDTH = 88
+DIAGRAM_WIDTH = 100
+
 
 def build(ex, sid: int, label_parts, describe) -> list[dict]:
     """One entry per transition from the initial state to state ``sid``."""
@@ -33,25 +38,54 @@ def entry(lp: dict, da: dict, db: dict, notes=()) -> dict:
     }
 
 
+def labelled(label: str, text: str) -> list[str]:
+    """``label`` (padded to 10 columns) and ``text`` wrapped under it."""
+    return textwrap.wrap(text, TEXT_WIDTH, initial_indent=f"{label:<10}",
+                         subsequent_indent=" " * 10, break_on_hyphens=False) or [label]
+
+
 def render_steps(trace: list[dict], header: str = "") -> str:
     lines = [header] if header else []
     for n, st in enumerate(trace, 1):
         lines.append(f"[{n}] {st['thread']}: {st['op']}")
         for part in st["step"].split(" ; "):
-            lines.extend(textwrap.wrap(part, 96, initial_indent="      ",
+            lines.extend(textwrap.wrap(part, TEXT_WIDTH, initial_indent="      ",
                                        subsequent_indent="          "))
         for note in st["notes"]:
-            lines.append(f"      // {note}")
+            lines.extend(textwrap.wrap(f"// {note}", TEXT_WIDTH, initial_indent="      ",
+                                       subsequent_indent="         "))
         for key, val in st["changes"].items():
-            lines.append(f"        {key}: {val}")
+            lines.extend(change_lines(key, val))
     return "\n".join(lines) + "\n"
 
 
-def render_race(trace: list[dict], threads: list[str], width: int = 46) -> str:
+def change_lines(key: str, val: str) -> list[str]:
+    """``key: before -> after``, with ``-> after`` on a line of its own if too long."""
+    line = f"        {key}: {val}"
+    before, arrow, after = val.partition(" -> ")
+    if len(line) <= TEXT_WIDTH or not arrow:
+        return [line]
+    return [f"        {key}: {before}", f"          -> {after}"]
+
+
+def state_lines(key: str, val: str) -> list[str]:
+    """One field of the state at the violation, wrapped under its value."""
+    return textwrap.wrap(f"{key}: {val}", TEXT_WIDTH, initial_indent="  ",
+                         subsequent_indent=" " * (4 + len(key)), break_on_hyphens=False)
+
+
+def column_width(ncols: int) -> int:
+    """46 columns per CPU for two CPUs; narrower for more, down to 32, so that three
+    CPUs fit in DIAGRAM_WIDTH."""
+    return 46 if ncols <= 2 else max(32, DIAGRAM_WIDTH // ncols)
+
+
+def render_race(trace: list[dict], threads: list[str], width: int | None = None) -> str:
     """The diagram kernel developers put in commit messages: one column per CPU, each
     op with the functions it runs and what each step does, in the order they ran."""
     cols = [t for t in threads if any(st["thread"] == t for st in trace)]
     cols += sorted({st["thread"] for st in trace} - set(cols))
+    width = width or column_width(len(cols))
     rows: list[tuple[int, str]] = []
     last_op: dict[int, str] = {}
     last_fn: dict[int, str] = {}

@@ -203,3 +203,19 @@ def test_console_script_no_traceback_on_bad_spec(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_trace_files_fit_a_mail(tmp_path, capsys):
+    """A three-CPU trace file is pasted into a mailing-list reply: its prose wraps at 88
+    columns, and its race diagram (three columns of 33) stays within 100 but for a long
+    function name in the last column."""
+    f = str(ROOT / "specs" / "cow-two-destroys-vs-map-free-refcnt-guard.toml")
+    assert main(["run", f, "-q", "--out", str(tmp_path)]) == 0
+    text = (next(tmp_path.glob("run-*/*/no_double_free.txt"))).read_text()
+    race, _, rest = text.partition("Race diagram")[2].partition("Steps (fields")
+    head = text.partition("Race diagram")[0]
+    assert "CPU2" in race and "double free of selem1" in race
+    assert max(len(x) for x in (head + rest).splitlines()) <= 88
+    assert max(len(x) for x in race.splitlines()) <= 100 + len("_nolock_misc")
+    cpu2 = [x for x in race.splitlines() if x.startswith(" " * 66) and x.strip()]
+    assert cpu2 and all(len(x) <= 100 or x.endswith("()") for x in cpu2)
