@@ -71,6 +71,12 @@ class Reduction:
                 fix = [(i, owner) for i in owners] + [(i, mask) for i in masks]
             self._ways.append((itemgetter(*src), tuple(fix)))
 
+    @property
+    def ways(self) -> tuple:
+        """Every CPU renaming this reduction takes a state's minimum over, the identity
+        first; each is an argument of :meth:`image`."""
+        return tuple(self._ways)
+
     @staticmethod
     def image(s: bytes, way) -> bytes:
         """``s`` renamed and erased by one way (one CPU renaming)."""

@@ -36,7 +36,7 @@ def asymmetric_groups(m, cands: list[Candidate], states) -> dict[str, int]:
     groups = defaultdict(list)
     for c in cands:
         groups[c.group or c.name].append(c)
-    ways = Reduction(m, keep=frozenset(f for _t, f in WRITE_ONLY))._ways[1:]
+    ways = Reduction(m, keep=frozenset(f for _t, f in WRITE_ONLY)).ways[1:]
     assert ways, "no CPU renaming: the world needs two CPUs or more"
     bad: dict[str, int] = defaultdict(int)
     for s in states:

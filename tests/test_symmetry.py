@@ -64,7 +64,7 @@ def test_renaming_maps_successors_to_successors(data):
     m, states = _world(2, 1, 3, 8_000)
     red = Reduction(m, keep=KEEP)
     s = data.draw(st.sampled_from(states))
-    renamed = red.image(s, data.draw(st.sampled_from(red._ways)))
+    renamed = red.image(s, data.draw(st.sampled_from(red.ways)))
     assert red(renamed) == red(s)
     assert _commutes(m, red, renamed)
     assert {red(t) for _l, t in m.successors(renamed)} == \

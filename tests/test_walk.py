@@ -184,8 +184,8 @@ def test_open_world_groups_are_whole_ops():
 ])
 def test_walks_catch_a_mutation_at_4_2_3(design, mutation, name):
     """Walks at 4 packets, 2 maps, 3 CPUs catch the double free and the sharing a
-    removed protection causes (seed 1: walk 8 and walk 64), with a replayed, shortened
-    trace: no violation of no_shared_storage in the README's walks on rfc-refcnt-guard
+    removed protection causes (seed 1: walk 33 and walk 24 on 2026-12-06), with a shortened
+    replayed trace: no violation of no_shared_storage in the README's walks on rfc-refcnt-guard
     is evidence because walks do find it when it is there."""
     m = build(design, (mutation,), WorldSize(4, 2, 3))
     prop = [p for p in _props(m) if p.name == name]
