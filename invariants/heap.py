@@ -103,6 +103,8 @@ map_free, and only the ghost says that their walks never meet on one selem.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
+from types import SimpleNamespace
 
 from model import bpf_local_storage as ls
 from model.bpf_skb_storage import (
@@ -218,7 +220,22 @@ def goal_lemmas(m, E) -> dict[str, Callable]:
 
 
 def heap_lemmas(m, E) -> dict[str, Callable]:
-    """The heap:* lemmas of ``m`` over backend ``E`` (see the module docstring)."""
+    """The heap:* lemmas of ``m`` over backend ``E`` (see the module docstring), section
+    by section: each section below adds its lemmas to ``out``, in this order (the order
+    of the candidates), reading the accessors and helpers of :func:`_context`; a helper
+    one section defines for a later one goes into ``h`` too."""
+    h = _context(m, E)
+    out: dict[str, Callable] = {}
+    for section in (_pointers, _lists, _owners, _delete,
+                    _maps, _list_shape, _ext_destructor, _nofail,
+                    _destroy_walk, _cow, _domains):
+        section(h, out)
+    return out
+
+
+def _context(m, E) -> SimpleNamespace:
+    """What every section of :func:`heap_lemmas` reads: the world's layout and
+    ranges, and the accessors and "some CPU is at ..." helpers over backend ``E``."""
     L = m.layout
     p = Props(m, E)
     T = range(1, L.thread.n + 1)
@@ -234,7 +251,6 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     # nobody races a bpf_selem_unlink_nofail(): one CPU, or no map_free (each storage
     # has one owner ext, whose last put destroys it on one CPU)
     solo = L.thread.n == 1 or "map_free" in without
-    out: dict[str, Callable] = {}
 
     # ---- accessors and the "some CPU is at ..." helpers --------------------------------
     def r(s, t, f):
@@ -300,7 +316,33 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     def every(items, pred):
         return lambda s: E.And(*(pred(s, i) for i in items))
 
-    # ---- pointers a CPU dereferences ---------------------------------------------------
+    hops = walk_hops(m)
+
+    def walk(s, first, q, nxt):  # q is on the list from ``first`` (``hops[nxt]`` selems)
+        return E.Or(*(node == q for node in p.chain(s, first, nxt, hops[nxt])[:-1]))
+
+    def ends(s, first, nxt):  # the walk from ``first`` reads NULL at its last hop
+        return p.chain(s, first, nxt, hops[nxt])[-1] == 0
+
+    def bits(s, t):  # (this side's state bit, the other side's): map_free's is MAP_UNLINKED
+        in_map_free = r(s, t, "n_bucket") != 0
+        return (E.If(in_map_free, SELEM_MAP_UNLINKED, SELEM_STORAGE_UNLINKED),
+                E.If(in_map_free, SELEM_STORAGE_UNLINKED, SELEM_MAP_UNLINKED))
+
+    return SimpleNamespace(E=E, EX=EX, L=L, MAPS=MAPS, Q=Q, ST=ST, T=T, at=at, bits=bits,
+                           bucket_first=bucket_first, bucket_of=bucket_of, cpu_on=cpu_on,
+                           cslots=cslots, e_=e_, ends=ends, every=every, fix=fix,
+                           freeing=freeing, hops=hops,
+                           in_map_free_elsewhere=in_map_free_elsewhere, m=m, p=p,
+                           pinning=pinning, q_=q_, r=r, readable=readable, sel=sel,
+                           solo=solo, st_=st_, tables=tables, vps=vps, walk=walk,
+                           with_ext_del=with_ext_del, without=without)
+
+
+def _pointers(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """Pointers a CPU dereferences."""
+    (E, L, T, every, p, r, readable, tables, vps) = (
+        attrgetter("E", "L", "T", "every", "p", "r", "readable", "tables", "vps"))(h)
     def arg_readable(s, t):
         return E.And(*(E.Implies(E.And(p.within(s, t, codes), r(s, t, f) != 0),
                                  lambda f=f: readable(s, tables[REG_POINTERS[f]], r(s, t, f), t))
@@ -311,7 +353,12 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                                            readable(s, L.selem, r(s, t, f), t)))
         for f in vps)))
 
-    # ---- selems on the lists -----------------------------------------------------------
+
+def _lists(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """Selems on the lists."""
+    (E, EX, L, Q, ST, T, at, cpu_on, cslots, e_, every, p, q_, r, readable, st_, vps) = (
+        attrgetter("E", "EX", "L", "Q", "ST", "T", "at", "cpu_on", "cslots", "e_", "every", "p",
+            "q_", "r", "readable", "st_", "vps"))(h)
     # (lost_publish: a storage whose cmpxchg lost is freed with its first selem on it)
     out["heap:freed-unlinked"] = every(Q, lambda s, q: E.Implies(
         E.Or(q_(s, q, "mem") == MEM_RCU, q_(s, q, "mem") == MEM_FREED),
@@ -388,7 +435,15 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     out["heap:g-storage"] = every(T, lambda s, t: E.Implies(
         r(s, t, "g_storage") != 0, lambda: readable(s, L.storage, r(s, t, "g_storage"), t)))
 
-    # ---- owners and cache slots --------------------------------------------------------
+    h.destroying = destroying
+
+
+def _owners(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """Owners and cache slots."""
+    (E, EX, L, Q, ST, T, at, cpu_on, cslots, destroying, e_, every, p, q_, r, readable, sel,
+     st_) = (
+        attrgetter("E", "EX", "L", "Q", "ST", "T", "at", "cpu_on", "cslots", "destroying", "e_",
+            "every", "p", "q_", "r", "readable", "sel", "st_"))(h)
     out["heap:storage-owner"] = every(ST, lambda s, st: E.Implies(
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "owner") != 0,
               st_(s, st, "owner_refcnt") != 0),
@@ -457,7 +512,12 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     out["heap:g-map"] = every(Q, lambda s, q: E.Implies(
         q_(s, q, "smap") != 0, lambda: q_(s, q, "smap") == q_(s, q, "g_map")))
 
-    # ---- bpf_selem_unlink() (delete) ---------------------------------------------------
+
+def _delete(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """bpf_selem_unlink() (delete), and what no other CPU does meanwhile."""
+    (E, EX, L, Q, ST, T, at, cpu_on, cslots, e_, every, p, q_, r, st_) = (
+        attrgetter("E", "EX", "L", "Q", "ST", "T", "at", "cpu_on", "cslots", "e_", "every", "p",
+            "q_", "r", "st_"))(h)
     def held(s, t):
         q, sl = r(s, t, "g_sdata"), r(s, t, "s_ls")
         return E.Implies(p.within(s, t, _UNLINK_HELD), lambda: E.And(
@@ -506,413 +566,7 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             E.Implies(at(s, t, _BEFORE_LOCK), lambda: q_(
                 s, r(s, t, "g_sdata"), "local_storage") == r(s, t, "g_storage")))))
     if L.thread.n > 1:
-        def pairs(pred):  # pred(s, t, u) for every two CPUs t < u
-            return lambda s: E.And(*(pred(s, t, u) for t in T for u in T if t < u))
-
-        # the sharing guard passed on an ext of refcnt 1 and the packet is this CPU's:
-        # no other CPU's kfunc or destroy reaches the storage a kfunc looked up, nor
-        # the one bpf_local_storage_update() links into
-        def kfunc_exclusive(s, t):
-            g, us = r(s, t, "g_storage"), r(s, t, "u_storage")
-            return E.And(
-                E.Implies(E.And(p.within(s, t, _KFUNC), g != 0), lambda: E.Not(E.Or(
-                    cpu_on(s, _KFUNC, "g_storage", g, others_of=t),
-                    cpu_on(s, _DESTROY, "d_storage", g, others_of=t)))),
-                E.Implies(r(s, t, "pc") == _C_UPDATE_LOCKED, lambda: E.Not(
-                    cpu_on(s, _DESTROY, "d_storage", us, others_of=t))))
-        out["heap:kfunc-exclusive"] = every(T, kfunc_exclusive)
-
-        def same_selem_nofails(s, t, u):
-            return E.And(p.within(s, t, _NOFAIL), p.within(s, u, _NOFAIL),
-                         r(s, t, "n_selem") == r(s, u, "n_selem"))
-
-        # one owner ext per storage (heap:ext-unique) and one last put per ext: no two
-        # CPUs destroy one storage; so a selem is in at most two nofails, its
-        # destroy's and a map_free's (map_free_start runs once per map)
-        def one_destroy(s, t):
-            return E.Implies(p.within(s, t, _DESTROY), lambda: E.Not(
-                cpu_on(s, _DESTROY, "d_storage", r(s, t, "d_storage"), others_of=t)))
-
-        def two_sides(s, t, u):
-            tb, ub = r(s, t, "n_bucket"), r(s, u, "n_bucket")
-            return E.Implies(same_selem_nofails(s, t, u), lambda: E.Or(
-                E.And(tb == 0, ub != 0), E.And(tb != 0, ub == 0)))
-        out["heap:walks-exclusive"] = lambda s: E.And(every(T, one_destroy)(s),
-                                                      pairs(two_sides)(s))
-
-        # a destroy and a map_free in nofail on one selem: each side is unlinked once,
-        # under its lock, by one of them (selem_linked_to_map/_storage), and both read
-        # the same selem->local_storage (it only ever goes to NULL)
-        out["heap:nofail-pair"] = pairs(lambda s, t, u: E.Implies(
-            same_selem_nofails(s, t, u), lambda: E.And(
-                E.ULE(r(s, t, "n_unlink") + r(s, u, "n_unlink"), 2),
-                E.Implies(E.And(r(s, t, "n_ls") != 0, r(s, u, "n_ls") != 0),
-                          lambda: r(s, t, "n_ls") == r(s, u, "n_ls")))))
-
-        # free_storage is set under the storage lock by the one that unlinks the last
-        # selem: at most one CPU in nofail is going to free a given storage
-        out["heap:nofail-free-one"] = every(T, lambda s, t: E.Implies(
-            E.And(p.within(s, t, _NOFAIL), r(s, t, "n_free") != 0),
-            lambda: E.Not(freeing(s, r(s, t, "n_ls"), others_of=t))))
-
-        # a destroy and a map_free racing in bpf_selem_unlink_nofail() (two or more CPUs
-        # and map_free in the world; without map_free only a destroy unlinks)
-        if not solo:
-            # heap:solo-nofail for two sides: a side of the selem is unlinked by whoever
-            # finds it linked under its lock, and counted in that CPU's ``unlink`` in the
-            # same step; so until a side that set its state bit returns, the sides unlinked
-            # are the counts of the CPUs in nofail on it, and each count is what the CPU's
-            # steps so far could have unlinked (free_storage: it unlinked the storage side)
-            def nofail_count(s, t):
-                nu, pc = r(s, t, "n_unlink"), r(s, t, "pc")
-                return E.Implies(p.within(s, t, _NOFAIL), lambda: E.And(
-                    E.ULE(nu, 2), E.Implies(at(s, t, _PRE_MAP), lambda: nu == 0),
-                    E.Implies(E.Or(pc == _C_CLEAR_SMAP, at(s, t, _codes(ls.nofail_storage)),
-                                   at(s, t, _NOFAIL_HELD)), lambda: E.ULE(nu, 1)),
-                    E.Implies(E.And(at(s, t, _NOFAIL_POST), r(s, t, "n_free") != 0),
-                              lambda: nu != 0)))
-
-            def sides_counted(s, q):
-                def here(t):
-                    return E.And(p.within(s, t, _NOFAIL), r(s, t, "n_selem") == q)
-                unl = (E.If(q_(s, q, "mpprev") == 0, 1, 0) + E.If(q_(s, q, "spprev") == 0, 1, 0))
-                counts = E.Sum(E.If(here(t), r(s, t, "n_unlink"), 0) for t in T)
-                state = q_(s, q, "state")
-                # a side that set its bit and returned no longer counts; before it returns
-                # (at the free step) it still does
-                own_bits = E.And(*(E.Or((state & b) == 0, E.Or(*(
-                    E.And(here(t), (bits(s, t)[0] & b) != 0) for t in T)))
-                    for b in (SELEM_MAP_UNLINKED, SELEM_STORAGE_UNLINKED)))
-                return E.Implies(E.And(q_(s, q, "mem") == MEM_LIVE,
-                                       cpu_on(s, _NOFAIL, "n_selem", q), own_bits),
-                                 lambda: unl == counts)
-
-            out["heap:nofail-count"] = lambda s: E.And(every(T, nofail_count)(s),
-                                                       every(Q, sides_counted)(s))
-
-            # each side clears smap before local_storage (the map step comes first), and the
-            # one that sets its state bit has seen both sides unlinked and both cleared
-            out["heap:nofail-ls-sm"] = lambda s: E.And(
-                every(T, lambda s, t: E.Implies(
-                    E.And(p.within(s, t, _NOFAIL), E.Not(at(s, t, _codes(ls.nofail_start,
-                                                                          ls.nofail_smap))),
-                          r(s, t, "n_ls") == 0), lambda: r(s, t, "n_sm") == 0))(s),
-                every(Q, lambda s, q: E.Implies(
-                    E.And(cpu_on(s, _NOFAIL, "n_selem", q), q_(s, q, "local_storage") == 0),
-                    lambda: q_(s, q, "smap") == 0))(s))
-            out["heap:state-done"] = every(Q, lambda s, q: E.Implies(
-                E.And(q_(s, q, "mem") == MEM_LIVE, q_(s, q, "state") != 0), lambda: E.And(
-                    q_(s, q, "mpprev") == 0, q_(s, q, "spprev") == 0, q_(s, q, "smap") == 0,
-                    q_(s, q, "local_storage") == 0)))
-
-            # a selem freed while another side is in nofail on it was freed by a side that
-            # unlinked both (unlink == 2: no state bit; the one still in nofail unlinked
-            # nothing and only its own bit is ever set), or by the other side's cmpxchg
-            # after both bits were set
-            out["heap:nofail-freed"] = every(T, lambda s, t: E.Implies(
-                E.And(p.within(s, t, _NOFAIL),
-                      q_(s, r(s, t, "n_selem"), "mem") != MEM_LIVE), lambda: E.Or(
-                    E.And(r(s, t, "n_unlink") == 0, E.Or(
-                        q_(s, r(s, t, "n_selem"), "state") == 0,
-                        q_(s, r(s, t, "n_selem"), "state") == bits(s, t)[0])),
-                    E.And(r(s, t, "pc") == _C_NOFAIL_FREE,
-                          q_(s, r(s, t, "n_selem"), "state") == SELEM_TOFREE))))
-
-            # the walks with another CPU interleaving: the selem a walk is back from is
-            # unlinked on both sides with both pointers cleared, and every selem still
-            # linked on the walk's list is reached from the cursor's ->next (an unlink
-            # keeps ->next, nothing is added to a storage being destroyed or a map being
-            # freed), so neither walk ends with a linked selem behind it
-            def walk_done(s, t, pc, reg):
-                c = r(s, t, reg)
-                return E.Implies(r(s, t, "pc") == pc, lambda: E.And(c != 0, *(
-                    q_(s, c, f) == 0 for f in ("spprev", "mpprev", "smap", "local_storage"))))
-            out["heap:walk-done"] = every(T, lambda s, t: E.And(
-                walk_done(s, t, _C_DESTROY_NEXT, "d_cursor"),
-                walk_done(s, t, _C_MAP_FREE_NEXT, "m_cursor")))
-
-            # slots are allocated lowest first and never reused, lists grow at the head
-            # (hlist_add_head_rcu) and an unlink keeps ->next: every ->next, stale or
-            # not, points at an older selem, so a walk through freed selems never loops
-            out["heap:next-older"] = every(Q, lambda s, q: E.And(*(
-                E.Or(q_(s, q, nxt) == 0, E.UGT(q, q_(s, q, nxt))) for nxt in ("snext", "mnext"))))
-
-            # slab.alloc() takes the lowest never-used slot: the used selem slots are a
-            # prefix (what heap:next-older rests on)
-            out["heap:alloc-prefix"] = lambda s: E.And(*(E.Implies(
-                q_(s, q, "mem") == MEM_NONE, lambda q=q: q_(s, q + 1, "mem") == MEM_NONE)
-                for q in Q if q + 1 in Q))
-
-            # the selem after the cursor was not visited by this walk: if it is already
-            # freed, the other side freed it with unlink == 2, setting no state bit
-            def walk_next_freed(s, t, where, reg, nxt):
-                c = r(s, t, reg)
-                n = q_(s, c, nxt)
-                return E.Implies(E.And(p.within(s, t, where), c != 0, n != 0,
-                                       q_(s, n, "mem") != MEM_LIVE), lambda: q_(s, n, "state") == 0)
-            out["heap:walk-next-freed"] = every(T, lambda s, t: E.And(
-                walk_next_freed(s, t, *_DWALK),
-                walk_next_freed(s, t, *_MWALK)))
-
-            def each_ahead(s, t, where, reg, nxt, pred):  # pred(q) for all ahead of the cursor
-                c = r(s, t, reg)
-                return E.Implies(E.And(p.within(s, t, where), c != 0), lambda: E.And(*(
-                    E.Implies(walk(s, q_(s, c, nxt), q, nxt), lambda q=q: pred(q)) for q in Q)))
-
-            # bpf_local_storage_map_free() runs once per map (the map's last reference)
-            out["heap:map-free-one"] = pairs(lambda s, t, u: E.Not(E.And(
-                p.within(s, t, _MAP_FREE), p.within(s, u, _MAP_FREE),
-                r(s, t, "a_map") == r(s, u, "a_map"))))
-
-            # a ->mnext, stale or not, stays in its map: set by hlist_add_head_rcu() to the
-            # bucket's first and by an unlink to the unlinked one's ->mnext
-            out["heap:mnext-g-map"] = every(Q, lambda s, q: E.Implies(
-                q_(s, q, "mnext") != 0, lambda: E.And(
-                    q_(s, q, "g_map") != 0,
-                    q_(s, q_(s, q, "mnext"), "g_map") == q_(s, q, "g_map"))))
-            # ... so map_free's cursor, from its own map's bucket, stays in that map (two
-            # map_frees of two maps walk two sets of selems, stale ->mnext included)
-            out["heap:map-cursor-g-map"] = every(T, lambda s, t: E.Implies(
-                E.And(p.within(s, t, _MAP_FREE_NEXT), r(s, t, "m_cursor") != 0),
-                lambda: q_(s, r(s, t, "m_cursor"), "g_map") == r(s, t, "a_map")))
-
-            # the ghost g_cleared names the map whose map_free cleared the owner's
-            # pointer; no ext points at the storage after that, so no destroy of it
-            # starts after that map_free's last synchronize_rcu() started
-            out["heap:cleared-unreached"] = every(ST, lambda s, st: E.Implies(
-                st_(s, st, "g_cleared") != 0, lambda: E.And(*(
-                    E.Implies(e_(s, e, "mem") == MEM_LIVE, lambda e=e: e_(s, e, "storage") != st)
-                    for e in EX))))
-
-            # map_free's last synchronize_rcu() started after its walk found every bucket
-            # empty: a CPU still in nofail on a selem of the map, or a destroy whose
-            # ext's storage pointer map_free's misc cleared, began its read-side section
-            # before, so map_free waits for it
-            def synced(s, t, u):
-                return (r(s, t, "sync") & (1 << (u - 1))) != 0
-
-            def map_free_sync(destroy_cond):
-                """At map_free's finish, every other CPU in nofail on a selem of the map,
-                and in a destroy with ``destroy_cond(s, t, u)``, was waited for."""
-                return every(T, lambda s, t: E.Implies(
-                    r(s, t, "pc") == _C_MAP_FREE_FINISH, lambda: E.And(*(E.And(
-                        E.Implies(E.And(p.within(s, u, _NOFAIL), E.Or(
-                            r(s, u, "n_sm") == r(s, t, "a_map"),
-                            q_(s, r(s, u, "n_selem"), "smap") == r(s, t, "a_map"))),
-                            lambda u=u: synced(s, t, u)),
-                        E.Implies(E.And(p.within(s, u, _DESTROY), destroy_cond(s, t, u)),
-                                  lambda u=u: synced(s, t, u)))
-                        for u in T if u != t))))
-            out["heap:map-free-sync"] = map_free_sync(
-                lambda s, t, u: e_(s, r(s, u, "p_ext"), "storage") != r(s, u, "d_storage"))
-            # with two maps, the destroys it waited for are those whose pointer its own
-            # misc cleared (the ghost g_cleared): the other map's map_free may clear one
-            # after this one's synchronize_rcu() started
-            out["heap:map-free-sync-cleared"] = map_free_sync(
-                lambda s, t, u: st_(s, r(s, u, "d_storage"), "g_cleared") == r(s, t, "a_map"))
-
-            # the storage nofail read from selem->local_storage stays readable: the one
-            # that frees it (call_rcu) cleared the last selem's pointer first, and another
-            # side still pointing at it read it in a read-side section the free waits for
-            out["heap:nofail-ls-readable"] = every(T, lambda s, t: E.And(
-                E.Implies(E.And(p.within(s, t, _NOFAIL_PAST_START), r(s, t, "n_ls") != 0),
-                          lambda: readable(s, L.storage, r(s, t, "n_ls"), t)),
-                E.Implies(E.And(r(s, t, "pc") == _C_NOFAIL_START,
-                                q_(s, r(s, t, "n_selem"), "local_storage") != 0),
-                          lambda: readable(s, L.storage,
-                                           q_(s, r(s, t, "n_selem"), "local_storage"), t))))
-
-            # map_free's misc found owner_refcnt 0 (refcount_inc_not_zero() failed: the
-            # destroy already dropped the owner's reference) and skipped clearing the
-            # owner; nothing raises a zero owner_refcnt again
-            out["heap:nofail-unpinned"] = every(T, lambda s, t: E.Implies(
-                E.And(at(s, t, (*_codes(ls.nofail_unlink_storage), *_NOFAIL_POST)),
-                      r(s, t, "n_bucket") != 0, r(s, t, "n_sm") != 0,
-                      r(s, t, "n_free") != 0, r(s, t, "n_pinned") == 0),
-                lambda: st_(s, r(s, t, "n_ls"), "owner_refcnt") == 0))
-
-            # nofail_map() runs only with the smap it loaded: a side that read NULL (the
-            # other side cleared it) unlinks at most the storage side
-            out["heap:nofail-sm-count"] = every(T, lambda s, t: E.Implies(
-                E.And(p.within(s, t, _NOFAIL), r(s, t, "n_sm") == 0),
-                lambda: E.And(E.ULE(r(s, t, "n_unlink"), 1), E.Implies(
-                    at(s, t, (*_PRE_MAP, *_NOFAIL_MID)), lambda: r(s, t, "n_unlink") == 0))))
-
-            # heap:destroy-empty with two sides: a destroy past its walk left on its list
-            # only the selem whose storage side the map_free in nofail on it still holds
-            out["heap:destroy-left"] = every(T, lambda s, t: E.Implies(
-                at(s, t, _UNPIN), lambda: E.And(*(E.Implies(
-                    E.And(q_(s, q, "spprev") != 0,
-                          q_(s, q, "local_storage") == r(s, t, "d_storage")),
-                    lambda q=q: cpu_on(s, _NOFAIL, "n_selem", q, others_of=t)) for q in Q))))
-
-            # a destroy's cursor is on its storage: what a CPU in nofail on it loaded from
-            # ->local_storage is that storage or NULL (the destroy's own nofail, and a
-            # map_free's on the same selem, during and after the destroy's)
-            def on_cursor_ls(s, t, u):  # at the cursor or ahead of it (stale ->snext too)
-                c, q = r(s, t, "d_cursor"), r(s, u, "n_selem")
-                return E.Implies(
-                    E.And(p.within(s, t, _DESTROY), c != 0, p.within(s, u, _NOFAIL),
-                          E.Or(q == c, walk(s, q_(s, c, "snext"), q, "snext"))),
-                    lambda: E.Or(r(s, u, "n_ls") == 0, r(s, u, "n_ls") == r(s, t, "d_storage")))
-            out["heap:nofail-pair-ls"] = lambda s: E.And(*(on_cursor_ls(s, t, u)
-                                                           for t in T for u in T))
-
-            # without lock failures a destroy past its walk leaves nothing on its list: its
-            # nofail takes the storage lock on every selem it visits (map_free's misc
-            # holds it across the pin)
-            out["heap:unpin-empty"] = every(T, lambda s, t: E.Implies(
-                at(s, t, _UNPIN), lambda: E.And(*(E.Not(E.And(
-                    q_(s, q, "spprev") != 0, q_(s, q, "local_storage") == r(s, t, "d_storage")))
-                    for q in Q))))
-
-            # heap:cursor-next and heap:walk-next-freed for the whole chain ahead of a
-            # walk's cursor: the walk has not visited it, so no selem there has the walk's
-            # state bit, nor SELEM_TOFREE (set only after both bits); and what was
-            # unlinked since the walk began was unlinked by a nofail (no kfunc runs on a
-            # storage being destroyed or a map being freed), which clears smap and
-            # local_storage before it frees, and frees with no bit set (unlink == 2)
-            def ahead_no_bit(s, t, where, reg, nxt, bit):
-                return each_ahead(s, t, where, reg, nxt, lambda q: E.And(
-                    (q_(s, q, "state") & bit) == 0, q_(s, q, "state") != SELEM_TOFREE,
-                    E.Or(q_(s, q, "mem") == MEM_LIVE, E.And(
-                        q_(s, q, "smap") == 0, q_(s, q, "local_storage") == 0,
-                        q_(s, q, "state") == 0))))
-            out["heap:ahead-no-bit"] = every(T, lambda s, t: E.And(
-                ahead_no_bit(s, t, *_DWALK, SELEM_STORAGE_UNLINKED),
-                ahead_no_bit(s, t, *_MWALK, SELEM_MAP_UNLINKED)))
-
-            # the walk ended on a NULL ->next, and an unlinked selem's ->next never changes
-            # (nothing is added behind a selem: lists grow at the head)
-            out["heap:unpin-cursor-end"] = every(T, lambda s, t: E.Implies(
-                at(s, t, _UNPIN), lambda: E.Or(r(s, t, "d_cursor") == 0,
-                                               q_(s, r(s, t, "d_cursor"), "snext") == 0)))
-
-            # what is ahead of a destroy's cursor, stale ->snext included, and the cursor
-            # itself were linked into its storage (g_ls): ->local_storage is that storage
-            # or NULL. So two destroys of two storages never meet on one selem
-            def in_storage(s, t, q):
-                return E.And(q_(s, q, "g_ls") == r(s, t, "d_storage"), E.Or(
-                    q_(s, q, "local_storage") == 0,
-                    q_(s, q, "local_storage") == r(s, t, "d_storage")))
-            out["heap:ahead-in-storage"] = every(T, lambda s, t: E.And(
-                each_ahead(s, t, *_DWALK, lambda q: in_storage(s, t, q)),
-                E.Implies(E.And(p.within(s, t, _DWALK[0]), r(s, t, "d_cursor") != 0),
-                          lambda: in_storage(s, t, r(s, t, "d_cursor")))))
-
-            # once the destroy dropped the owner's reference (owner_refcnt 0), what is left
-            # on the storage's list is only what a map_free in nofail still holds
-            out["heap:dead-storage-left"] = every(ST, lambda s, st: E.Implies(
-                E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "owner_refcnt") == 0),
-                lambda: E.And(*(E.Implies(
-                    E.And(q_(s, q, "spprev") != 0, q_(s, q, "local_storage") == st),
-                    lambda q=q: cpu_on(s, _NOFAIL, "n_selem", q)) for q in Q))))
-
-            # a destroy's side done on a selem (STORAGE_UNLINKED, or map_free loaded a NULL
-            # smap: only that destroy clears it) while the map_free in nofail on it still
-            # has its storage: that destroy is still running, or has dropped the owner's
-            # reference already
-            out["heap:destroy-side-done"] = every(T, lambda s, t: E.Implies(
-                E.And(p.within(s, t, _NOFAIL), r(s, t, "n_ls") != 0, E.Or(
-                    (q_(s, r(s, t, "n_selem"), "state") & SELEM_STORAGE_UNLINKED) != 0,
-                    E.And(r(s, t, "n_bucket") != 0, r(s, t, "n_sm") == 0,
-                          E.Not(at(s, t, _codes(ls.nofail_start, ls.nofail_smap)))),
-                    E.And(r(s, t, "n_bucket") != 0, at(s, t, _codes(ls.nofail_smap)),
-                          q_(s, r(s, t, "n_selem"), "smap") == 0)),
-                      st_(s, r(s, t, "n_ls"), "mem") == MEM_LIVE),
-                lambda: E.Or(st_(s, r(s, t, "n_ls"), "owner_refcnt") == 0,
-                             destroying(s, r(s, t, "n_ls")))))
-
-            # a selem ahead of map_free's cursor that is still linked to the map hashes to
-            # the bucket being walked; the nofail called from the walk gets that bucket
-            def map_ahead_bucket(s, t):
-                c = r(s, t, "m_cursor")
-                return E.Implies(E.And(p.within(s, t, _MAP_FREE_NEXT), c != 0), lambda: E.And(
-                    *(E.Implies(E.And(E.Or(q == c, walk(s, q_(s, c, "mnext"), q, "mnext")),
-                                      q_(s, q, "mpprev") != 0),
-                                lambda q=q: bucket_of(s, q) == r(s, t, "m_bucket")) for q in Q),
-                    E.Implies(p.within(s, t, _NOFAIL),
-                              lambda: r(s, t, "n_bucket") == r(s, t, "m_bucket") + 1)))
-            out["heap:map-ahead-bucket"] = every(T, map_ahead_bucket)
-
-            # the storage of a selem ahead of a walk was freed (call_rcu) while the walk's
-            # read-side section was running: readable by the walk (a map_free that left
-            # its section restarts at the bucket's first, a linked selem)
-            # (so is every selem ahead of it: one freed since was freed in that section)
-            def ahead_ls_readable(s, t, where, reg, nxt):
-                return each_ahead(s, t, where, reg, nxt, lambda q: E.And(
-                    readable(s, L.selem, q, t),
-                    E.Implies(q_(s, q, "local_storage") != 0, lambda: readable(
-                        s, L.storage, q_(s, q, "local_storage"), t))))
-            out["heap:ahead-ls-readable"] = every(T, lambda s, t: E.And(
-                ahead_ls_readable(s, t, *_DWALK),
-                ahead_ls_readable(s, t, *_MWALK)))
-
-            # heap:destroy-ext's exception, narrowed: the map_free racing a destroy only
-            # clears the owner ext's storage pointer (misc, last selem); nothing else
-            # writes it while the ext is being freed
-            out["heap:destroy-ext-null"] = every(T, lambda s, t: E.Implies(
-                p.within(s, t, _DESTROY), lambda: E.Or(
-                    e_(s, r(s, t, "p_ext"), "storage") == r(s, t, "d_storage"),
-                    e_(s, r(s, t, "p_ext"), "storage") == 0)))
-
-            # the storage a destroy works on is its ext's, and no other live ext's: its
-            # owner is that ext until map_free's misc clears it
-            out["heap:destroy-owner"] = every(T, lambda s, t: E.Implies(
-                p.within(s, t, _DESTROY), lambda: E.And(
-                    E.Or(st_(s, r(s, t, "d_storage"), "owner") == r(s, t, "p_ext"),
-                         st_(s, r(s, t, "d_storage"), "owner") == 0), *(
-                        E.Implies(E.And(e != r(s, t, "p_ext"), e_(s, e, "mem") == MEM_LIVE),
-                                  lambda e=e: e_(s, e, "storage") != r(s, t, "d_storage"))
-                        for e in EX))))
-
-            # whoever frees a selem leaves bpf_selem_unlink_nofail() in the same step: two
-            # CPUs in nofail on one selem means it is not freed yet
-            out["heap:nofail-pair-live"] = pairs(lambda s, t, u: E.Implies(
-                same_selem_nofails(s, t, u),
-                lambda: q_(s, r(s, t, "n_selem"), "mem") == MEM_LIVE))
-
-            # a freed selem ahead of a walk's cursor was freed by the other walk, which
-            # has left it: nobody is in nofail on it
-            def walk_next_alone(s, t, where, reg, nxt):  # anywhere ahead of the cursor
-                return each_ahead(s, t, where, reg, nxt, lambda q: E.Implies(
-                    q_(s, q, "mem") != MEM_LIVE,
-                    lambda: E.Not(cpu_on(s, _NOFAIL, "n_selem", q))))
-            out["heap:walk-next-alone"] = every(T, lambda s, t: E.And(
-                walk_next_alone(s, t, *_DWALK),
-                walk_next_alone(s, t, *_MWALK)))
-
-            # a freed selem ahead of one walk was unlinked by the other walk, which has
-            # visited it: no freed selem is ahead of a destroy and a map_free at once
-            def ahead(s, t, where, reg, nxt, q):
-                c = r(s, t, reg)
-                return E.And(p.within(s, t, where), c != 0, walk(s, q_(s, c, nxt), q, nxt))
-            out["heap:ahead-of-one"] = lambda s: E.And(*(E.Implies(
-                q_(s, q, "mem") != MEM_LIVE,
-                lambda t=t, u=u, q=q: E.Not(E.And(
-                    ahead(s, t, *_DWALK, q),
-                    ahead(s, u, *_MWALK, q))))
-                for t in T for u in T for q in Q if t != u))
-
-            def walk_reach(s, t, where, reg, nxt, linked_here):
-                c = r(s, t, reg)
-                return E.Implies(E.And(p.within(s, t, where), c != 0), lambda: E.And(*(
-                    E.Implies(E.And(q != c, linked_here(q)),
-                              lambda q=q: walk(s, q_(s, c, nxt), q, nxt)) for q in Q)))
-            # ... and the chain ahead of a walk's cursor ends within the walk's bound
-            def cursor_ends(s, t, where, reg, nxt):
-                c = r(s, t, reg)
-                return E.Implies(E.And(p.within(s, t, where), c != 0),
-                                 lambda: ends(s, q_(s, c, nxt), nxt))
-            out["heap:cursor-ends"] = every(T, lambda s, t: E.And(
-                cursor_ends(s, t, *_DWALK), cursor_ends(s, t, *_MWALK)))
-            out["heap:walk-reach"] = every(T, lambda s, t: E.And(
-                walk_reach(s, t, *_DWALK, lambda q: E.And(
-                    q_(s, q, "spprev") != 0,
-                    q_(s, q, "local_storage") == r(s, t, "d_storage"))),
-                walk_reach(s, t, *_MWALK, lambda q: E.And(
-                    q_(s, q, "mpprev") != 0, q_(s, q, "smap") == r(s, t, "a_map"),
-                    bucket_of(s, q) == r(s, t, "m_bucket")))))
+        _exclusive(h, out)
     out["heap:unlink-last"] = every(T, last)
 
     def holder(s, st):
@@ -936,7 +590,461 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
               E.Not(lost_publish(E, L, s, q))),
         lambda: E.Or(cpu_on(s, _UNLINK_HELD, "g_sdata", q), cpu_on(s, _NOFAIL, "n_selem", q))))
 
-    # ---- maps ---------------------------------------------------------------------------
+
+def _exclusive(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """Two or more CPUs: what no other CPU's kfunc, destroy or nofail does."""
+    (E, T, cpu_on, every, freeing, p, r, solo) = (
+        attrgetter("E", "T", "cpu_on", "every", "freeing", "p", "r", "solo"))(h)
+    def pairs(pred):  # pred(s, t, u) for every two CPUs t < u
+        return lambda s: E.And(*(pred(s, t, u) for t in T for u in T if t < u))
+
+    # the sharing guard passed on an ext of refcnt 1 and the packet is this CPU's:
+    # no other CPU's kfunc or destroy reaches the storage a kfunc looked up, nor
+    # the one bpf_local_storage_update() links into
+    def kfunc_exclusive(s, t):
+        g, us = r(s, t, "g_storage"), r(s, t, "u_storage")
+        return E.And(
+            E.Implies(E.And(p.within(s, t, _KFUNC), g != 0), lambda: E.Not(E.Or(
+                cpu_on(s, _KFUNC, "g_storage", g, others_of=t),
+                cpu_on(s, _DESTROY, "d_storage", g, others_of=t)))),
+            E.Implies(r(s, t, "pc") == _C_UPDATE_LOCKED, lambda: E.Not(
+                cpu_on(s, _DESTROY, "d_storage", us, others_of=t))))
+    out["heap:kfunc-exclusive"] = every(T, kfunc_exclusive)
+
+    def same_selem_nofails(s, t, u):
+        return E.And(p.within(s, t, _NOFAIL), p.within(s, u, _NOFAIL),
+                     r(s, t, "n_selem") == r(s, u, "n_selem"))
+
+    # one owner ext per storage (heap:ext-unique) and one last put per ext: no two
+    # CPUs destroy one storage; so a selem is in at most two nofails, its
+    # destroy's and a map_free's (map_free_start runs once per map)
+    def one_destroy(s, t):
+        return E.Implies(p.within(s, t, _DESTROY), lambda: E.Not(
+            cpu_on(s, _DESTROY, "d_storage", r(s, t, "d_storage"), others_of=t)))
+
+    def two_sides(s, t, u):
+        tb, ub = r(s, t, "n_bucket"), r(s, u, "n_bucket")
+        return E.Implies(same_selem_nofails(s, t, u), lambda: E.Or(
+            E.And(tb == 0, ub != 0), E.And(tb != 0, ub == 0)))
+    out["heap:walks-exclusive"] = lambda s: E.And(every(T, one_destroy)(s),
+                                                  pairs(two_sides)(s))
+
+    # a destroy and a map_free in nofail on one selem: each side is unlinked once,
+    # under its lock, by one of them (selem_linked_to_map/_storage), and both read
+    # the same selem->local_storage (it only ever goes to NULL)
+    out["heap:nofail-pair"] = pairs(lambda s, t, u: E.Implies(
+        same_selem_nofails(s, t, u), lambda: E.And(
+            E.ULE(r(s, t, "n_unlink") + r(s, u, "n_unlink"), 2),
+            E.Implies(E.And(r(s, t, "n_ls") != 0, r(s, u, "n_ls") != 0),
+                      lambda: r(s, t, "n_ls") == r(s, u, "n_ls")))))
+
+    # free_storage is set under the storage lock by the one that unlinks the last
+    # selem: at most one CPU in nofail is going to free a given storage
+    out["heap:nofail-free-one"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _NOFAIL), r(s, t, "n_free") != 0),
+        lambda: E.Not(freeing(s, r(s, t, "n_ls"), others_of=t))))
+
+    h.pairs = pairs
+    h.same_selem_nofails = same_selem_nofails
+    # a destroy and a map_free racing in bpf_selem_unlink_nofail() (two or more CPUs
+    # and map_free in the world; without map_free only a destroy unlinks)
+    if not solo:
+        _nofail_race(h, out)
+
+
+def _nofail_race(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """A destroy and a map_free racing in bpf_selem_unlink_nofail() (two or
+    more CPUs and map_free in the world): the unlink counts and state bits."""
+    (E, Q, T, at, bits, cpu_on, every, p, q_, r) = (
+        attrgetter("E", "Q", "T", "at", "bits", "cpu_on", "every", "p", "q_", "r"))(h)
+    # heap:solo-nofail for two sides: a side of the selem is unlinked by whoever
+    # finds it linked under its lock, and counted in that CPU's ``unlink`` in the
+    # same step; so until a side that set its state bit returns, the sides unlinked
+    # are the counts of the CPUs in nofail on it, and each count is what the CPU's
+    # steps so far could have unlinked (free_storage: it unlinked the storage side)
+    def nofail_count(s, t):
+        nu, pc = r(s, t, "n_unlink"), r(s, t, "pc")
+        return E.Implies(p.within(s, t, _NOFAIL), lambda: E.And(
+            E.ULE(nu, 2), E.Implies(at(s, t, _PRE_MAP), lambda: nu == 0),
+            E.Implies(E.Or(pc == _C_CLEAR_SMAP, at(s, t, _codes(ls.nofail_storage)),
+                           at(s, t, _NOFAIL_HELD)), lambda: E.ULE(nu, 1)),
+            E.Implies(E.And(at(s, t, _NOFAIL_POST), r(s, t, "n_free") != 0),
+                      lambda: nu != 0)))
+
+    def sides_counted(s, q):
+        def here(t):
+            return E.And(p.within(s, t, _NOFAIL), r(s, t, "n_selem") == q)
+        unl = (E.If(q_(s, q, "mpprev") == 0, 1, 0) + E.If(q_(s, q, "spprev") == 0, 1, 0))
+        counts = E.Sum(E.If(here(t), r(s, t, "n_unlink"), 0) for t in T)
+        state = q_(s, q, "state")
+        # a side that set its bit and returned no longer counts; before it returns
+        # (at the free step) it still does
+        own_bits = E.And(*(E.Or((state & b) == 0, E.Or(*(
+            E.And(here(t), (bits(s, t)[0] & b) != 0) for t in T)))
+            for b in (SELEM_MAP_UNLINKED, SELEM_STORAGE_UNLINKED)))
+        return E.Implies(E.And(q_(s, q, "mem") == MEM_LIVE,
+                               cpu_on(s, _NOFAIL, "n_selem", q), own_bits),
+                         lambda: unl == counts)
+
+    out["heap:nofail-count"] = lambda s: E.And(every(T, nofail_count)(s),
+                                               every(Q, sides_counted)(s))
+
+    # each side clears smap before local_storage (the map step comes first), and the
+    # one that sets its state bit has seen both sides unlinked and both cleared
+    out["heap:nofail-ls-sm"] = lambda s: E.And(
+        every(T, lambda s, t: E.Implies(
+            E.And(p.within(s, t, _NOFAIL), E.Not(at(s, t, _codes(ls.nofail_start,
+                                                                  ls.nofail_smap))),
+                  r(s, t, "n_ls") == 0), lambda: r(s, t, "n_sm") == 0))(s),
+        every(Q, lambda s, q: E.Implies(
+            E.And(cpu_on(s, _NOFAIL, "n_selem", q), q_(s, q, "local_storage") == 0),
+            lambda: q_(s, q, "smap") == 0))(s))
+    out["heap:state-done"] = every(Q, lambda s, q: E.Implies(
+        E.And(q_(s, q, "mem") == MEM_LIVE, q_(s, q, "state") != 0), lambda: E.And(
+            q_(s, q, "mpprev") == 0, q_(s, q, "spprev") == 0, q_(s, q, "smap") == 0,
+            q_(s, q, "local_storage") == 0)))
+
+    # a selem freed while another side is in nofail on it was freed by a side that
+    # unlinked both (unlink == 2: no state bit; the one still in nofail unlinked
+    # nothing and only its own bit is ever set), or by the other side's cmpxchg
+    # after both bits were set
+    out["heap:nofail-freed"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _NOFAIL),
+              q_(s, r(s, t, "n_selem"), "mem") != MEM_LIVE), lambda: E.Or(
+            E.And(r(s, t, "n_unlink") == 0, E.Or(
+                q_(s, r(s, t, "n_selem"), "state") == 0,
+                q_(s, r(s, t, "n_selem"), "state") == bits(s, t)[0])),
+            E.And(r(s, t, "pc") == _C_NOFAIL_FREE,
+                  q_(s, r(s, t, "n_selem"), "state") == SELEM_TOFREE))))
+
+    _race_walks(h, out)
+    _race_sync(h, out)
+    _race_ahead(h, out)
+
+
+def _race_walks(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """The race's two walks, destroy's and map_free's, with another CPU
+    interleaving: where they end, and that they never loop."""
+    (E, Q, T, every, p, pairs, q_, r, walk) = (
+        attrgetter("E", "Q", "T", "every", "p", "pairs", "q_", "r", "walk"))(h)
+    # the walks with another CPU interleaving: the selem a walk is back from is
+    # unlinked on both sides with both pointers cleared, and every selem still
+    # linked on the walk's list is reached from the cursor's ->next (an unlink
+    # keeps ->next, nothing is added to a storage being destroyed or a map being
+    # freed), so neither walk ends with a linked selem behind it
+    def walk_done(s, t, pc, reg):
+        c = r(s, t, reg)
+        return E.Implies(r(s, t, "pc") == pc, lambda: E.And(c != 0, *(
+            q_(s, c, f) == 0 for f in ("spprev", "mpprev", "smap", "local_storage"))))
+    out["heap:walk-done"] = every(T, lambda s, t: E.And(
+        walk_done(s, t, _C_DESTROY_NEXT, "d_cursor"),
+        walk_done(s, t, _C_MAP_FREE_NEXT, "m_cursor")))
+
+    # slots are allocated lowest first and never reused, lists grow at the head
+    # (hlist_add_head_rcu) and an unlink keeps ->next: every ->next, stale or
+    # not, points at an older selem, so a walk through freed selems never loops
+    out["heap:next-older"] = every(Q, lambda s, q: E.And(*(
+        E.Or(q_(s, q, nxt) == 0, E.UGT(q, q_(s, q, nxt))) for nxt in ("snext", "mnext"))))
+
+    # slab.alloc() takes the lowest never-used slot: the used selem slots are a
+    # prefix (what heap:next-older rests on)
+    out["heap:alloc-prefix"] = lambda s: E.And(*(E.Implies(
+        q_(s, q, "mem") == MEM_NONE, lambda q=q: q_(s, q + 1, "mem") == MEM_NONE)
+        for q in Q if q + 1 in Q))
+
+    # the selem after the cursor was not visited by this walk: if it is already
+    # freed, the other side freed it with unlink == 2, setting no state bit
+    def walk_next_freed(s, t, where, reg, nxt):
+        c = r(s, t, reg)
+        n = q_(s, c, nxt)
+        return E.Implies(E.And(p.within(s, t, where), c != 0, n != 0,
+                               q_(s, n, "mem") != MEM_LIVE), lambda: q_(s, n, "state") == 0)
+    out["heap:walk-next-freed"] = every(T, lambda s, t: E.And(
+        walk_next_freed(s, t, *_DWALK),
+        walk_next_freed(s, t, *_MWALK)))
+
+    def each_ahead(s, t, where, reg, nxt, pred):  # pred(q) for all ahead of the cursor
+        c = r(s, t, reg)
+        return E.Implies(E.And(p.within(s, t, where), c != 0), lambda: E.And(*(
+            E.Implies(walk(s, q_(s, c, nxt), q, nxt), lambda q=q: pred(q)) for q in Q)))
+
+    # bpf_local_storage_map_free() runs once per map (the map's last reference)
+    out["heap:map-free-one"] = pairs(lambda s, t, u: E.Not(E.And(
+        p.within(s, t, _MAP_FREE), p.within(s, u, _MAP_FREE),
+        r(s, t, "a_map") == r(s, u, "a_map"))))
+
+    # a ->mnext, stale or not, stays in its map: set by hlist_add_head_rcu() to the
+    # bucket's first and by an unlink to the unlinked one's ->mnext
+    out["heap:mnext-g-map"] = every(Q, lambda s, q: E.Implies(
+        q_(s, q, "mnext") != 0, lambda: E.And(
+            q_(s, q, "g_map") != 0,
+            q_(s, q_(s, q, "mnext"), "g_map") == q_(s, q, "g_map"))))
+    # ... so map_free's cursor, from its own map's bucket, stays in that map (two
+    # map_frees of two maps walk two sets of selems, stale ->mnext included)
+    out["heap:map-cursor-g-map"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _MAP_FREE_NEXT), r(s, t, "m_cursor") != 0),
+        lambda: q_(s, r(s, t, "m_cursor"), "g_map") == r(s, t, "a_map")))
+
+    h.each_ahead = each_ahead
+
+
+def _race_sync(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """The race and map_free's synchronize_rcu() and owner pin: what it waits
+    for, and what stays readable or left behind."""
+    (E, EX, L, Q, ST, T, at, cpu_on, e_, every, p, q_, r, readable, st_) = (
+        attrgetter("E", "EX", "L", "Q", "ST", "T", "at", "cpu_on", "e_", "every", "p", "q_", "r",
+            "readable", "st_"))(h)
+    # the ghost g_cleared names the map whose map_free cleared the owner's
+    # pointer; no ext points at the storage after that, so no destroy of it
+    # starts after that map_free's last synchronize_rcu() started
+    out["heap:cleared-unreached"] = every(ST, lambda s, st: E.Implies(
+        st_(s, st, "g_cleared") != 0, lambda: E.And(*(
+            E.Implies(e_(s, e, "mem") == MEM_LIVE, lambda e=e: e_(s, e, "storage") != st)
+            for e in EX))))
+
+    # map_free's last synchronize_rcu() started after its walk found every bucket
+    # empty: a CPU still in nofail on a selem of the map, or a destroy whose
+    # ext's storage pointer map_free's misc cleared, began its read-side section
+    # before, so map_free waits for it
+    def synced(s, t, u):
+        return (r(s, t, "sync") & (1 << (u - 1))) != 0
+
+    def map_free_sync(destroy_cond):
+        """At map_free's finish, every other CPU in nofail on a selem of the map,
+        and in a destroy with ``destroy_cond(s, t, u)``, was waited for."""
+        return every(T, lambda s, t: E.Implies(
+            r(s, t, "pc") == _C_MAP_FREE_FINISH, lambda: E.And(*(E.And(
+                E.Implies(E.And(p.within(s, u, _NOFAIL), E.Or(
+                    r(s, u, "n_sm") == r(s, t, "a_map"),
+                    q_(s, r(s, u, "n_selem"), "smap") == r(s, t, "a_map"))),
+                    lambda u=u: synced(s, t, u)),
+                E.Implies(E.And(p.within(s, u, _DESTROY), destroy_cond(s, t, u)),
+                          lambda u=u: synced(s, t, u)))
+                for u in T if u != t))))
+    out["heap:map-free-sync"] = map_free_sync(
+        lambda s, t, u: e_(s, r(s, u, "p_ext"), "storage") != r(s, u, "d_storage"))
+    # with two maps, the destroys it waited for are those whose pointer its own
+    # misc cleared (the ghost g_cleared): the other map's map_free may clear one
+    # after this one's synchronize_rcu() started
+    out["heap:map-free-sync-cleared"] = map_free_sync(
+        lambda s, t, u: st_(s, r(s, u, "d_storage"), "g_cleared") == r(s, t, "a_map"))
+
+    # the storage nofail read from selem->local_storage stays readable: the one
+    # that frees it (call_rcu) cleared the last selem's pointer first, and another
+    # side still pointing at it read it in a read-side section the free waits for
+    out["heap:nofail-ls-readable"] = every(T, lambda s, t: E.And(
+        E.Implies(E.And(p.within(s, t, _NOFAIL_PAST_START), r(s, t, "n_ls") != 0),
+                  lambda: readable(s, L.storage, r(s, t, "n_ls"), t)),
+        E.Implies(E.And(r(s, t, "pc") == _C_NOFAIL_START,
+                        q_(s, r(s, t, "n_selem"), "local_storage") != 0),
+                  lambda: readable(s, L.storage,
+                                   q_(s, r(s, t, "n_selem"), "local_storage"), t))))
+
+    # map_free's misc found owner_refcnt 0 (refcount_inc_not_zero() failed: the
+    # destroy already dropped the owner's reference) and skipped clearing the
+    # owner; nothing raises a zero owner_refcnt again
+    out["heap:nofail-unpinned"] = every(T, lambda s, t: E.Implies(
+        E.And(at(s, t, (*_codes(ls.nofail_unlink_storage), *_NOFAIL_POST)),
+              r(s, t, "n_bucket") != 0, r(s, t, "n_sm") != 0,
+              r(s, t, "n_free") != 0, r(s, t, "n_pinned") == 0),
+        lambda: st_(s, r(s, t, "n_ls"), "owner_refcnt") == 0))
+
+    # nofail_map() runs only with the smap it loaded: a side that read NULL (the
+    # other side cleared it) unlinks at most the storage side
+    out["heap:nofail-sm-count"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _NOFAIL), r(s, t, "n_sm") == 0),
+        lambda: E.And(E.ULE(r(s, t, "n_unlink"), 1), E.Implies(
+            at(s, t, (*_PRE_MAP, *_NOFAIL_MID)), lambda: r(s, t, "n_unlink") == 0))))
+
+    # heap:destroy-empty with two sides: a destroy past its walk left on its list
+    # only the selem whose storage side the map_free in nofail on it still holds
+    out["heap:destroy-left"] = every(T, lambda s, t: E.Implies(
+        at(s, t, _UNPIN), lambda: E.And(*(E.Implies(
+            E.And(q_(s, q, "spprev") != 0,
+                  q_(s, q, "local_storage") == r(s, t, "d_storage")),
+            lambda q=q: cpu_on(s, _NOFAIL, "n_selem", q, others_of=t)) for q in Q))))
+
+
+def _race_ahead(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """The race's cursors: what lies at and ahead of a walk's cursor."""
+    (E, EX, L, Q, ST, T, at, bucket_of, cpu_on, destroying, e_, each_ahead, ends, every, p,
+     pairs, q_, r, readable, same_selem_nofails, st_, walk) = (
+        attrgetter("E", "EX", "L", "Q", "ST", "T", "at", "bucket_of", "cpu_on", "destroying",
+            "e_", "each_ahead", "ends", "every", "p", "pairs", "q_", "r", "readable",
+            "same_selem_nofails", "st_", "walk"))(h)
+    # a destroy's cursor is on its storage: what a CPU in nofail on it loaded from
+    # ->local_storage is that storage or NULL (the destroy's own nofail, and a
+    # map_free's on the same selem, during and after the destroy's)
+    def on_cursor_ls(s, t, u):  # at the cursor or ahead of it (stale ->snext too)
+        c, q = r(s, t, "d_cursor"), r(s, u, "n_selem")
+        return E.Implies(
+            E.And(p.within(s, t, _DESTROY), c != 0, p.within(s, u, _NOFAIL),
+                  E.Or(q == c, walk(s, q_(s, c, "snext"), q, "snext"))),
+            lambda: E.Or(r(s, u, "n_ls") == 0, r(s, u, "n_ls") == r(s, t, "d_storage")))
+    out["heap:nofail-pair-ls"] = lambda s: E.And(*(on_cursor_ls(s, t, u)
+                                                   for t in T for u in T))
+
+    # without lock failures a destroy past its walk leaves nothing on its list: its
+    # nofail takes the storage lock on every selem it visits (map_free's misc
+    # holds it across the pin)
+    out["heap:unpin-empty"] = every(T, lambda s, t: E.Implies(
+        at(s, t, _UNPIN), lambda: E.And(*(E.Not(E.And(
+            q_(s, q, "spprev") != 0, q_(s, q, "local_storage") == r(s, t, "d_storage")))
+            for q in Q))))
+
+    # heap:cursor-next and heap:walk-next-freed for the whole chain ahead of a
+    # walk's cursor: the walk has not visited it, so no selem there has the walk's
+    # state bit, nor SELEM_TOFREE (set only after both bits); and what was
+    # unlinked since the walk began was unlinked by a nofail (no kfunc runs on a
+    # storage being destroyed or a map being freed), which clears smap and
+    # local_storage before it frees, and frees with no bit set (unlink == 2)
+    def ahead_no_bit(s, t, where, reg, nxt, bit):
+        return each_ahead(s, t, where, reg, nxt, lambda q: E.And(
+            (q_(s, q, "state") & bit) == 0, q_(s, q, "state") != SELEM_TOFREE,
+            E.Or(q_(s, q, "mem") == MEM_LIVE, E.And(
+                q_(s, q, "smap") == 0, q_(s, q, "local_storage") == 0,
+                q_(s, q, "state") == 0))))
+    out["heap:ahead-no-bit"] = every(T, lambda s, t: E.And(
+        ahead_no_bit(s, t, *_DWALK, SELEM_STORAGE_UNLINKED),
+        ahead_no_bit(s, t, *_MWALK, SELEM_MAP_UNLINKED)))
+
+    # the walk ended on a NULL ->next, and an unlinked selem's ->next never changes
+    # (nothing is added behind a selem: lists grow at the head)
+    out["heap:unpin-cursor-end"] = every(T, lambda s, t: E.Implies(
+        at(s, t, _UNPIN), lambda: E.Or(r(s, t, "d_cursor") == 0,
+                                       q_(s, r(s, t, "d_cursor"), "snext") == 0)))
+
+    # what is ahead of a destroy's cursor, stale ->snext included, and the cursor
+    # itself were linked into its storage (g_ls): ->local_storage is that storage
+    # or NULL. So two destroys of two storages never meet on one selem
+    def in_storage(s, t, q):
+        return E.And(q_(s, q, "g_ls") == r(s, t, "d_storage"), E.Or(
+            q_(s, q, "local_storage") == 0,
+            q_(s, q, "local_storage") == r(s, t, "d_storage")))
+    out["heap:ahead-in-storage"] = every(T, lambda s, t: E.And(
+        each_ahead(s, t, *_DWALK, lambda q: in_storage(s, t, q)),
+        E.Implies(E.And(p.within(s, t, _DWALK[0]), r(s, t, "d_cursor") != 0),
+                  lambda: in_storage(s, t, r(s, t, "d_cursor")))))
+
+    # once the destroy dropped the owner's reference (owner_refcnt 0), what is left
+    # on the storage's list is only what a map_free in nofail still holds
+    out["heap:dead-storage-left"] = every(ST, lambda s, st: E.Implies(
+        E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "owner_refcnt") == 0),
+        lambda: E.And(*(E.Implies(
+            E.And(q_(s, q, "spprev") != 0, q_(s, q, "local_storage") == st),
+            lambda q=q: cpu_on(s, _NOFAIL, "n_selem", q)) for q in Q))))
+
+    # a destroy's side done on a selem (STORAGE_UNLINKED, or map_free loaded a NULL
+    # smap: only that destroy clears it) while the map_free in nofail on it still
+    # has its storage: that destroy is still running, or has dropped the owner's
+    # reference already
+    out["heap:destroy-side-done"] = every(T, lambda s, t: E.Implies(
+        E.And(p.within(s, t, _NOFAIL), r(s, t, "n_ls") != 0, E.Or(
+            (q_(s, r(s, t, "n_selem"), "state") & SELEM_STORAGE_UNLINKED) != 0,
+            E.And(r(s, t, "n_bucket") != 0, r(s, t, "n_sm") == 0,
+                  E.Not(at(s, t, _codes(ls.nofail_start, ls.nofail_smap)))),
+            E.And(r(s, t, "n_bucket") != 0, at(s, t, _codes(ls.nofail_smap)),
+                  q_(s, r(s, t, "n_selem"), "smap") == 0)),
+              st_(s, r(s, t, "n_ls"), "mem") == MEM_LIVE),
+        lambda: E.Or(st_(s, r(s, t, "n_ls"), "owner_refcnt") == 0,
+                     destroying(s, r(s, t, "n_ls")))))
+
+    # a selem ahead of map_free's cursor that is still linked to the map hashes to
+    # the bucket being walked; the nofail called from the walk gets that bucket
+    def map_ahead_bucket(s, t):
+        c = r(s, t, "m_cursor")
+        return E.Implies(E.And(p.within(s, t, _MAP_FREE_NEXT), c != 0), lambda: E.And(
+            *(E.Implies(E.And(E.Or(q == c, walk(s, q_(s, c, "mnext"), q, "mnext")),
+                              q_(s, q, "mpprev") != 0),
+                        lambda q=q: bucket_of(s, q) == r(s, t, "m_bucket")) for q in Q),
+            E.Implies(p.within(s, t, _NOFAIL),
+                      lambda: r(s, t, "n_bucket") == r(s, t, "m_bucket") + 1)))
+    out["heap:map-ahead-bucket"] = every(T, map_ahead_bucket)
+
+    # the storage of a selem ahead of a walk was freed (call_rcu) while the walk's
+    # read-side section was running: readable by the walk (a map_free that left
+    # its section restarts at the bucket's first, a linked selem)
+    # (so is every selem ahead of it: one freed since was freed in that section)
+    def ahead_ls_readable(s, t, where, reg, nxt):
+        return each_ahead(s, t, where, reg, nxt, lambda q: E.And(
+            readable(s, L.selem, q, t),
+            E.Implies(q_(s, q, "local_storage") != 0, lambda: readable(
+                s, L.storage, q_(s, q, "local_storage"), t))))
+    out["heap:ahead-ls-readable"] = every(T, lambda s, t: E.And(
+        ahead_ls_readable(s, t, *_DWALK),
+        ahead_ls_readable(s, t, *_MWALK)))
+
+    # heap:destroy-ext's exception, narrowed: the map_free racing a destroy only
+    # clears the owner ext's storage pointer (misc, last selem); nothing else
+    # writes it while the ext is being freed
+    out["heap:destroy-ext-null"] = every(T, lambda s, t: E.Implies(
+        p.within(s, t, _DESTROY), lambda: E.Or(
+            e_(s, r(s, t, "p_ext"), "storage") == r(s, t, "d_storage"),
+            e_(s, r(s, t, "p_ext"), "storage") == 0)))
+
+    # the storage a destroy works on is its ext's, and no other live ext's: its
+    # owner is that ext until map_free's misc clears it
+    out["heap:destroy-owner"] = every(T, lambda s, t: E.Implies(
+        p.within(s, t, _DESTROY), lambda: E.And(
+            E.Or(st_(s, r(s, t, "d_storage"), "owner") == r(s, t, "p_ext"),
+                 st_(s, r(s, t, "d_storage"), "owner") == 0), *(
+                E.Implies(E.And(e != r(s, t, "p_ext"), e_(s, e, "mem") == MEM_LIVE),
+                          lambda e=e: e_(s, e, "storage") != r(s, t, "d_storage"))
+                for e in EX))))
+
+    # whoever frees a selem leaves bpf_selem_unlink_nofail() in the same step: two
+    # CPUs in nofail on one selem means it is not freed yet
+    out["heap:nofail-pair-live"] = pairs(lambda s, t, u: E.Implies(
+        same_selem_nofails(s, t, u),
+        lambda: q_(s, r(s, t, "n_selem"), "mem") == MEM_LIVE))
+
+    # a freed selem ahead of a walk's cursor was freed by the other walk, which
+    # has left it: nobody is in nofail on it
+    def walk_next_alone(s, t, where, reg, nxt):  # anywhere ahead of the cursor
+        return each_ahead(s, t, where, reg, nxt, lambda q: E.Implies(
+            q_(s, q, "mem") != MEM_LIVE,
+            lambda: E.Not(cpu_on(s, _NOFAIL, "n_selem", q))))
+    out["heap:walk-next-alone"] = every(T, lambda s, t: E.And(
+        walk_next_alone(s, t, *_DWALK),
+        walk_next_alone(s, t, *_MWALK)))
+
+    # a freed selem ahead of one walk was unlinked by the other walk, which has
+    # visited it: no freed selem is ahead of a destroy and a map_free at once
+    def ahead(s, t, where, reg, nxt, q):
+        c = r(s, t, reg)
+        return E.And(p.within(s, t, where), c != 0, walk(s, q_(s, c, nxt), q, nxt))
+    out["heap:ahead-of-one"] = lambda s: E.And(*(E.Implies(
+        q_(s, q, "mem") != MEM_LIVE,
+        lambda t=t, u=u, q=q: E.Not(E.And(
+            ahead(s, t, *_DWALK, q),
+            ahead(s, u, *_MWALK, q))))
+        for t in T for u in T for q in Q if t != u))
+
+    def walk_reach(s, t, where, reg, nxt, linked_here):
+        c = r(s, t, reg)
+        return E.Implies(E.And(p.within(s, t, where), c != 0), lambda: E.And(*(
+            E.Implies(E.And(q != c, linked_here(q)),
+                      lambda q=q: walk(s, q_(s, c, nxt), q, nxt)) for q in Q)))
+    # ... and the chain ahead of a walk's cursor ends within the walk's bound
+    def cursor_ends(s, t, where, reg, nxt):
+        c = r(s, t, reg)
+        return E.Implies(E.And(p.within(s, t, where), c != 0),
+                         lambda: ends(s, q_(s, c, nxt), nxt))
+    out["heap:cursor-ends"] = every(T, lambda s, t: E.And(
+        cursor_ends(s, t, *_DWALK), cursor_ends(s, t, *_MWALK)))
+    out["heap:walk-reach"] = every(T, lambda s, t: E.And(
+        walk_reach(s, t, *_DWALK, lambda q: E.And(
+            q_(s, q, "spprev") != 0,
+            q_(s, q, "local_storage") == r(s, t, "d_storage"))),
+        walk_reach(s, t, *_MWALK, lambda q: E.And(
+            q_(s, q, "mpprev") != 0, q_(s, q, "smap") == r(s, t, "a_map"),
+            bucket_of(s, q) == r(s, t, "m_bucket")))))
+
+
+def _maps(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """Maps."""
+    (E, L, MAPS, Q, T, every, p, q_, r, sel) = (
+        attrgetter("E", "L", "MAPS", "Q", "T", "every", "p", "q_", "r", "sel"))(h)
     out["heap:map-free-freeing"] = every(T, lambda s, t: E.Implies(
         E.And(p.within(s, t, _MAP_FREE), r(s, t, "pc") != _C_MAP_FREE_START),
         lambda: sel(s, L.map, r(s, t, "a_map"), "mem") == MAP_FREEING))
@@ -962,21 +1070,18 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         sel(s, L.map, mm, "mem") == MAP_FREED, lambda: E.And(*(
             sel(s, L.map, mm, f"b{b}_first") == 0 for b in range(NBUCKETS)))))
 
-    # ---- list shape --------------------------------------------------------------------
+
+def _list_shape(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """List shape."""
+    (E, L, MAPS, Q, ST, bucket_first, bucket_of, ends, every, q_, sel, st_, walk) = (
+        attrgetter("E", "L", "MAPS", "Q", "ST", "bucket_first", "bucket_of", "ends", "every",
+            "q_", "sel", "st_", "walk"))(h)
     out["heap:head-converse"] = every(Q, lambda s, q: E.Implies(
         q_(s, q, "spprev") == PPREV_HEAD,
         lambda: st_(s, q_(s, q, "local_storage"), "first") == q))
     out["heap:map-head-converse"] = every(Q, lambda s, q: E.Implies(
         q_(s, q, "mpprev") == PPREV_HEAD,
         lambda: bucket_first(s, q_(s, q, "smap"), bucket_of(s, q)) == q))
-
-    hops = walk_hops(m)
-
-    def walk(s, first, q, nxt):  # q is on the list from ``first`` (``hops[nxt]`` selems)
-        return E.Or(*(node == q for node in p.chain(s, first, nxt, hops[nxt])[:-1]))
-
-    def ends(s, first, nxt):  # the walk from ``first`` reads NULL at its last hop
-        return p.chain(s, first, nxt, hops[nxt])[-1] == 0
 
     # ... which these keep: one selem of each map on a storage's list (g_ls, g_map: the
     # storage and map a selem was linked into and allocated for; ghosts nofail keeps),
@@ -1045,7 +1150,10 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
                          lambda: q_(s, st_(s, st, "first"), "g_ls") == st)
     out["heap:snext-g-ls"] = lambda s: E.And(every(Q, next_g_ls)(s), every(ST, first_g_ls)(s))
 
-    # ---- the ext's destructor: bpf_skb_storage_free() / destroy ------------------------
+
+def _ext_destructor(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """The ext's destructor: bpf_skb_storage_free() / destroy."""
+    E, EX, T, at, e_, every, r, st_ = attrgetter("E", "EX", "T", "at", "e_", "every", "r", "st_")(h)
     def after_destroy(s, t):
         st = e_(s, r(s, t, "p_ext"), "storage")
         return E.Implies(at(s, t, _AFTER_DESTROY), lambda: E.Or(
@@ -1055,7 +1163,12 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         E.And(e_(s, e, "mem") == MEM_LIVE, (e_(s, e, "present") & _BPF) == 0),
         lambda: e_(s, e, "storage") == 0))
 
-    # ---- bpf_selem_unlink_nofail() -------------------------------------------------------
+
+def _nofail(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """bpf_selem_unlink_nofail()."""
+    (E, EX, T, at, bits, cpu_on, cslots, e_, every, p, q_, r, st_) = (
+        attrgetter("E", "EX", "T", "at", "bits", "cpu_on", "cslots", "e_", "every", "p", "q_",
+            "r", "st_"))(h)
     out["heap:nofail-selem"] = every(T, lambda s, t: E.Implies(
         p.within(s, t, _NOFAIL), lambda: E.Or(
             q_(s, r(s, t, "n_selem"), "mem") == MEM_LIVE,
@@ -1085,11 +1198,6 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             E.Implies(at(s, t, tuple(c for c in _AFTER_CLEAR_SMAP if c != _C_CLEAR_SMAP)),
                       lambda: q_(s, q, "smap") == 0),
             E.Implies(at(s, t, _NOFAIL_MID), lambda: q_(s, q, "mpprev") == 0)))
-
-    def bits(s, t):  # (this side's state bit, the other side's): map_free's is MAP_UNLINKED
-        in_map_free = r(s, t, "n_bucket") != 0
-        return (E.If(in_map_free, SELEM_MAP_UNLINKED, SELEM_STORAGE_UNLINKED),
-                E.If(in_map_free, SELEM_STORAGE_UNLINKED, SELEM_MAP_UNLINKED))
 
     def my_bit(s, t):
         nu, st = r(s, t, "n_unlink"), q_(s, r(s, t, "n_selem"), "state")
@@ -1140,7 +1248,14 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         e_(s, e, "mem") == MEM_LIVE, lambda: e_(s, e, "refcnt") != 0))
     out["heap:nofail-unlinks"] = every(T, nofail_unlinks)
 
-    # ---- bpf_local_storage_destroy()'s walk --------------------------------------------
+
+def _destroy_walk(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """bpf_local_storage_destroy()'s walk."""
+    (E, L, MAPS, Q, ST, T, at, bucket_first, cpu_on, e_, every, in_map_free_elsewhere, p,
+     pinning, q_, r, readable, sel, solo, st_) = (
+        attrgetter("E", "L", "MAPS", "Q", "ST", "T", "at", "bucket_first", "cpu_on", "e_",
+            "every", "in_map_free_elsewhere", "p", "pinning", "q_", "r", "readable", "sel",
+            "solo", "st_"))(h)
     def destroy_next(s, t):
         c, ds = r(s, t, "d_cursor"), r(s, t, "d_storage")
         return E.Implies(E.Or(r(s, t, "pc") == _C_DESTROY_NEXT, E.And(
@@ -1245,7 +1360,11 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
         E.And(p.within(s, t, _DESTROY), r(s, t, "pc") != _UNPIN[1]),
         lambda: st_(s, r(s, t, "d_storage"), "owner_refcnt") != 0))
 
-    # ---- skb_ext_add()'s copy on write and the BPF_STORAGE bit -------------------------
+
+def _cow(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """skb_ext_add()'s copy on write and the BPF_STORAGE bit."""
+    (E, EX, L, T, e_, every, fix, p, r, sel, with_ext_del) = (
+        attrgetter("E", "EX", "L", "T", "e_", "every", "fix", "p", "r", "sel", "with_ext_del"))(h)
     # rfc-fix keys the fix-up on BPF_STORAGE present in the copy, so every copy is empty
     out["heap:cow-storage"] = every(T, lambda s, t: E.Implies(
         E.And(r(s, t, "x_new") != 0,
@@ -1286,7 +1405,13 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
             e_(s, r(s, t, "x_new"), "storage") == 0,
             e_(s, r(s, t, "x_new"), "storage") == e_(s, r(s, t, "x_old"), "storage"))))
 
-    # ---- domains and locks ----------------------------------------------------------------
+
+def _domains(h: SimpleNamespace, out: dict[str, Callable]) -> None:
+    """Domains and locks."""
+    (E, L, MAPS, Q, ST, T, at, cpu_on, e_, every, fix, freeing, p, q_, r, readable, sel, solo,
+     st_, tables) = (
+        attrgetter("E", "L", "MAPS", "Q", "ST", "T", "at", "cpu_on", "e_", "every", "fix",
+            "freeing", "p", "q_", "r", "readable", "sel", "solo", "st_", "tables"))(h)
     out["heap:state-domain"] = every(Q, lambda s, q: E.ULE(q_(s, q, "state"), SELEM_TOFREE))
     out["heap:reg-domain"] = every(T, lambda s, t: E.And(*(
         E.ULE(r(s, t, f), v) for f, v in _REG_DOMAINS.items())))
@@ -1403,7 +1528,6 @@ def heap_lemmas(m, E) -> dict[str, Callable]:
     out["heap:empty-storage"] = every(ST, lambda s, st: E.Implies(
         E.And(st_(s, st, "mem") == MEM_LIVE, st_(s, st, "first") == 0),
         lambda: freeing(s, st)))
-    return out
 
 
 def _solo(E, s, t, r, q_, at):
