@@ -122,8 +122,9 @@ def run_specs(files: list[str], jobs: int, opts: dict) -> tuple[list[dict], bool
 
 
 def write_traces(results: list[dict], out: Path, proofs_res=()) -> Path | None:
-    """One folder per run: a file per violation of a spec (``<spec>/<property>.txt``)
-    and of a default proof (``proof-<design>-<sizes>/<property>.txt``)."""
+    """One folder per run: a file per violation of a spec (``<spec>/<property>.txt``),
+    per spec error found by exploring (``<spec>/spec_error.txt``) and per violation of a
+    default proof (``proof-<design>-<sizes>/<property>.txt``)."""
     from .proofs import proof_dir, proof_trace_text
 
     viol = [(r, p) for r in results for p, e in r["properties"].items() if "trace" in e]
@@ -140,6 +141,10 @@ def write_traces(results: list[dict], out: Path, proofs_res=()) -> Path | None:
         d = run_dir / r["name"]
         d.mkdir(parents=True, exist_ok=True)
         (d / f"{p}.txt").write_text(runner.trace_text(r, p))
+    for r in errs:
+        d = run_dir / r["name"]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "spec_error.txt").write_text(runner.spec_error_text(r))
     for r, p in pviol:
         d = run_dir / proof_dir(r)
         d.mkdir(parents=True, exist_ok=True)

@@ -114,7 +114,7 @@ def explore(model, properties, max_states: int, progress=None, canon=None,
     head = 0
     try:
         while head < len(states):
-            if len(states) >= max_states:
+            if len(states) > max_states:  # past the bound: stop, incomplete
                 break
             sid, s = head, states[head]
             head += 1

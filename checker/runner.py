@@ -89,6 +89,20 @@ def write_graph(ex, m, path: str):
     nx.write_graphml(g, path)
 
 
+def spec_error_text(res: dict) -> str:
+    """The text file written for a spec error found by exploring (an op on a packet
+    another thread already freed): the message and the trace that reaches it."""
+    e = res["spec_error"]
+    head = [*tr.labelled("spec:", f"{res['name']} ({res['file']})"),
+            *tr.labelled("error:", e["message"]), ""]
+    if not e.get("trace"):
+        return "\n".join(head) + "\n"
+    threads = list(dict.fromkeys(st["thread"] for st in e["trace"]))
+    head += ["Race diagram", "", tr.render_race(e["trace"], threads),
+             "Steps (fields each step changed)", ""]
+    return "\n".join(head) + tr.render_steps(e["trace"])
+
+
 def trace_text(res: dict, prop: str) -> str:
     """The text file written for one violation."""
     e = res["properties"][prop]

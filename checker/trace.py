@@ -97,8 +97,8 @@ def render_race(trace: list[dict], threads: list[str], width: int | None = None)
             last_fn[c] = ""
         for call in st.get("calls") or [st["step"]]:
             fn, _, what = call.partition(": ")
-            if fn != last_fn[c]:
-                rows.append((c, f"  {fn}()"))
+            if fn != last_fn[c]:  # (a pseudo-function such as "(spec)" gets no "()")
+                rows.append((c, f"  {fn}" if fn.startswith("(") else f"  {fn}()"))
                 last_fn[c] = fn
             for line in textwrap.wrap(what, width - 6) or [""]:
                 rows.append((c, "    " + line))

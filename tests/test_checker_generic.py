@@ -50,6 +50,17 @@ def test_max_states_gives_unknown():
     assert not ex.complete and ex.verdicts["ok"] == "unknown"
 
 
+def test_max_states_is_a_bound_not_a_trigger():
+    """SPEC_FORMAT: "past this, exploration stops".  A world of exactly max_states
+    states is explored completely; one state fewer allowed, and it is not."""
+    ok = Property("ok", "state", lambda s: True)
+    n = len(explore(Counter(), [ok], 10_000).states)
+    ex = explore(Counter(), [ok], n)
+    assert ex.complete and len(ex.states) == n and ex.verdicts["ok"] == "holds"
+    ex = explore(Counter(), [ok], n - 1)
+    assert not ex.complete and ex.verdicts["ok"] == "unknown"
+
+
 class Stuck:
     """0 -> 1 -> 2 (final); 0 -> 3 (dead end); 0 -> 4 <-> 5 (a loop that never ends)."""
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -219,3 +220,25 @@ def test_trace_files_fit_a_mail(tmp_path, capsys):
     assert max(len(x) for x in race.splitlines()) <= 100 + len("_nolock_misc")
     cpu2 = [x for x in race.splitlines() if x.startswith(" " * 66) and x.strip()]
     assert cpu2 and all(len(x) <= 100 or x.endswith("()") for x in cpu2)
+
+
+def test_spec_error_trace_is_written(tmp_path, capsys):
+    """SPEC_FORMAT: an op on a packet another thread already freed is an error in the
+    spec, "reported with the trace that reaches it": the folder the run names holds it."""
+    f = write(tmp_path, """
+[objects]
+skbs = ["A"]
+maps = ["M"]
+[[thread]]
+name = "cpu0"
+ops = ["free(A)"]
+[[thread]]
+name = "cpu1"
+ops = ["free(A)"]
+""")
+    assert main(["run", f, "--out", str(tmp_path / "t")]) == 2
+    out = capsys.readouterr().out
+    folder = out.split("traces: ")[1].split()[0]
+    text = (tmp_path / "t" / Path(folder).name / "s" / "spec_error.txt").read_text()
+    assert "thread 'cpu1', op 'free(A)'" in text or "thread 'cpu0', op 'free(A)'" in text
+    assert "already freed" in text and "Race diagram" in text and "kfree_skb" in text
