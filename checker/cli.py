@@ -272,6 +272,8 @@ def cmd_prove(args) -> int:
     size = proofs.size_from_args(args)
     if args.save_specs:
         writable(args.save_specs, "prove: --save-specs")
+    if not args.no_traces:
+        writable(args.out, "prove: --out")
     if args.focus_states is not None and args.focus_states < 1:
         raise proofs.ProofUsageError("prove: --focus-states must be at least 1")
     for flag in ("search_states", "exhaustive_states"):
@@ -318,9 +320,15 @@ def cmd_prove(args) -> int:
                        focus_states=args.focus_states, max_search_cpus=args.search_cpus,
                        walks=args.walks,
                        walk_depth=args.walk_depth, seed=args.seed)
-    ok = all(e["proof"] == "proved" for e in res["properties"].values())
+    # a standalone proof expects every property proved (exit 1 otherwise): the table
+    # marks what was not, as check all marks what differs from specs/default.proofs
+    for e in res["properties"].values():
+        e["expected"] = "proved"
+    ok = res["matches_expectations"] = all(e["proof"] == "proved"
+                                           for e in res["properties"].values())
     if args.save_specs:
         res["saved_specs"] = proofs.save_specs(res, Path(args.save_specs), not args.quiet)
+    run_dir = None if args.no_traces else write_traces([], Path(args.out), [res])
     if args.json:
         print(json.dumps({"format": 1, "proofs": [res], "matches_expectations": ok}, indent=1))
     else:
@@ -328,6 +336,8 @@ def cmd_prove(args) -> int:
         print(proofs.details([res]))
         for line in proofs.saved_specs_lines(res.get("saved_specs", [])):
             print(line)
+        if run_dir:
+            print(f"traces: {run_dir}/")
     return 0 if ok else 1
 
 
@@ -395,8 +405,14 @@ def cmd_list(args) -> int:
     return 0
 
 
+EXIT_CODES = ("exit codes: 0 every verdict as expected (a spec's [expect]; for check prove, "
+              "every property proved), 1 some verdict is not (or unknown), 2 a bad spec or "
+              "usage")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="check", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="check", description=__doc__.splitlines()[0],
+                                 epilog=EXIT_CODES)
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def common(p):
@@ -413,22 +429,29 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-chain", action="store_true",
                        help="run local steps as separate transitions (slower)")
 
-    p = sub.add_parser("all", help="check every spec in DIR (default: the shipped specs/) "
-                                   "and run the default proofs")
+    p = sub.add_parser("all", epilog=EXIT_CODES,
+                       help="check every spec in DIR (default: the shipped specs/) and run "
+                            "the default proofs")
     p.add_argument("dir", nargs="?")
     p.add_argument("--no-proofs", dest="proofs", action="store_false",
                    help="skip the default proofs (specs/default.proofs)")
     common(p)
-    p = sub.add_parser("run", help="check the named spec files")
-    p.add_argument("files", nargs="+")
+    p = sub.add_parser("run", epilog=EXIT_CODES, help="check the named spec files")
+    p.add_argument("files", nargs="+", help="spec files (TOML, SPEC_FORMAT.md)")
     common(p)
     p = sub.add_parser("list", help="designs, mutations, properties and ops")
     p.add_argument("--json", action="store_true")
     p.add_argument("--conformance", action="store_true",
                    help="print the conformance table (model step <-> kernel function)")
-    p = sub.add_parser("prove", help="prove the properties for every workload of a size")
-    p.add_argument("--design", default="rfc-refcnt-guard")
+    p = sub.add_parser("prove", epilog=EXIT_CODES,
+                       help="prove the properties for every workload of a size")
+    p.add_argument("--design", default="rfc-refcnt-guard",
+                   help="rfc, rfc-refcnt-guard or rfc-fix (default rfc-refcnt-guard; a "
+                        "spec's default is rfc)")
     p.add_argument("--mutations", default="", help="comma-separated protections to remove")
+    p.add_argument("--out", default="traces",
+                   help="folder for the violations' trace files (default: traces)")
+    p.add_argument("--no-traces", action="store_true", help="do not write trace files")
     p.add_argument("--skbs", type=int, default=4, help="packets (default 4)")
     p.add_argument("--maps", type=int, default=2, help="maps (default 2)")
     p.add_argument("--cpus", type=int, default=3, help="CPUs (default 3)")

@@ -369,7 +369,8 @@ def table(results: list[dict]) -> str:
                      status])
     lines = [*grid(head, rows), "",
              "P proved for every workload of the size   V violated (trace replayed at the "
-             "size)   ? unknown   ! differs from specs/default.proofs",
+             "size)   ? unknown   ! not as expected (check all: specs/default.proofs; "
+             "check prove: proved)",
              columns(PROVE_PROPERTIES)]
     return "\n".join(lines)
 

@@ -257,7 +257,8 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
             e["why"] = why(m, n, states[-1])
             e["workload"] = m.workload(states, labels)
             e["final_state"] = d[-1]
-            e["race"] = tr.render_race(e["trace"], [f"cpu{t}" for t in range(size.cpus)])
+            e["race"] = tr.render_race(e["trace"], [f"cpu{t}" for t in range(size.cpus)],
+                                       verdict=f"{n}: {e['why']}")
         elif n in method:
             e["proof"] = "proved"
             e["method"] = method[n]

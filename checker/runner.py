@@ -65,8 +65,12 @@ def check_spec(path: str, *, progress: bool = True, lazy_rcu: bool = True,
             entry["why"] = _why(p, ex, sid, m)
             if traces:
                 t = trace_of(sid)
+                said = [n for n in t[-1]["notes"] if "' returned " in n] if t else []
+                if p.name == "assertions" and said:  # what the op returned (its last step)
+                    entry["why"] = f"thread {t[-1]['thread']}: {said[-1]}"
                 entry["trace"] = t
-                entry["race"] = tr.render_race(t, threads)
+                entry["race"] = tr.render_race(t, threads,
+                                               verdict=f"{p.name}: {entry['why']}")
                 entry["final_state"] = describe(m, ex.states[sid])
         ok = ok and verdict == expected
         res["properties"][p.name] = entry
@@ -98,7 +102,7 @@ def spec_error_text(res: dict) -> str:
     if not e.get("trace"):
         return "\n".join(head) + "\n"
     threads = list(dict.fromkeys(st["thread"] for st in e["trace"]))
-    head += ["Race diagram", "", tr.render_race(e["trace"], threads),
+    head += ["Race diagram", "", tr.render_race(e["trace"], threads, verdict="spec error"),
              "Steps (fields each step changed)", ""]
     return "\n".join(head) + tr.render_steps(e["trace"])
 

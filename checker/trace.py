@@ -80,9 +80,11 @@ def column_width(ncols: int) -> int:
     return 46 if ncols <= 2 else max(32, DIAGRAM_WIDTH // ncols)
 
 
-def render_race(trace: list[dict], threads: list[str], width: int | None = None) -> str:
+def render_race(trace: list[dict], threads: list[str], width: int | None = None,
+                verdict: str = "") -> str:
     """The diagram kernel developers put in commit messages: one column per CPU, each
-    op with the functions it runs and what each step does, in the order they ran."""
+    op with the functions it runs and what each step does, in the order they ran;
+    ``verdict`` (what went wrong) ends it, under the last step, after ``==>``."""
     cols = [t for t in threads if any(st["thread"] == t for st in trace)]
     cols += sorted({st["thread"] for st in trace} - set(cols))
     width = width or column_width(len(cols))
@@ -105,6 +107,10 @@ def render_race(trace: list[dict], threads: list[str], width: int | None = None)
         for note in st["notes"]:
             for line in textwrap.wrap("// " + note, width - 6):
                 rows.append((c, "    " + line))
+    if verdict and trace:
+        c = cols.index(trace[-1]["thread"])
+        for n, line in enumerate(textwrap.wrap(verdict, width - 6)):
+            rows.append((c, ("==> " if n == 0 else "    ") + line))
     head = "".join(t.upper().ljust(width) for t in cols).rstrip()
     rule = "".join(("-" * len(t)).ljust(width) for t in cols).rstrip()
     body = [(" " * (width * c) + text).rstrip() for c, text in rows]

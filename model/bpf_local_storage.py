@@ -841,10 +841,11 @@ def _map_free_visit(k, cur):
         r.m_bucket = 0
         rcu.synchronize_rcu_start(k)
         k.goto(map_free_finish)
+    k.note("bucket done: rcu_read_unlock()")
 
 
-@map_free.step("(synchronize_rcu returned) rcu_read_lock(); "
-               "hlist_for_each_entry_rcu(&b->list): first",
+@map_free.step("for each bucket b (the first once synchronize_rcu() returned): "
+               "rcu_read_lock(); hlist_for_each_entry_rcu(&b->list): first",
                short="rcu_read_lock(); walk bucket: first")
 def map_free_bucket(k):
     rcu.synchronize_rcu_wait(k)

@@ -51,3 +51,27 @@ MUTATIONS = {
 }
 
 SEMANTICS_MUTATIONS = tuple(list(MUTATIONS)[:11])
+
+# the RFC's guard, as its step text quotes it (bpf_skb_storage.py)
+RFC_GUARD = "skb->cloned && is_skb_storage_shared(skb)"
+FIX_NOTE = "(rfc-fix: "
+
+
+def step_text(text: str, design: str) -> str:
+    """A step's text as a trace of ``design`` shows it: the other designs' code left
+    out, so that what a reviewer pastes is the code of the design checked.  Step texts
+    quote the RFC and mark the changes rfc-fix proposes as ``(rfc-fix: ...)``; the
+    guard of rfc-refcnt-guard and rfc-fix reads is_skb_storage_shared() alone."""
+    if design != "rfc":
+        text = text.replace(RFC_GUARD, "is_skb_storage_shared(skb)")
+    if design == "rfc-fix":
+        return text
+    while FIX_NOTE in text:
+        i = text.index(FIX_NOTE)
+        depth, j = 0, i
+        for j in range(i, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            if depth == 0:
+                break
+        text = text[:i].rstrip() + text[j + 1:]
+    return text

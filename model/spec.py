@@ -269,6 +269,15 @@ def _parse_threads(spec: Spec, raw_threads):
                     mapfreed_here.add(spec.maps[op.map - 1])
             if ends and any(not o.kind.bpf for o in built):
                 ends[-1] = True
+            if not ends or ends[-1]:  # a program run starts here
+                got = set()
+            for op in built:  # write and read go through this run's last get
+                if op.name in ("write", "read") and (op.skb, op.map) not in got:
+                    x, mm = spec.skbs[op.skb - 1], spec.maps[op.map - 1]
+                    raise SpecError(f"{where}: no get({x}, {mm}) earlier in this program "
+                                    f"run to {op.name} through (a run ends at 'end' and at "
+                                    "any op other than get, write, read and delete)")
+            got |= {(op.skb, op.map) for op in built if op.name == "get"}
             ops_out.append(tuple(built))
             ends.append(not all(o.kind.bpf for o in built))
         if ends:
@@ -364,7 +373,8 @@ def _expect(where, kind, text, values):
     try:
         v = int(text, 0)
     except ValueError:
-        raise SpecError(f"{where}: cannot read the result '{text}'") from None
+        raise SpecError(f"{where}: cannot read the result '{text}' (expected an integer, "
+                        "NULL or -ERRNO such as -ENOENT)") from None
     if kind.result == "errno":
         if v > 0 or (v < 0 and -v not in _BY_LINUX):
             raise SpecError(f"{where}: {text} is not 0 or a known -errno")

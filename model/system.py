@@ -12,11 +12,14 @@ z3 engine (model/symbolic.py) derives the transition relation from this same cod
 
 from __future__ import annotations
 
+import re
+
 from . import rcu
+from .designs import step_text
 from .expr import Concrete
 from .kernel import PC_IDLE, PC_OP_DONE, STEPS, ConcreteView, ModelError, Oops, run_step
 from .layout import MAP_ALIVE, MAP_NONE, MEM_FREED, MEM_LIVE, MEM_NONE, MEM_RCU, Layout, Sizes
-from .ops import Op, start
+from .ops import Op, result_text, start
 from .slab import pool_exhausted_error
 from .spec import Spec
 
@@ -214,6 +217,9 @@ class SkbStorageModel:
         opi = k.pick(r.opi, 0, len(self.entries[t - 1]) - 1)
         if op.expect is not None:
             k.observe_first("obs_assert", r.ret != op.expect, op.gid + 1)
+            if isinstance(r.ret, int) and r.ret != op.expect:  # a concrete step: say what
+                k.note(f"'{op.text}' returned "  # came back (symbolic steps leave it out)
+                       f"{result_text(op.kind, r.ret, self.spec.values)}")
         if op.kind.bpf and self.run_ends[t - 1][opi] and r.rcu != 0:
             self.end_run(k)
         self.clear_regs(k, t)
@@ -352,11 +358,20 @@ class SkbStorageModel:
             steps = shorts = ["RCU grace period ends: queued callbacks run"]
             funcs = ["rcu"]
         else:
-            steps = [STEPS[c].label for c in codes]
+            steps = [step_text(STEPS[c].label, self.design) for c in codes]
             funcs = [STEPS[c].func for c in codes]
             shorts = [STEPS[c].short for c in codes]
         return {"thread": self.thread_name(t), "op": op, "steps": steps, "functions": funcs,
-                "shorts": shorts, "notes": list(notes)}
+                "shorts": shorts, "notes": [self.note_text(n) for n in notes]}
+
+    def note_text(self, note: str) -> str:
+        """A note as the trace shows it: a map's bucket lock by the map's spec name, as
+        the state shows it (``M.bucket[1].lock``, not the slot's ``map1.b1_lock``)."""
+        return _BUCKET_LOCK.sub(lambda g: f"{self.spec.maps[int(g[1]) - 1]}.bucket[{g[2]}].lock",
+                                note)
+
+
+_BUCKET_LOCK = re.compile(r"\bmap(\d+)\.b(\d+)_lock\b")
 
 
 def grace_period_body(k):

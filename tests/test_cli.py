@@ -216,6 +216,7 @@ def test_trace_files_fit_a_mail(tmp_path, capsys):
     race, _, rest = text.partition("Race diagram")[2].partition("Steps (fields")
     head = text.partition("Race diagram")[0]
     assert "CPU2" in race and "double free of selem1" in race
+    assert "==> no_double_free: KASAN:" in race  # the diagram ends with what broke
     assert max(len(x) for x in (head + rest).splitlines()) <= 88
     assert max(len(x) for x in race.splitlines()) <= 100 + len("_nolock_misc")
     cpu2 = [x for x in race.splitlines() if x.startswith(" " * 66) and x.strip()]

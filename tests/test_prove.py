@@ -1202,7 +1202,7 @@ def test_cli_prove_json_shape(design):
     out = subprocess.run([sys.executable, "-m", "checker.cli", "prove", "--design", design,
                           "--skbs", "2", "--maps", "1", "--cpus", "1", "--search-states",
                           "20000", "--exhaustive-states", "0", "--no-induction", "--json",
-                          "-q"], capture_output=True, text=True, cwd=ROOT)
+                          "-q", "--no-traces"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1  # violations: not everything proved
     rep = json.loads(out.stdout)
     assert rep["format"] == 1

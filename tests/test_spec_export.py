@@ -118,9 +118,15 @@ def test_saved_specs_reproduce_what_prove_found(finding_one, tmp_path):
 
 def test_cli_save_specs_json_and_bad_folder(tmp_path, capsys):
     args = ["prove", "--design", "rfc", "--skbs", "2", "--maps", "1", "--cpus", "1",
-            "--search-states", "20000", "--exhaustive-states", "0", "--no-induction", "-q"]
+            "--search-states", "20000", "--exhaustive-states", "0", "--no-induction", "-q",
+            "--out", str(tmp_path / "traces")]
     assert main([*args, "--json", "--save-specs", str(tmp_path / "found")]) == 1
     res = json.loads(capsys.readouterr().out)["proofs"][0]
+    # not proved is not what a standalone proof expects: exit 1, and the JSON says so
+    assert res["matches_expectations"] is False
+    assert res["properties"]["no_shared_storage"]["expected"] == "proved"
+    # and each violation's trace file is written, as check run and check all do
+    assert list((tmp_path / "traces").glob("run-*/proof-rfc-2x1x1/no_shared_storage.txt"))
     files = [x["file"] for x in res["saved_specs"]]
     assert str(tmp_path / "found" / "rfc-no_shared_storage.toml") in files
     assert main(["run", "-q", "--no-traces", *files]) == 1  # nothing recorded yet

@@ -35,6 +35,7 @@ def programs(draw, ext_del=False):
         progs[0] += [f"get(A, {draw(st.sampled_from(MAPS))}, create)", "end"]
     pending = ["B", "C"]
     vals = [0, 1, 0x99]
+    got = [set(), set()]  # per CPU, the (packet, map) its current program run got
     for _ in range(draw(st.integers(3, 10))):
         live = [x for x, t in owner.items() if t is not None]
         if not live:
@@ -48,6 +49,12 @@ def programs(draw, ext_del=False):
         k = draw(st.sampled_from(kinds))
         m = draw(st.sampled_from(MAPS))
         v = draw(st.sampled_from(vals))
+        if k in ("write", "read") and (x, m) not in got[t]:
+            k = "get"  # a program writes and reads only through a pointer it got
+        if k in ("get", "getc"):
+            got[t].add((x, m))
+        elif k not in ("write", "read", "delete"):  # any other op ends the run
+            got[t] = set()
         if k in ("clone", "copy"):
             y = pending.pop(0)
             owner[y] = draw(st.integers(0, 1))
