@@ -12,6 +12,7 @@ import sys
 import invariants
 import model
 from model.describe import describe
+from model.system import ASSERTION_FAILS
 
 from . import trace as tr
 from .explore import Progress, explore
@@ -65,9 +66,9 @@ def check_spec(path: str, *, progress: bool = True, lazy_rcu: bool = True,
             entry["why"] = _why(p, ex, sid, m)
             if traces:
                 t = trace_of(sid)
-                said = [n for n in t[-1]["notes"] if "' returned " in n] if t else []
+                said = [n for n in t[-1]["notes"] if n.startswith(ASSERTION_FAILS)] if t else []
                 if p.name == "assertions" and said:  # what the op returned (its last step)
-                    entry["why"] = f"thread {t[-1]['thread']}: {said[-1]}"
+                    entry["why"] = f"thread {t[-1]['thread']}: {said[-1][len(ASSERTION_FAILS):]}"
                 entry["trace"] = t
                 entry["race"] = tr.render_race(t, threads,
                                                verdict=f"{p.name}: {entry['why']}")

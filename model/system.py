@@ -218,8 +218,8 @@ class SkbStorageModel:
         if op.expect is not None:
             k.observe_first("obs_assert", r.ret != op.expect, op.gid + 1)
             if isinstance(r.ret, int) and r.ret != op.expect:  # a concrete step: say what
-                k.note(f"'{op.text}' returned "  # came back (symbolic steps leave it out)
-                       f"{result_text(op.kind, r.ret, self.spec.values)}")
+                k.note(f"{ASSERTION_FAILS}'{op.text}' returned "  # came back (symbolic
+                       f"{result_text(op.kind, r.ret, self.spec.values)}")  # steps: not)
         if op.kind.bpf and self.run_ends[t - 1][opi] and r.rcu != 0:
             self.end_run(k)
         self.clear_regs(k, t)
@@ -371,6 +371,8 @@ class SkbStorageModel:
                                 note)
 
 
+# the note of a failed assertion: about the spec, not an outcome of kernel code
+ASSERTION_FAILS = "assertion fails: "
 _BUCKET_LOCK = re.compile(r"\bmap(\d+)\.b(\d+)_lock\b")
 
 
