@@ -304,6 +304,12 @@ def cmd_prove(args) -> int:
                                          "package (pip install bitwuzla)")
     proofs.check_design(args.design)
     muts = proofs.mutations_from_args(args.mutations)
+    focus = proofs.focus_from_args(args.focus, args.focus_spec)
+    for f in focus:  # a focus world is searched inside the proof's size, never cut down
+        if f.skbs > size.skbs or f.maps > size.maps or f.cpus > size.cpus:
+            raise proofs.ProofUsageError(
+                f"prove: focus {f.text()}: larger than the proof's size "
+                f"{size.skbs}/{size.maps}/{size.cpus} (--skbs/--maps/--cpus)")
     res = proofs.prove(args.design, muts, size, search_states=args.search_states,
                        exhaustive_states=args.exhaustive_states,
                        induction=not args.no_induction,
@@ -316,7 +322,7 @@ def cmd_prove(args) -> int:
                        leave_out=tuple(x.strip() for x in args.leave_out.split(",")
                                        if x.strip()),
                        progress=not args.quiet,
-                       focus=proofs.focus_from_args(args.focus, args.focus_spec),
+                       focus=focus,
                        focus_states=args.focus_states, max_search_cpus=args.search_cpus,
                        walks=args.walks,
                        walk_depth=args.walk_depth, seed=args.seed)

@@ -314,6 +314,8 @@ def saved_specs_lines(saved: list[dict]) -> list[str]:
         line = (f"wrote {x['file']}: its own search ({x['states']:,} states"
                 + ("" if x["complete"] else ", budget reached") + ") "
                 + (f"reproduces {rep}" if rep else "reproduces nothing prove found"))
+        if rep:  # the open world's trace counts each `end` as a step; a spec does not
+            line += " (a spec takes no step for `end`, the open world does)"
         if miss:
             line += f"; not {', '.join(miss)}"
         if x.get("spec_error"):
@@ -396,6 +398,22 @@ def _walks_line(x: dict) -> str:
             + (f": {found}" if found else ": no violation"))
 
 
+def _unknown_reason(r: dict) -> str:
+    """Why a property without a counterexample to induction is neither proved nor
+    violated: what the full-size search and the induction did."""
+    x, ind = r.get("exhaustive"), r.get("induction")
+    parts = ["the search of the full size stopped at its budget "
+             f"({x['states']:,} states, --exhaustive-states)" if x and not x["complete"]
+             else "the full size was not searched whole (--exhaustive-states 0)"]
+    if ind is None:
+        parts.append("no induction was run (--no-induction)")
+    elif ind.get("note"):
+        parts.append(f"induction: {ind['note']}")
+    else:
+        parts.append("the induction found no inductive set of lemmas implying it")
+    return "; ".join(parts)
+
+
 def details(results: list[dict]) -> str:
     from .trace import render_steps
 
@@ -415,7 +433,10 @@ def details(results: list[dict]) -> str:
             line = f"{r['design']} {n}: {e['proof']} ({e['seconds']} s)"
             if e.get("method"):
                 line += f" by {e['method']}"
-            if e.get("lemmas"):
+            if e.get("lemmas") and e["proof"] != "proved":
+                line += (f"; {len(e['lemmas'])} lemmas kept, not enough to prove it (the "
+                         "JSON names them)")
+            elif e.get("lemmas"):
                 ctl = [x for x in e["lemmas"] if x.startswith("ctl:")]
                 rest = [x for x in e["lemmas"] if not x.startswith("ctl:")]
                 line += f"; {len(e['lemmas'])} lemmas: " + ", ".join(rest)
@@ -430,6 +451,9 @@ def details(results: list[dict]) -> str:
             if e.get("cti"):
                 out.append("    counterexample to induction (state, step):")
                 out.append(textwrap.indent(render_steps(e["cti"]), "    "))
+            elif e["proof"] == "unknown":
+                out.append(textwrap.fill(f"    why unknown: {_unknown_reason(r)}", 100,
+                                         subsequent_indent="        "))
         ind = r.get("induction", {})
         if ind.get("note"):
             out.append(f"  induction: {ind['note']}")

@@ -178,6 +178,9 @@ def test_bad_default_proofs_are_one_line_errors(tmp_path, capsys, text, needle):
     (["prove", "--search-states", "-1"], "--search-states must be at least 0"),
     (["prove", "--exhaustive-states", "-1"], "--exhaustive-states must be at least 0"),
     (["prove", "--induction-seconds", "0"], "--induction-seconds must be more than 0"),
+    # a focus world is searched inside the proof's size: one larger is refused, not cut
+    (["prove", "--focus", "get,copy@3/1/2", "--skbs", "1", "--maps", "1", "--cpus", "1"],
+     "focus get,copy@3/1/2: larger than the proof's size 1/1/1"),
 ])
 def test_options_out_of_range_are_one_line_errors(tmp_path, capsys, args, needle):
     f = write(tmp_path, GOOD)
