@@ -369,7 +369,8 @@ def _describe(m, s: bytes) -> dict[str, str]:
     try:
         return {**describe(m, s), **describe_cpus(m, s)}
     except (KeyError, IndexError, ValueError):
-        return {n: str(v) for n, v in zip(m.layout.names(), s, strict=True) if v}
+        raw = {n: str(v) for n, v in zip(m.layout.names(), s, strict=True) if v}
+        return {"(encoded)": "values no run produces; nonzero fields as stored", **raw}
 
 
 def render_cti(m, F: Fragments, c, query_ms: int = QUERY_MS,
