@@ -305,11 +305,7 @@ def cmd_prove(args) -> int:
     proofs.check_design(args.design)
     muts = proofs.mutations_from_args(args.mutations)
     focus = proofs.focus_from_args(args.focus, args.focus_spec)
-    for f in focus:  # a focus world is searched inside the proof's size, never cut down
-        if f.skbs > size.skbs or f.maps > size.maps or f.cpus > size.cpus:
-            raise proofs.ProofUsageError(
-                f"prove: focus {f.text()}: larger than the proof's size "
-                f"{size.skbs}/{size.maps}/{size.cpus} (--skbs/--maps/--cpus)")
+    proofs.check_focus(focus, size, "prove")
     res = proofs.prove(args.design, muts, size, search_states=args.search_states,
                        exhaustive_states=args.exhaustive_states,
                        induction=not args.no_induction,
@@ -328,10 +324,7 @@ def cmd_prove(args) -> int:
                        walk_depth=args.walk_depth, seed=args.seed)
     # a standalone proof expects every property proved (exit 1 otherwise): the table
     # marks what was not, as check all marks what differs from specs/default.proofs
-    for e in res["properties"].values():
-        e["expected"] = "proved"
-    ok = res["matches_expectations"] = all(e["proof"] == "proved"
-                                           for e in res["properties"].values())
+    ok = proofs.judge(res, {})
     if args.save_specs:
         res["saved_specs"] = proofs.save_specs(res, Path(args.save_specs), not args.quiet)
     run_dir = None if args.no_traces else write_traces([], Path(args.out), [res])

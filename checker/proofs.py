@@ -41,14 +41,18 @@ BOOL_BUDGETS = {"induction", "control_lemmas", "heap_lemmas"}
 LIST_BUDGETS = {"focus", "focus_spec"}
 
 
-def _budget_ok(k: str, v) -> bool:
+def _budget_rule(k: str):
+    """(the test a value of budget ``k`` must pass, what it expects, in words)."""
     if k in BOOL_BUDGETS:
-        return type(v) is bool
+        return (lambda v: type(v) is bool), "true or false"
     if k in LIST_BUDGETS:
-        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+        return (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                "a list of strings")
     if k == "induction_seconds":  # a float, as --induction-seconds
-        return type(v) in (int, float) and v > 0
-    return type(v) is int and (v >= 0 or k == "seed")
+        return (lambda v: type(v) in (int, float) and v > 0), "a number > 0"
+    if k == "seed":
+        return (lambda v: type(v) is int), "an integer"
+    return (lambda v: type(v) is int and v >= 0), "an integer >= 0"
 
 
 def _table(t, where: str, keys) -> dict:
@@ -127,6 +131,15 @@ def focus_from_args(texts, spec_files) -> tuple[Focus, ...]:
     return tuple(out) + focus_specs("prove: --focus-spec", Path(), spec_files or ())
 
 
+def check_focus(focus, size: WorldSize, where: str) -> None:
+    """A focus world is searched inside the proof's size: one larger is a usage error,
+    not a world silently cut down to the size (``Focus.world``)."""
+    for f in focus:
+        if f.skbs > size.skbs or f.maps > size.maps or f.cpus > size.cpus:
+            raise ProofUsageError(f"{where}: focus {f.text()}: larger than the proof's "
+                                  f"size {size.skbs}/{size.maps}/{size.cpus}")
+
+
 def focus_specs(where: str, base: Path, files) -> tuple[Focus, ...]:
     """Spec files (relative to ``base``) as focus worlds; a missing or bad file is a
     one-line usage error starting with ``where``."""
@@ -178,19 +191,16 @@ def load_defaults(path: Path) -> list[dict]:
             raise ProofUsageError(f"{where}: unknown budget {unknown[0]!r} (expected one "
                                   f"of: {', '.join(sorted(BUDGETS))})")
         for k, v in b.items():
-            if not _budget_ok(k, v):
-                raise ProofUsageError(f"{where}: budgets.{k} = {v!r}: expected "
-                                      + ("true or false" if k in BOOL_BUDGETS else
-                                         "a list of strings" if k in LIST_BUDGETS else
-                                         "a number > 0" if k == "induction_seconds" else
-                                         "an integer" if k == "seed" else
-                                         "an integer >= 0"))
+            ok, wanted = _budget_rule(k)
+            if not ok(v):
+                raise ProofUsageError(f"{where}: budgets.{k} = {v!r}: expected {wanted}")
         try:
             focus = tuple(parse_focus(t) for t in b.get("focus", []))
         except ValueError as e:
             raise ProofUsageError(f"{where}: budgets.{e}") from None
         focus += focus_specs(f"{where}: budgets.focus_spec", path.parent,
                              b.get("focus_spec", []))
+        check_focus(focus, size, f"{where}: budgets")
         exp = _table(p.get("expect", {}), f"{where}: expect", None)
         for k, v in exp.items():
             if k not in PROVE_PROPERTIES or v not in PROOF_VERDICTS:
@@ -213,12 +223,18 @@ def _run_default(d: dict, progress: bool) -> dict:
                 max_search_cpus=b.get("max_search_cpus", 2), focus=d["focus"],
                 focus_states=b.get("focus_states"), walks=b.get("walks", 0),
                 walk_depth=b.get("walk_depth", 200), seed=b.get("seed", 1))
-    ok = True
-    for n, e in res["properties"].items():
-        e["expected"] = d["expect"].get(n, "proved")
-        ok = ok and e["proof"] == e["expected"]
-    res["matches_expectations"] = ok
+    judge(res, d["expect"])
     return res
+
+
+def judge(res: dict, expect: dict) -> bool:
+    """Each property's ``expected`` verdict (``expect``'s, else ``proved``) and the
+    proof's ``matches_expectations``, which it returns."""
+    for n, e in res["properties"].items():
+        e["expected"] = expect.get(n, "proved")
+    ok = res["matches_expectations"] = all(e["proof"] == e["expected"]
+                                           for e in res["properties"].values())
+    return ok
 
 
 def run_defaults(path: Path, progress: bool, jobs: int = 1,
@@ -333,7 +349,7 @@ def proof_dir(res: dict) -> str:
 
 def proof_trace_text(res: dict, prop: str) -> str:
     """The text file written for one violation found by a proof (like a spec's)."""
-    from .trace import TEXT_WIDTH, labelled, render_steps, state_lines
+    from .trace import TEXT_WIDTH, labelled, trace_file
 
     e = res["properties"][prop]
     ops = [line for t, o in e.get("workload", {}).items()
@@ -343,10 +359,8 @@ def proof_trace_text(res: dict, prop: str) -> str:
             f"property: {prop} VIOLATED (expected: {e.get('expected', 'proved')})",
             *labelled("why:", e.get("why", "")), "",
             "The ops each CPU started (check prove --save-specs writes them as a spec):",
-            *ops, "", "Race diagram", "", e["race"], "Steps (fields each step changed)", ""]
-    tail = ["", "State at the violation", ""]
-    tail += [line for k, v in e.get("final_state", {}).items() for line in state_lines(k, v)]
-    return "\n".join(head) + render_steps(e["trace"]) + "\n".join(tail) + "\n"
+            *ops, ""]
+    return trace_file(head, e["race"], e["trace"], e.get("final_state", {}))
 
 
 # ---- tables -------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def check_spec(path: str, *, progress: bool = True, lazy_rcu: bool = True,
                 t = trace_of(sid)
                 said = [n for n in t[-1]["notes"] if n.startswith(ASSERTION_FAILS)] if t else []
                 if p.name == "assertions" and said:  # what the op returned (its last step)
-                    entry["why"] = f"thread {t[-1]['thread']}: {said[-1][len(ASSERTION_FAILS):]}"
+                    entry["why"] = (f"thread {t[-1]['thread']}: "
+                                    + said[-1].removeprefix(ASSERTION_FAILS))
                 entry["trace"] = t
                 entry["race"] = tr.render_race(t, threads,
                                                verdict=f"{p.name}: {entry['why']}")
@@ -103,9 +104,8 @@ def spec_error_text(res: dict) -> str:
     if not e.get("trace"):
         return "\n".join(head) + "\n"
     threads = list(dict.fromkeys(st["thread"] for st in e["trace"]))
-    head += ["Race diagram", "", tr.render_race(e["trace"], threads, verdict="spec error"),
-             "Steps (fields each step changed)", ""]
-    return "\n".join(head) + tr.render_steps(e["trace"])
+    return tr.trace_file(head, tr.render_race(e["trace"], threads, verdict="spec error"),
+                         e["trace"])
 
 
 def trace_text(res: dict, prop: str) -> str:
@@ -116,10 +116,6 @@ def trace_text(res: dict, prop: str) -> str:
         f"design:   {res['design']}" + (f", mutations: {', '.join(res['mutations'])}"
                                         if res["mutations"] else ""),
         f"property: {prop} VIOLATED (expected: {e['expected']})",
-        *tr.labelled("why:", e.get("why", "")),
-        "", "Race diagram", "", e["race"], "Steps (fields each step changed)", "",
+        *tr.labelled("why:", e.get("why", "")), "",
     ]
-    body = tr.render_steps(e["trace"])
-    tail = ["", "State at the violation", ""]
-    tail += [line for k, v in e["final_state"].items() for line in tr.state_lines(k, v)]
-    return "\n".join(head) + body + "\n".join(tail) + "\n"
+    return tr.trace_file(head, e["race"], e["trace"], e["final_state"])

@@ -38,6 +38,18 @@ def entry(lp: dict, da: dict, db: dict, notes=()) -> dict:
     }
 
 
+def trace_file(head: list[str], race: str, trace: list[dict], final_state=None) -> str:
+    """A trace file: the ``head`` lines, the race diagram, the steps and, if given, the
+    state at the violation."""
+    text = "\n".join([*head, "Race diagram", "", race, "Steps (fields each step changed)",
+                      ""]) + render_steps(trace)
+    if final_state is None:
+        return text
+    tail = ["", "State at the violation", ""]
+    tail += [line for k, v in final_state.items() for line in state_lines(k, v)]
+    return text + "\n".join(tail) + "\n"
+
+
 def labelled(label: str, text: str) -> list[str]:
     """``label`` (padded to 10 columns) and ``text`` wrapped under it."""
     return textwrap.wrap(text, TEXT_WIDTH, initial_indent=f"{label:<10}",

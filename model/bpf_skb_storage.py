@@ -41,12 +41,9 @@ def guard_refuses(k) -> bool:
     if is_skb_storage_shared(k, skb):
         k.note("sharing guard refused: -EOPNOTSUPP")
         return True
-    cloned, active = skb.cloned, skb.active
-    if isinstance(cloned, int) and isinstance(active, int) and cloned and (
-            active & SKB_EXT_BPF_STORAGE):
-        # (a note for the trace only, left out of symbolic steps, which it would fork)
-        k.note("guard passes: skb->cloned, but the ext's refcnt is 1: no other packet "
-               "holds it now")
+    k.trace_note(lambda: skb.cloned and skb.active & SKB_EXT_BPF_STORAGE,
+                 lambda: "guard passes: skb->cloned, but the ext's refcnt is 1: no other "
+                         "packet holds it now")
     return False
 
 

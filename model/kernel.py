@@ -223,6 +223,13 @@ class KernelView:
         """An outcome worth naming in the trace ("cmpxchg lost", "guard refused")."""
         self.notes.append(text)
 
+    def trace_note(self, when, text):
+        """A note for the trace only, not an outcome of the kernel's code: ``text()``
+        when ``when()`` holds.  Both are called only on a concrete step; the symbolic
+        view leaves the note out, since testing ``when`` there would fork the paths."""
+        if when():
+            self.note(text())
+
     # ---- memory safety (KASAN) -----------------------------------------------------
     def _bad_mem(self, table, i):
         """Condition: slot ``i`` of ``table`` may not be touched now."""

@@ -288,6 +288,9 @@ class SymbolicView(KernelView):
         self._checked: dict = {}  # kasan_if(True, ...) made: key -> the terms it names
         super().__init__(model, t)
 
+    def trace_note(self, when, text):
+        """(KernelView.trace_note: left out of symbolic steps.)"""
+
     def kasan_if(self, cond, table, i):
         """KernelView's check, except that one already made unconditionally on the
         same pointer, the ``mem`` (and ``rcuw``) fields it reads unchanged since, is

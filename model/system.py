@@ -217,9 +217,9 @@ class SkbStorageModel:
         opi = k.pick(r.opi, 0, len(self.entries[t - 1]) - 1)
         if op.expect is not None:
             k.observe_first("obs_assert", r.ret != op.expect, op.gid + 1)
-            if isinstance(r.ret, int) and r.ret != op.expect:  # a concrete step: say what
-                k.note(f"{ASSERTION_FAILS}'{op.text}' returned "  # came back (symbolic
-                       f"{result_text(op.kind, r.ret, self.spec.values)}")  # steps: not)
+            k.trace_note(lambda: r.ret != op.expect,  # what came back
+                         lambda: f"{ASSERTION_FAILS}'{op.text}' returned "
+                                 f"{result_text(op.kind, r.ret, self.spec.values)}")
         if op.kind.bpf and self.run_ends[t - 1][opi] and r.rcu != 0:
             self.end_run(k)
         self.clear_regs(k, t)

@@ -14,3 +14,18 @@ def test_conformance_table_is_current():
 def test_every_step_names_a_kernel_function():
     for st in STEPS.values():
         assert st.func and st.what and st.where
+
+
+def test_traces_quote_the_checked_designs_code():
+    """Traces show each design's own code (model.designs.step_text), keyed on what the
+    step labels quote: the RFC's guard and the "(rfc-fix: ...)" remarks.  A label that
+    stops quoting them exactly would leave the other design's code in traces."""
+    from model.designs import FIX_NOTE, RFC_GUARD, step_text
+
+    labels = [st.label for st in STEPS.values()]
+    assert sum(RFC_GUARD in x for x in labels) == 2, labels  # get's and delete's guard
+    assert sum(FIX_NOTE in x for x in labels) == 3
+    for x in labels:
+        assert RFC_GUARD not in step_text(x, "rfc-refcnt-guard")
+        assert FIX_NOTE not in step_text(x, "rfc") + step_text(x, "rfc-refcnt-guard")
+        assert step_text(x, "rfc-fix") == x.replace(RFC_GUARD, "is_skb_storage_shared(skb)")
