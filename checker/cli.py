@@ -306,6 +306,10 @@ def cmd_prove(args) -> int:
     muts = proofs.mutations_from_args(args.mutations)
     focus = proofs.focus_from_args(args.focus, args.focus_spec)
     proofs.check_focus(focus, size, "prove")
+    leave_out = tuple(x.strip() for x in args.leave_out.split(",") if x.strip())
+    proofs.check_leave_out(args.design, muts, size, leave_out,
+                           control=args.control_lemmas or args.heap_lemmas or args.outright,
+                           heap=args.heap_lemmas)
     res = proofs.prove(args.design, muts, size, search_states=args.search_states,
                        exhaustive_states=args.exhaustive_states,
                        induction=not args.no_induction,
@@ -315,8 +319,7 @@ def cmd_prove(args) -> int:
                        outright=args.outright, jobs=args.jobs,
                        query_seconds=args.query_seconds, solver=args.solver,
                        merge_steps=args.merge_steps,
-                       leave_out=tuple(x.strip() for x in args.leave_out.split(",")
-                                       if x.strip()),
+                       leave_out=leave_out,
                        progress=not args.quiet,
                        focus=focus,
                        focus_states=args.focus_states, max_search_cpus=args.search_cpus,

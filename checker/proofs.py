@@ -140,6 +140,31 @@ def check_focus(focus, size: WorldSize, where: str) -> None:
                                   f"size {size.skbs}/{size.maps}/{size.cpus}")
 
 
+def check_leave_out(design: str, mutations, size: WorldSize, patterns, *, control: bool,
+                    heap: bool) -> None:
+    """A ``--leave-out`` pattern that matches no lemma is a usage error before the
+    search starts, not a remark after the induction (``ctl:`` names, which exist only
+    once the relation is built, are still checked then)."""
+    if not patterns:
+        return
+    from model.openworld import build as build_world
+
+    from .prove_induction import unknown_leave_out
+
+    bad = unknown_leave_out(build_world(design, mutations, size), patterns, control, heap)
+    goals = [p for p in bad if p in PROVE_PROPERTIES]
+    if goals:
+        raise ProofUsageError(f"prove: --leave-out {', '.join(goals)}: a goal, never left "
+                              "out (--leave-out names lemmas)")
+    if bad:
+        which = ("--heap-lemmas" if heap else "--control-lemmas" if control
+                 else "neither --control-lemmas nor --heap-lemmas")
+        raise ProofUsageError(
+            f"prove: --leave-out {', '.join(bad)}: matching no lemma tried at "
+            f"{size.skbs}/{size.maps}/{size.cpus} with {which} (a lemma's name, or a "
+            "prefix ending in '*')")
+
+
 def focus_specs(where: str, base: Path, files) -> tuple[Focus, ...]:
     """Spec files (relative to ``base``) as focus worlds; a missing or bad file is a
     one-line usage error starting with ``where``."""

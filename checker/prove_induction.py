@@ -228,6 +228,27 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
                         for g in goals}}
 
 
+def unknown_leave_out(m, patterns, control: bool, heap: bool) -> list[str]:
+    """The ``--leave-out`` patterns that can match no lemma of ``m``, found before any
+    search or induction runs (a typo should not cost the minutes before Houdini).  The
+    ``ctl:<point>`` names exist only once the relation is built, so a pattern starting
+    with ``ctl:`` is checked then (``left_out_unmatched``), not here."""
+    L = Lemmas(m, Concrete)
+    names = set(L.all())
+    if control:
+        names |= set(L.registers()) | set(L.guard_argument()) | set(L.no_oops())
+        names.add("ctl:known")
+        if heap:
+            names |= set(heap_lemmas(m, Concrete)) | set(GOAL_LEMMAS)
+    names = set(lemma_names(names))
+
+    def matches(pat):
+        return (pat.startswith("ctl:") and control
+                or any(n.startswith(pat[:-1]) if pat.endswith("*") else n == pat
+                       for n in names))
+    return [p for p in patterns if not matches(p)]
+
+
 def _leave_out(cands: list[Candidate], patterns, stats: dict) -> list[Candidate]:
     """The candidates less the lemmas ``patterns`` name (goals stay); what was left
     out, and the patterns that named nothing, go into ``stats``."""

@@ -106,10 +106,15 @@ def search_worlds(size: WorldSize, max_cpus: int = 2, focus=()) -> list[tuple]:
 
 
 def search_violations(size: WorldSize, design, mutations, big, budget: int, progress,
-                      max_cpus: int = 2, focus=(), focus_budget: int | None = None):
+                      max_cpus: int = 2, focus=(), focus_budget: int | None = None,
+                      full_budget: int = 0):
     """property -> (states, labels) replayed in ``big``; search statistics; and when
     (``time.monotonic()``) each property's violation was in hand (the end of the search
-    world that found it), so that its report gives its own time, not the searches'."""
+    world that found it), so that its report gives its own time, not the searches'.
+    A sub-size that is the requested size itself (a small proof) is searched once, with
+    the larger of ``budget`` and ``full_budget`` (the exhaustive pass's), and marked
+    ``exhaustive`` whether or not it completes, so that :func:`prove` does not explore
+    it again."""
     found: dict[str, tuple] = {}
     found_at: dict[str, float] = {}
     stats = []
@@ -121,8 +126,10 @@ def search_violations(size: WorldSize, design, mutations, big, budget: int, prog
         where = _size_text(z) if f is None else f"focus {f.text()}"
         prog = Progress(f"search {where}", sys.stderr) if progress else None
         red = Reduction(small, keep=ghost_reads(p.name for p in props))
-        ex = explore(small, props, budget if f is None else focus_budget or budget, prog,
-                     canon=red, keep_graph=False)
+        whole = z == size and f is None
+        limit = (max(budget, full_budget) if whole else budget if f is None
+                 else focus_budget or budget)
+        ex = explore(small, props, limit, prog, canon=red, keep_graph=False)
         stats.append({"sizes": _size_text(z), "states": len(ex.states),
                       "complete": ex.complete, "seconds": round(ex.seconds, 2)})
         if f is not None:
@@ -136,7 +143,7 @@ def search_violations(size: WorldSize, design, mutations, big, budget: int, prog
             else:
                 raise ReplayError(f"{name}: the replayed trace does not violate it in "
                                   "the larger world")
-        if ex.complete and z == size and f is None:
+        if whole:
             stats[-1]["exhaustive"] = True
             stats[-1]["reduction"] = red.describe()
     return found, stats, found_at
@@ -193,9 +200,11 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
     size = size or WorldSize()
     m = build_world(design, mutations, size)
     found, stats, found_at = search_violations(size, design, mutations, m, search_states,
-                                               progress, max_search_cpus, focus, focus_states)
+                                               progress, max_search_cpus, focus, focus_states,
+                                               exhaustive_states)
     left = [n for n in PROVE_PROPERTIES if n not in found]
-    if walks > 0 and left and not any(x.get("exhaustive") for x in stats):
+    if walks > 0 and left and not any(x.get("exhaustive") and x["complete"]
+                                      for x in stats):
         more, stat = walk_violations(m, left, walks, walk_depth, seed, progress)
         found.update(more)
         stats.append(stat)
@@ -205,13 +214,14 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
     open_props = [n for n in PROVE_PROPERTIES if n not in found]
     method, lemmas, ctis, kept = {}, {}, {}, set()
     full = next((x for x in stats if x.get("exhaustive")), None)
-    if open_props and full:  # the search explored the requested size completely
-        res["exhaustive"] = {"states": full["states"], "complete": True,
+    if open_props and full:  # the search explored the requested size (once is enough)
+        res["exhaustive"] = {"states": full["states"], "complete": full["complete"],
                              "seconds": full["seconds"], "reduction": full["reduction"]}
-        for n in open_props:
-            method[n] = "exhaustive"
-        open_props = []
-    if open_props and exhaustive_states > 0:
+        if full["complete"]:
+            for n in open_props:
+                method[n] = "exhaustive"
+            open_props = []
+    elif open_props and exhaustive_states > 0:
         prog = Progress(f"exhaustive {_size_text(size)}", sys.stderr) if progress else None
         t1 = time.monotonic()
         red = Reduction(m, keep=ghost_reads(open_props))

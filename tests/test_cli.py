@@ -181,6 +181,12 @@ def test_bad_default_proofs_are_one_line_errors(tmp_path, capsys, text, needle):
     # a focus world is searched inside the proof's size: one larger is refused, not cut
     (["prove", "--focus", "get,copy@3/1/2", "--skbs", "1", "--maps", "1", "--cpus", "1"],
      "focus get,copy@3/1/2: larger than the proof's size 1/1/1"),
+    # a --leave-out typo is refused before the search, not remarked on after induction
+    (["prove", "--heap-lemmas", "--leave-out", "heap:map-free-snyc", "--skbs", "1",
+      "--maps", "1", "--cpus", "2"], "heap:map-free-snyc: matching no lemma tried at 1/1/2"),
+    (["prove", "--leave-out", "heap:*"], "heap:*: matching no lemma tried at 4/2/3 with "
+     "neither"),
+    (["prove", "--heap-lemmas", "--leave-out", "no_leak"], "no_leak: a goal, never left out"),
 ])
 def test_options_out_of_range_are_one_line_errors(tmp_path, capsys, args, needle):
     f = write(tmp_path, GOOD)

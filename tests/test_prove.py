@@ -108,6 +108,22 @@ def test_each_mutation_violations_come_back_violated(path):
         assert r["properties"][n]["trace"]
 
 
+def test_the_requested_size_is_searched_once():
+    """A size small enough to be one of the sub-sizes is explored once, with the
+    exhaustive budget, not first to the search budget and then again from scratch."""
+    r = prove("rfc-refcnt-guard", (), WorldSize(1, 1, 1), search_states=1_000,
+              exhaustive_states=100_000, induction=False, progress=False)
+    assert [x["sizes"] for x in r["search"]] == ["1 packets, 1 maps, 1 CPUs"]
+    assert r["search"][0]["complete"] and r["exhaustive"]["states"] > 1_000
+    assert r["exhaustive"]["states"] == r["search"][0]["states"]
+    assert r["properties"]["no_double_free"]["method"] == "exhaustive"
+    # with too small a budget the one pass is incomplete, and nothing is proved
+    r = prove("rfc-refcnt-guard", (), WorldSize(1, 1, 1), search_states=1_000,
+              exhaustive_states=2_000, induction=False, progress=False)
+    assert r["exhaustive"]["complete"] is False and r["search"][0]["states"] < 3_000
+    assert r["properties"]["no_double_free"]["proof"] == "unknown"
+
+
 def test_focus_world_is_a_restriction():
     """A focus world only removes behaviours: per CPU, only the spec's ops (plus end)."""
     import model
