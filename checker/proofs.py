@@ -475,12 +475,8 @@ def details(results: list[dict]) -> str:
             if e.get("lemmas") and e["proof"] != "proved":
                 line += (f"; {len(e['lemmas'])} lemmas kept, not enough to prove it (the "
                          "JSON names them)")
-            elif e.get("lemmas"):
-                ctl = [x for x in e["lemmas"] if x.startswith("ctl:")]
-                rest = [x for x in e["lemmas"] if not x.startswith("ctl:")]
-                line += f"; {len(e['lemmas'])} lemmas: " + ", ".join(rest)
-                if ctl:  # one per control value: the JSON names them
-                    line += f", and {len(ctl)} ctl:* lemmas"
+            elif e.get("lemmas"):  # one set for every goal: named once, below
+                line += f" with the {len(e['lemmas'])} lemmas kept (below)"
             out.append(textwrap.fill(line, 100, subsequent_indent="    "))
             if e.get("why"):
                 out.append(f"    why: {e['why']}")
@@ -498,6 +494,9 @@ def details(results: list[dict]) -> str:
             out.append(f"  induction: {ind['note']}")
         elif "queries" in ind:
             out.append(_induction_line(ind))
+            if any(e["proof"] == "proved" and e.get("lemmas")
+                   for e in r["properties"].values()):
+                out.append(_lemmas_line(ind))
         for g, lemma in ind.get("goals_implied", {}).items():
             out.append(textwrap.fill(
                 f"  {g}: preserved because {lemma} is, which implies it on every state "
@@ -534,6 +533,20 @@ def _step_check_lines(sc: dict, solver: str = "z3") -> list[str]:
         out.append(f"    counterexample for {f['not_preserved'][0]} (state, step):")
         out.append(textwrap.indent(render_steps(f["cti"]), "    "))
     return out
+
+
+def _lemmas_line(ind: dict) -> str:
+    """The lemmas kept: one inductive set for every goal the induction proves."""
+    names = ind["lemmas_kept"]
+    ctl = [x for x in names if x.startswith("ctl:")]
+    rest = [x for x in names if not x.startswith("ctl:")]
+    n = ind.get("candidates_kept")
+    parts = (f", from the {n} candidates alive at the end: goals apart, a lemma asked in "
+             "parts (per CPU, per list head) counted once" if n else "")
+    return textwrap.fill(
+        f"  lemmas kept ({len(names)}, one set for every goal proved{parts}): "
+        + ", ".join(rest) + (f", and {len(ctl)} ctl:* lemmas (the JSON names them)"
+                             if ctl else ""), 100, subsequent_indent="      ")
 
 
 def _induction_line(ind: dict) -> str:

@@ -43,16 +43,38 @@ class Budget(Exception):
     pass
 
 
+def _say(text: str) -> None:
+    """A progress line on stderr: rewritten in place (``\r``) on a terminal, a line of
+    its own in a log."""
+    if text.endswith("\r") and not sys.stderr.isatty():
+        text = text[:-1] + "\n"
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _end_line() -> None:
+    """Ends a line :func:`_say` is rewriting (on a terminal; in a log it has ended)."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+
+
 def cpu1_paths(F: Fragments, initial: list[bytes], progress=None):
-    """Every path of CPU 1 from every control value it can reach."""
+    """Every path of CPU 1 from every control value it can reach; with ``progress``, a
+    line at most every ``PROGRESS_SECONDS`` while the relation is built, and one when
+    it is."""
+    t0, last = time.monotonic(), [None]
 
     def tick(done, seen, npaths):
-        sys.stderr.write(f"  relation: {done}/{seen} control points, {npaths} paths\r")
-        sys.stderr.flush()
+        now = time.monotonic()
+        if last[0] is None or now - last[0] >= PROGRESS_SECONDS:
+            last[0] = now
+            _say(f"  relation: {done}/{seen} control points, {npaths} paths\r")
 
     out = F.control_closure(1, initial, tick if progress else None)
     if progress:
-        sys.stderr.write("\n")
+        _end_line()
+        _say(f"  relation: {out[1]} control points, {len(out[0])} paths, "
+             f"{time.monotonic() - t0:.1f} s\n")
     return out
 
 
@@ -211,10 +233,11 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
         res = houdini(F.pre, initial, ps, cands, progress=prog, timeout_ms=query_ms,
                       solver=solver)
     if progress:
-        sys.stderr.write("\n")
+        _end_line()
     lemmas = lemma_names(n for n in res.kept if n not in goals)
     stats.update(seconds=round(time.monotonic() - t0, 2), queries=res.queries,
                  queries_given_up=res.given_up, rounds=res.rounds, lemmas_kept=lemmas,
+                 candidates_kept=len(res.kept),
                  lemmas_dropped=sorted(lemma_names(n for n in res.dropped if n not in goals)),
                  goals_implied=res.implied, answered_by=res.answered)
     proved = {g for g in goals if g in res.kept}
@@ -321,9 +344,8 @@ def _progress_line(progress: bool, text: str, unit: str):
         now = time.monotonic()
         if progress and (last[0] is None or now - last[0] >= PROGRESS_SECONDS):
             last[0] = now
-            sys.stderr.write(text.format(rnd=rnd, unit=unit, n=n, total=total, alive=alive,
-                                         minutes=(now - t0) / 60))
-            sys.stderr.flush()
+            _say(text.format(rnd=rnd, unit=unit, n=n, total=total, alive=alive,
+                             minutes=(now - t0) / 60))
     return line
 
 
@@ -360,8 +382,8 @@ def _houdini_in_rounds(m, F, initial, ps, cands, stats, progress, jobs,
         return len(ps[n].parts) if isinstance(ps[n], Merged) else 1
 
     def done(rnd, sc):  # what the round refuted, by step, before the next one starts
-        sys.stderr.write(f"\n{round_report(rnd, sc, step_of, solver, paths_of)}")
-        sys.stderr.flush()
+        _end_line()
+        _say(round_report(rnd, sc, step_of, solver, paths_of))
 
     res, first = houdini_rounds(F.pre, initial, ps, cands, key,
                                 progress=tick, on_round=done if progress else None,

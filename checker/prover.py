@@ -215,8 +215,9 @@ def prove(design: str, mutations=(), size: WorldSize | None = None, *,
     method, lemmas, ctis, kept = {}, {}, {}, set()
     full = next((x for x in stats if x.get("exhaustive")), None)
     if open_props and full:  # the search explored the requested size (once is enough)
-        res["exhaustive"] = {"states": full["states"], "complete": full["complete"],
-                             "seconds": full["seconds"], "reduction": full["reduction"]}
+        if full["complete"] or exhaustive_states > 0:
+            res["exhaustive"] = {"states": full["states"], "complete": full["complete"],
+                                 "seconds": full["seconds"], "reduction": full["reduction"]}
         if full["complete"]:
             for n in open_props:
                 method[n] = "exhaustive"

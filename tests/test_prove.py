@@ -767,8 +767,10 @@ def test_rounds_of_step_checks_put_the_slowest_paths_in_the_json(capsys):
         sum(p["seconds"] for p in slow if p["step"] == "step_inc"))
     err = capsys.readouterr().err
     assert "slowest paths: " in err and "slowest steps: step_inc (2 paths)" in err
-    # the progress line (its first call always shows), paths counted as taken
-    assert "  step check round 1: path 1/3 taken, 2 candidates alive, 0 min\r" in err
+    # the progress line (its first call always shows), paths counted as taken; a line
+    # of its own when stderr is not a terminal (here: captured), not rewritten with \r
+    assert "  step check round 1: path 1/3 taken, 2 candidates alive, 0 min\n" in err
+    assert "\r" not in err
 
 
 def test_every_worker_reports_progress(tmp_path):
@@ -812,8 +814,10 @@ def test_houdini_progress_line_is_written_by_the_clock_not_every_fiftieth_query(
         line(1, n, 63, 578)
     err = capsys.readouterr().err
     assert [f"step {n}/63" in err for n in (0, 1, 2, 51)] == [True] * 4
-    assert "  houdini round 1: step 1/63, 578 candidates alive, 0 min\r" in err
+    # not a terminal (captured): each a line of its own, for a log
+    assert "  houdini round 1: step 1/63, 578 candidates alive, 0 min\n" in err
     monkeypatch.setattr(pi, "PROGRESS_SECONDS", 3600)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: rewritten
     line = pi._progress_line(True, "{n}\r", "step")
     for n in (7, 8, 50):
         line(1, n, 63, 578)
