@@ -25,6 +25,7 @@ from .layout import (
     MAP_FREEING,
     NBUCKETS,
     PPREV_HEAD,
+    REFCOUNT_SATURATED,
     SELEM_MAP_UNLINKED,
     SELEM_STORAGE_UNLINKED,
     SELEM_TOFREE,
@@ -766,8 +767,12 @@ def destroy_unpin(k):
         k.ret()
     elif refcount_dec_and_test(k, k.storage(k.reg.d_storage), "owner_refcnt"):
         k.ret()
-    else:
-        k.note("owner pinned by map_free: wait")
+    else:  # a pin by map_free's misc, or a count a refcount WARN saturated
+        st = k.storage(k.reg.d_storage)
+        k.trace_note(lambda: st.owner_refcnt != REFCOUNT_SATURATED,
+                     lambda: "owner pinned by map_free: wait")
+        k.trace_note(lambda: st.owner_refcnt == REFCOUNT_SATURATED,
+                     lambda: "owner_refcnt saturated: the wait never ends")
         k.goto(destroy_wait)
 
 

@@ -117,7 +117,7 @@ def get_storage(k):
 
 
 @get.step("if (sdata) return sdata->data (program reads *value); else create",
-          short="found: return sdata->data; *value")
+          short="found? return sdata->data : create")
 def get_looked_up(k):
     q = k.take_rv()
     if q != 0:

@@ -73,9 +73,10 @@ NOTES = """
   argument that matter here (`kfree_skb`, `consume_skb`) fire before
   `skb_release_all()`, so such a call is a get/delete on a live skb, which the ops
   already cover, but a program attached inside the free path is not modelled.
-- `bpf_local_storage_destroy()` ends with `smp_mb(); return local_storage->mem_charge;`
-  after its wait.  That read is part of the wait's step: it touches the storage the
-  wait's `refcount_read(&local_storage->owner_refcnt)` just read (so a use after free
+- `bpf_local_storage_destroy()` ends with `return local_storage->mem_charge;`, after
+  the wait and its `smp_mb()` when `refcount_dec_and_test()` failed.  That read is
+  part of the step before it (the unpin's, or the wait's): it touches the storage that
+  step's refcount access just touched (so a use after free
   there is already caught), and the RFC's `bpf_skb_storage_free()` calls destroy
   inside `rcu_read_lock()`, with every free of the storage RCU-deferred.
 - Not modelled: memory charging (skb storage charges nothing; misc's

@@ -209,6 +209,16 @@ class KernelView:
     def regs_of(self, t):
         return Regs(self, t)
 
+    def outside_ops(self, cpu):
+        """Is ``cpu`` (1-based; a lock word's owner) another CPU inside no op?  Every op
+        releases the locks it takes before it returns, so a lock such a CPU holds is
+        one its task held when it oopsed and was killed: no one will release it."""
+        out = False
+        for u in self.model.threads:
+            if u != self.t:
+                out = self._or(out, self._and(cpu == u, self.regs_of(u).pc == PC_IDLE))
+        return out
+
     def g(self, name):
         return self._rd(self.L.G[name])
 

@@ -101,8 +101,9 @@ def encode_result(kind: OpKind, value, values) -> int:
 
 
 def result_text(kind: OpKind, ret: int, values) -> str:
-    if kind.result == "value":
-        return "NULL" if ret == 0 else _fmt(values[ret - 1])
+    if kind.result == "value":  # (a state no run reaches may hold any byte)
+        return ("NULL" if ret == 0 else _fmt(values[ret - 1]) if ret <= len(values)
+                else f"a value no op of the spec writes (encoded {ret})")
     if kind.result == "errno":
         return errname(ret)
     return ""

@@ -63,7 +63,7 @@ def test_ownership_must_be_a_boolean(tmp_path):
 
 # the shipped specs in which two threads name one packet, small enough for a test
 SHARED_PACKET_SPECS = [
-    "clone-original-freed-last", "cow-vs-clone-free-refcnt-guard", "gso-segments-share",
+    "clone-original-freed-last", "cow-vs-clone-free-refcnt-guard",
     "mut-no-cache-recheck", "shared-create-cmpxchg-race", "shared-delete-vs-lookup",
     "tcp-retransmit-pskb-copy", "three-cpus-clone-delete-map-free",
 ]

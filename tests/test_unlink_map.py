@@ -64,3 +64,24 @@ def test_delete_may_read_the_storage_then_wait_for_its_lock():
     read_after = [(s, t) for s, t in cleared if s[th.idx(t, "s_ls")] == 0]
     assert read_before and read_after
     assert len(read_before) == len(read_after) == 6  # of 288 states (README)
+
+
+def test_a_lock_held_by_a_killed_task_times_out():
+    """rqspinlock never waits forever (check_timeout(): -ETIMEDOUT after
+    RES_DEF_TIMEOUT).  The delete oopses holding storage1's lock, so destroy's
+    bpf_selem_unlink_nofail() times out on it: certainly, so without spending the
+    lock failure budget; every state can still reach the end (until 2026-12-06 the
+    destroy waited forever, a no_deadlock violation)."""
+    spec = dataclasses.replace(model.load(SPEC), lock_failures=1)
+    m = model.build(spec)
+    props = invariants.properties_for(m)
+    ex = explore(m, props, 200_000)
+    assert ex.complete and "no_deadlock" not in ex.violations
+    budget = m.layout.G["lock_budget"]
+    timed_out = [(s, n) for s in ex.states for info, n in m.successors(s)
+                 if any("held by a killed task" in x for x in info[4])]
+    assert timed_out
+    assert all(n[budget] == s[budget] for s, n in timed_out)
+    # and the killed task's lock is still held afterwards: nobody released it
+    lock = m.layout.storage.idx(1, "lock")
+    assert all(n[lock] != 0 for _, n in timed_out)
