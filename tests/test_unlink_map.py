@@ -68,20 +68,23 @@ def test_delete_may_read_the_storage_then_wait_for_its_lock():
 
 def test_a_lock_held_by_a_killed_task_times_out():
     """rqspinlock never waits forever (check_timeout(): -ETIMEDOUT after
-    RES_DEF_TIMEOUT).  The delete oopses holding storage1's lock, so destroy's
-    bpf_selem_unlink_nofail() times out on it: certainly, so without spending the
-    lock failure budget; every state can still reach the end (until 2026-12-06 the
-    destroy waited forever, a no_deadlock violation)."""
-    spec = dataclasses.replace(model.load(SPEC), lock_failures=1)
-    m = model.build(spec)
-    props = invariants.properties_for(m)
-    ex = explore(m, props, 200_000)
-    assert ex.complete and "no_deadlock" not in ex.violations
-    budget = m.layout.G["lock_budget"]
-    timed_out = [(s, n) for s in ex.states for info, n in m.successors(s)
-                 if any("held by a killed task" in x for x in info[4])]
-    assert timed_out
-    assert all(n[budget] == s[budget] for s, n in timed_out)
-    # and the killed task's lock is still held afterwards: nobody released it
-    lock = m.layout.storage.idx(1, "lock")
-    assert all(n[lock] != 0 for _, n in timed_out)
+    RES_DEF_TIMEOUT).  The delete oopses holding storage1's lock (the NULL smap of
+    finding 3), so destroy's bpf_selem_unlink_nofail() times out on it: certainly, so
+    without spending the lock failure budget; every state can still reach the end
+    (until 2026-12-06 the destroy waited forever, a no_deadlock violation)."""
+    for failures in (0, 1):
+        spec = dataclasses.replace(model.load(SPEC), lock_failures=failures)
+        m = model.build(spec)
+        ex = explore(m, invariants.properties_for(m), 200_000)
+        assert ex.complete and "no_deadlock" not in ex.violations
+        edges = [(s, info[4], n) for s in ex.states for info, n in m.successors(s)]
+        assert any("oops: NULL pointer dereference; the task is killed" in notes
+                   for _, notes, _ in edges)
+        budget = m.layout.G["lock_budget"]
+        timed_out = [(s, n) for s, notes, n in edges
+                     if any("held by a killed task" in x for x in notes)]
+        assert timed_out
+        assert all(n[budget] == s[budget] for s, n in timed_out)
+        # and the killed task's lock is still held afterwards: nobody released it
+        lock = m.layout.storage.idx(1, "lock")
+        assert all(n[lock] != 0 for _, n in timed_out)
