@@ -54,7 +54,7 @@ RELATION_SPECS = [
     "cow-keeps-storage-delete-vs-free-refcnt-guard", "delete-lock-failure",
     "tcp-retransmit-refcnt-guard", "map-free-warn-restart", "unclone-refcnt-guard",
     "unclone-passes-guard", "mut-no-rcu-defer", "cow-keeps-storage-after-ext-del",
-    "selftest-tc-clone-redirect", "clone-original-freed-first",
+    "selftest-tc-clone-redirect", "clone-original-freed-first", "scrub-drops-extensions",
 ]
 
 
