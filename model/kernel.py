@@ -240,6 +240,13 @@ class KernelView:
         if when():
             self.note(text())
 
+    def model_check(self, bad, text):
+        """A consistency check of the model itself (never a kernel finding): raise
+        ModelError(``text()``) when ``bad()`` holds.  Concrete steps only, as
+        :meth:`trace_note`; the symbolic view leaves it out."""
+        if bad():
+            raise ModelError(text())
+
     # ---- memory safety (KASAN) -----------------------------------------------------
     def _bad_mem(self, table, i):
         """Condition: slot ``i`` of ``table`` may not be touched now."""

@@ -291,6 +291,9 @@ class SymbolicView(KernelView):
     def trace_note(self, when, text):
         """(KernelView.trace_note: left out of symbolic steps.)"""
 
+    def model_check(self, bad, text):
+        """(KernelView.model_check: concrete steps only.)"""
+
     def kasan_if(self, cond, table, i):
         """KernelView's check, except that one already made unconditionally on the
         same pointer, the ``mem`` (and ``rcuw``) fields it reads unchanged since, is

@@ -18,7 +18,17 @@ from . import rcu
 from .designs import step_text
 from .expr import Concrete
 from .kernel import PC_IDLE, PC_OP_DONE, STEPS, ConcreteView, ModelError, Oops, run_step
-from .layout import MAP_ALIVE, MAP_NONE, MEM_FREED, MEM_LIVE, MEM_NONE, MEM_RCU, Layout, Sizes
+from .layout import (
+    MAP_ALIVE,
+    MAP_NONE,
+    MEM_FREED,
+    MEM_LIVE,
+    MEM_NONE,
+    MEM_RCU,
+    NBUCKETS,
+    Layout,
+    Sizes,
+)
 from .ops import Op, result_text, start
 from .slab import pool_exhausted_error
 from .spec import Spec
@@ -186,9 +196,22 @@ class SkbStorageModel:
             st.fn(k)
             npc = k.pick_in(k.reg.pc, NEXT_PCS)
             if npc == PC_OP_DONE:
+                k.model_check(lambda: self.locks_held(k._rd, t),
+                              lambda st=st: f"cpu{t} returned from {st.func}() holding "
+                                              f"{', '.join(self.locks_held(k._rd, t))}")
                 return self._complete(k, t)
             if not (self.chain_local and STEPS[npc].local):
                 return
+
+    def locks_held(self, rd, t: int) -> list[str]:
+        """The rqspinlocks CPU ``t`` holds (``rd`` reads a state byte).  Every op
+        releases the locks it takes before it returns: one still held then is a model
+        bug (KernelView.model_check), and only a killed task leaves one held."""
+        L = self.layout
+        out = [f"storage{i}.lock" for i in range(1, L.storage.n + 1)
+               if rd(L.storage.idx(i, "lock")) == t]
+        return out + [f"map{m}.b{b}_lock" for m in range(1, L.map.n + 1)
+                      for b in range(NBUCKETS) if rd(L.map.idx(m, f"b{b}_lock")) == t]
 
     def _oops(self, k, t):
         """A NULL pointer dereference: the task is killed (its locks stay held)."""

@@ -212,3 +212,22 @@ def test_hlist_del_init_on_an_unhashed_node_is_a_no_op():
     map_unlink(k, 1, 0, 1)  # again: unhashed
     _hlist_del_init(k, lambda v: None, "snext", 1)  # never linked to a storage
     assert bytes(k.ba) == before
+
+
+def test_an_op_that_returns_holding_a_lock_is_a_model_error(monkeypatch):
+    """Every op releases the rqspinlocks it takes: one that returns holding one is a bug
+    of the model (a planted slip, an update path that forgot its unlock, went unnoticed
+    by every verdict), reported as ModelError, not explored as a kernel behaviour (a
+    lock held by an idle CPU is otherwise one an oops left: waiters time out on it)."""
+    from conftest import ROOT
+
+    import model
+    import model.bpf_local_storage as ls
+    from checker.explore import explore
+    from model.kernel import ModelError
+
+    spec = model.load(ROOT / "specs" / "shared-create-cmpxchg-race.toml")
+    explore(model.build(spec), [], 100_000)  # as shipped: fine
+    monkeypatch.setattr(ls, "raw_res_spin_unlock", lambda k, obj, fname: None)
+    with pytest.raises(ModelError, match=r"cpu\d returned from \w+\(\) holding "):
+        explore(model.build(spec), [], 100_000)
