@@ -56,3 +56,33 @@ def test_a_wrong_property_formula_is_a_disagreement(monkeypatch):
     monkeypatch.setattr(invariants, "z3_encodings", weakened)
     r = agree.agree_spec(SMALL)
     assert not r["agree"] and r["properties"].startswith("no_shared_storage on state")
+
+
+def test_a_cache_slot_of_another_storage_is_inconsistent():
+    """cache_consistent's second clause has teeth in both encodings: a slot that points
+    at a linked selem of *another* storage is inconsistent (a planted slip that only
+    asked for a nonzero local_storage went unnoticed: the shipped specs break the
+    property through unlinked selems only)."""
+    from checker.agree import Encoded
+    from checker.explore import explore
+    from invariants.properties import prove_properties
+    from model.openworld import WorldSize, build
+
+    m = build("rfc", (), WorldSize(2, 1, 1))
+    L, check = m.layout, prove_properties(m)["cache_consistent"]
+    enc = Encoded(m)
+    for s in explore(m, [], 20_000, keep_graph=False).states:
+        for st in range(1, L.storage.n + 1):
+            c = s[L.storage.idx(st, "cache0")]
+            if (c and s[L.storage.idx(st, "lock")] == 0
+                    and s[L.selem.idx(c, "local_storage")] == st and check(s)):
+                other = bytearray(s)
+                other[L.selem.idx(c, "local_storage")] = 1 if st != 1 else 2
+                other = bytes(other)
+                if check(other):
+                    continue  # st reached by no live packet: nothing is claimed
+                assert enc.z3_value("cache_consistent", s) is True
+                assert enc.z3_value("cache_consistent", other) is False
+                return
+    raise AssertionError("no state where a slot naming another storage's selem is "
+                         "inconsistent")

@@ -124,6 +124,18 @@ def test_the_requested_size_is_searched_once():
     assert r["properties"]["no_double_free"]["proof"] == "unknown"
 
 
+def test_an_exhaustive_pass_cut_at_its_budget_proves_nothing():
+    """A size that is none of the search's sub-sizes gets its own exhaustive pass; cut
+    at its budget, it proves nothing: every property it did not find violated is
+    unknown (a planted slip that dropped the ``complete`` test went unnoticed)."""
+    r = prove("rfc-refcnt-guard", (), WorldSize(3, 1, 1), search_states=200,
+              exhaustive_states=500, induction=False, progress=False)
+    assert "3 packets, 1 maps, 1 CPUs" not in [x["sizes"] for x in r["search"]]
+    assert r["exhaustive"]["complete"] is False
+    verdicts = {n: e["proof"] for n, e in r["properties"].items()}
+    assert "proved" not in verdicts.values() and "unknown" in verdicts.values()
+
+
 def test_focus_world_is_a_restriction():
     """A focus world only removes behaviours: per CPU, only the spec's ops (plus end)."""
     import model

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from checker.explore import concrete_path, explore
 from checker.prover import _props
 from invariants.properties import PROVE_PROPERTIES, ghost_reads, prove_properties
+from model.kernel import ModelError
 from model.openworld import WorldSize, build
 from model.symmetry import Reduction
 
@@ -81,7 +82,13 @@ def test_forgetting_lock_owners_is_caught():
                  for get, fix in red._ways]
     held = [s for s in states if any(s[i] for i in owners)]
     assert held
-    assert not all(_commutes(m, red, s) for s in held)
+
+    def caught(s):
+        try:
+            return not _commutes(m, red, s)
+        except ModelError:  # the image has a CPU return holding a lock (System.locks_held)
+            return True
+    assert any(caught(s) for s in held)
 
 
 def test_erasing_a_read_field_is_caught():
