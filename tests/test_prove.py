@@ -313,6 +313,44 @@ def test_houdini_drops_a_group_together():
     assert r.dropped["y==0#a"].state == r.dropped["x<=1#b"].state
 
 
+@pytest.mark.parametrize("rounds", [False, True])
+def test_houdini_rechecks_what_a_later_drop_leaves_unsupported(rounds):
+    """``x == 0`` is preserved by ``bump`` (enabled only when y != 0) only while
+    ``y == 0`` is assumed; ``set_y``, asked later in the same pass, refutes ``y == 0``,
+    so ``bump`` must be asked again and ``x == 0`` dropped too (a planted slip that
+    skipped the re-check kept it, and only an unrelated test noticed)."""
+    import z3
+
+    from checker.induction import houdini_rounds
+    from model.symbolic import Path
+
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    bump = Path(1, y != 0, {0: z3.BitVecVal(1, 8)}, ("bump",))
+    set_y = Path(1, z3.BoolVal(True), {1: z3.BitVecVal(1, 8)}, ("set_y",))
+    cands = [Candidate("x==0", lambda s: s[0] == 0, lambda v: v[0] == 0),
+             Candidate("y==0", lambda s: s[1] == 0, lambda v: v[1] == 0),
+             Candidate("x<=1", lambda s: s[0] <= 1, lambda v: z3.ULE(v[0], 1))]
+    if rounds:
+        r, _ = houdini_rounds([x, y], [bytes([0, 0])], [bump, set_y], cands,
+                              key=lambda p: p.label[0])
+    else:
+        r = houdini([x, y], [bytes([0, 0])], [bump, set_y], cands)
+    assert r.kept == ["x<=1"]
+    assert set(r.dropped) == {"x==0", "y==0"}
+
+
+def test_houdini_drops_what_an_initial_state_breaks():
+    """A candidate false on an initial state is in no inductive set, even one no path
+    breaks (here no path at all)."""
+    import z3
+
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    cands = [Candidate("x==1", lambda s: s[0] == 1, lambda v: v[0] == 1),
+             Candidate("y==0", lambda s: s[1] == 0, lambda v: v[1] == 0)]
+    r = houdini([x, y], [bytes([0, 0])], [], cands)
+    assert r.kept == ["y==0"] and "x==1" in r.dropped
+
+
 def _choice_world():
     """Three paths of one step: ``inc`` and, from the same states (a free choice),
     ``keep`` (x unchanged) and ``jump`` (x := 5): asked as one query, ``jump`` must
