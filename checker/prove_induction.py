@@ -17,7 +17,7 @@ import time
 from invariants.control import control_constants, control_lemmas
 from invariants.heap import GOAL_LEMMAS, goal_lemmas, heap_lemmas
 from invariants.lemmas import Lemmas
-from invariants.properties import prove_properties
+from invariants.properties import PROVE_PROPERTIES, prove_properties
 from model.expr import Z3, Concrete
 from model.symbolic import Fragments
 
@@ -253,31 +253,27 @@ def induct(m, goals: list[str], seconds: float, progress: bool = True,
 
 def unknown_leave_out(m, patterns, control: bool, heap: bool) -> list[str]:
     """The ``--leave-out`` patterns that can match no lemma of ``m``, found before any
-    search or induction runs (a typo should not cost the minutes before Houdini).  The
-    ``ctl:<point>`` names exist only once the relation is built, so a pattern starting
-    with ``ctl:`` is checked then (``left_out_unmatched``), not here."""
-    L = Lemmas(m, Concrete)
-    names = set(L.all())
-    if control:
-        names |= set(L.registers()) | set(L.guard_argument()) | set(L.no_oops())
-        names.add("ctl:known")
-        if heap:
-            names |= set(heap_lemmas(m, Concrete)) | set(GOAL_LEMMAS)
-    names = set(lemma_names(names))
+    search or induction runs (a typo should not cost the minutes before Houdini): the
+    names are :func:`candidates`' own.  The ``ctl:<point>`` names exist only once the
+    relation is built, so a pattern starting with ``ctl:`` is checked then
+    (``left_out_unmatched``), not here."""
+    cands = candidates(m, list(PROVE_PROPERTIES), {} if control else None, heap)
+    names = lemma_names(c.name for c in cands if not c.goal)
+    return [p for p in patterns
+            if not (control and p.startswith("ctl:") or any(_named(n, p) for n in names))]
 
-    def matches(pat):
-        return (pat.startswith("ctl:") and control
-                or any(n.startswith(pat[:-1]) if pat.endswith("*") else n == pat
-                       for n in names))
-    return [p for p in patterns if not matches(p)]
+
+def _named(name: str, pat: str) -> bool:
+    """Does a ``--leave-out`` pattern (a lemma's name, or a prefix ending in ``*``) name
+    the lemma ``name``?"""
+    return name.startswith(pat[:-1]) if pat.endswith("*") else name == pat
 
 
 def _leave_out(cands: list[Candidate], patterns, stats: dict) -> list[Candidate]:
     """The candidates less the lemmas ``patterns`` name (goals stay); what was left
     out, and the patterns that named nothing, go into ``stats``."""
     def named(c, pat):
-        base = lemma_names([c.name])[0]
-        return base.startswith(pat[:-1]) if pat.endswith("*") else base == pat
+        return _named(lemma_names([c.name])[0], pat)
 
     gone = [c for c in cands if not c.goal and any(named(c, p) for p in patterns)]
     stats["left_out"] = lemma_names(c.name for c in gone)

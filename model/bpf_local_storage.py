@@ -769,10 +769,9 @@ def destroy_unpin(k):
         k.ret()
     else:  # a pin by map_free's misc, or a count a refcount WARN saturated
         st = k.storage(k.reg.d_storage)
-        k.trace_note(lambda: st.owner_refcnt != REFCOUNT_SATURATED,
-                     lambda: "owner pinned by map_free: wait")
-        k.trace_note(lambda: st.owner_refcnt == REFCOUNT_SATURATED,
-                     lambda: "owner_refcnt saturated: the wait never ends")
+        k.trace_note(lambda: True, lambda: (
+            "owner_refcnt saturated: the wait never ends"
+            if st.owner_refcnt == REFCOUNT_SATURATED else "owner pinned by map_free: wait"))
         k.goto(destroy_wait)
 
 
