@@ -79,6 +79,12 @@ NOTES = """
   step's refcount access just touched (so a use after free
   there is already caught), and the RFC's `bpf_skb_storage_free()` calls destroy
   inside `rcu_read_lock()`, with every free of the storage RCU-deferred.
+- Every `lock ...` in a step is `raw_res_spin_lock_irqsave()` (kernel/bpf/rqspinlock.c,
+  `model/rqspinlock.py`): `-EDEADLK` on a lock the CPU holds (AA detection);
+  `-ETIMEDOUT` without spending the budget on a lock held by a CPU inside no op (a task
+  an oops killed: `check_timeout()` gives up after `RES_DEF_TIMEOUT`); within the
+  spec's `lock_failures` budget, `-ETIMEDOUT` on any acquisition; otherwise the step
+  waits until the lock is free.  An op that returns holding a lock is a `ModelError`.
 - Not modelled: memory charging (skb storage charges nothing; misc's
   `mem_charge -= uncharge`), `in_hardirq()` / `in_nmi()` refusals, BPF_F_LOCK
   updates, special fields (`bpf_obj_free_fields()` under unlink_nofail's bucket
