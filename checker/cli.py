@@ -1,7 +1,8 @@
 """The `check` command (SPEC_FORMAT.md): all, run, list, prove, agree, bench.
 
 Exit codes: 0 every verdict matches its spec's [expect]; 1 some verdict does not (or is
-unknown); 2 a bad spec or bad usage (one line naming the file, thread and op).
+unknown); 2 a bad spec or bad usage (one line naming the file, thread and op); 3 a bug
+in skbcheck itself (one line; SKBCHECK_TRACEBACK=1 shows the traceback).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pathlib import Path
 
 import model
 from invariants import MEANINGS
+from model.kernel import ModelError
 
 from . import runner
+from .explore import ReductionError
 from .tables import SHORT, UsageError, cell, columns, design_label, grid
 
 
@@ -83,7 +86,10 @@ def _worker_init():
 
 
 def _check(path, opts):
-    return runner.check_spec(path, **opts)
+    try:
+        return runner.check_spec(path, **opts)
+    except ModelError as e:  # name the spec that reached it
+        raise ModelError(f"{path}: {e}") from None
 
 
 def run_specs(files: list[str], jobs: int, opts: dict) -> tuple[list[dict], bool]:
@@ -111,6 +117,10 @@ def run_specs(files: list[str], jobs: int, opts: dict) -> tuple[list[dict], bool
                         results[f] = fut.result()
                     except KeyboardInterrupt:
                         interrupted = True
+                    except Exception:  # a bug of skbcheck (exit 3): stop the rest now
+                        for g in futs.values():
+                            g.cancel()
+                        raise
                     if results.get(f, {}).get("interrupted"):
                         interrupted = True
                     if interrupted:
@@ -590,7 +600,20 @@ def main(argv=None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"check: {where}{e.strerror or e}", file=sys.stderr)
         return 2
+    except (ModelError, ReductionError) as e:
+        return _bug(e, "model error (a bug in skbcheck, not a finding)")
+    except Exception as e:  # noqa: BLE001 - any other crash: exit 3, not Python's 1
+        return _bug(e, f"internal error (a bug in skbcheck): {type(e).__name__}")
     return 2
+
+
+def _bug(e: Exception, what: str) -> int:
+    """A crash of skbcheck itself: one line and exit 3, so that a script never takes it
+    for exit 1's "some verdict differs"; SKBCHECK_TRACEBACK=1 re-raises it."""
+    if os.environ.get("SKBCHECK_TRACEBACK"):
+        raise e
+    print(f"check: {what}: {e} (SKBCHECK_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":

@@ -176,15 +176,26 @@ def concrete_path(model, canon, ex: Exploration, sid: int) -> tuple[list, list]:
     reduction is exact)."""
     path = ex.path(sid)
     start = ex.states[path[0][1] if path else sid]
-    cur = next(s for s in model.initial_states() if canon(s) == start)
+    cur = next((s for s in model.initial_states() if canon(s) == start), None)
+    if cur is None:
+        raise ReductionError("state reduction not exact: no initial state has the stored "
+                             "representative")
     states, labels = [cur], []
-    for _l, _a, b in path:
+    for i, (_l, _a, b) in enumerate(path):
         want = ex.states[b]
-        cur_label, cur = next((lab, t) for lab, t in model.successors(cur)
-                              if canon(t) == want)
+        step = next(((lab, t) for lab, t in model.successors(cur) if canon(t) == want), None)
+        if step is None:
+            raise ReductionError(f"state reduction not exact: no successor of the trace's "
+                                 f"state {i} has the representative stored for state {i + 1}")
+        cur_label, cur = step
         states.append(cur)
         labels.append(cur_label)
     return states, labels
+
+
+class ReductionError(Exception):
+    """The state reduction (``canon``) is not exact: a stored path of representatives
+    has no concrete path behind it (a bug in the reduction, never a finding)."""
 
 
 def cannot_finish(graph: nx.DiGraph, finals: set[int], n: int) -> int | None:

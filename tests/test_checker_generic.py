@@ -127,3 +127,23 @@ def test_canon_explores_representatives_and_traces_come_back_concrete():
     for a, lab, b in zip(states, labels, states[1:], strict=False):
         assert (lab, b) in Counter().successors(a)
     assert Counter().is_final(states[-1]) and states[-1][0] != 4
+
+
+def test_an_inexact_reduction_is_named_when_its_trace_cannot_be_replayed():
+    """A canon that erases a live register (the value a thread read and will write back)
+    merges states with different futures: the violation it reports has no concrete path
+    behind it, and concrete_path says so (ReductionError: the CLI's one-line exit 3)
+    instead of StopIteration from deep inside a generator."""
+    import pytest
+
+    from checker.explore import ReductionError, concrete_path
+
+    def erase_live(s):
+        return (s[0], s[1], 0 if s[1] % 2 else s[2], s[3], 0 if s[3] % 2 else s[4])
+
+    lost = Property("lost", "final", lambda s: s[0] == 4)
+    red = explore(Counter(), [lost], 10_000, canon=erase_live, keep_graph=False)
+    with pytest.raises(ReductionError, match="state reduction not exact: no successor"):
+        concrete_path(Counter(), erase_live, red, red.violations["lost"])
+    ok = explore(Counter(), [lost], 10_000, canon=_swap_threads, keep_graph=False)
+    concrete_path(Counter(), _swap_threads, ok, ok.violations["lost"])  # an exact one

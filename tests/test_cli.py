@@ -215,6 +215,40 @@ def test_console_script_no_traceback_on_bad_spec(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_bug_of_the_model_is_one_line_and_exit_3(monkeypatch, capsys):
+    """A ModelError (here: an update that forgets its storage unlock, a slip the model's
+    own lock check catches) is skbcheck's bug, not a verdict: one line naming the spec,
+    exit 3, never Python's exit 1 that a script would read as "a verdict differs";
+    SKBCHECK_TRACEBACK=1 gives the traceback back.  Any other crash is exit 3 too."""
+    import model.bpf_local_storage as ls
+    from checker import runner
+    from model.kernel import ModelError
+
+    spec = str(ROOT / "specs" / "shared-create-cmpxchg-race.toml")
+    monkeypatch.setattr(ls, "raw_res_spin_unlock", lambda k, obj, fname: None)
+    assert main(["run", "--jobs", "1", spec]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert err[0].startswith("check: model error (a bug in skbcheck, not a finding): ")
+    assert "shared-create-cmpxchg-race.toml: cpu" in err[0] and "holding" in err[0]
+    other = str(ROOT / "specs" / "copy-shares-storage.toml")  # in worker processes too
+    assert main(["run", "--jobs", "2", other, spec]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ".toml: cpu" in err[0] and "holding" in err[0]
+    monkeypatch.setenv("SKBCHECK_TRACEBACK", "1")
+    with pytest.raises(ModelError):
+        main(["run", "--jobs", "1", spec])
+    monkeypatch.delenv("SKBCHECK_TRACEBACK")
+
+    def crash(*_a, **_k):
+        raise KeyError("oops")
+    monkeypatch.setattr(runner, "check_spec", crash)
+    assert main(["run", "--jobs", "1", spec]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["check: internal error (a bug in skbcheck): KeyError: 'oops' "
+                   "(SKBCHECK_TRACEBACK=1 shows the traceback)"]
+
+
 def test_trace_files_fit_a_mail(tmp_path, capsys):
     """A three-CPU trace file is pasted into a mailing-list reply: its prose wraps at 88
     columns, and its race diagram (three columns of 33) stays within 100 but for a long
