@@ -419,7 +419,7 @@ def cmd_list(args) -> int:
 
 EXIT_CODES = ("exit codes: 0 every verdict as expected (a spec's [expect]; for check prove, "
               "every property proved), 1 some verdict is not (or unknown), 2 a bad spec or "
-              "usage")
+              "usage, 3 a bug in skbcheck itself (SKBCHECK_TRACEBACK=1 shows the traceback)")
 
 
 def build_parser() -> argparse.ArgumentParser:
