@@ -1,0 +1,88 @@
+"""Property clauses no shipped spec's verdict depends on, pinned directly.  A planted-bug
+audit of invariants/properties.py (stop 61) found these slips caught by nothing: a NULL
+pointer oops not counted as no_use_after_free, a double free of an ext not counted, a
+selem linked on a storage whose free is pending counted as owned, and a failed
+assertion on a thread's first op (global op 0) ignored."""
+
+import pytest
+from conftest import ROOT
+
+import invariants
+import model
+from checker.explore import explore
+from invariants.properties import Props
+from model.layout import KIND_CODES, MEM_LIVE, MEM_RCU
+
+
+def _explore(name):
+    m = model.build(model.load(ROOT / "specs" / name))
+    ex = explore(m, invariants.properties_for(m), 200_000)
+    assert ex.complete
+    return m, ex
+
+
+def test_null_dereference_violates_no_use_after_free():
+    """A kernel oops on a NULL pointer (KASAN reports no slot) is a
+    no_use_after_free violation: cow-keeps-storage-delete-vs-free-refcnt-guard's
+    delete dereferences SDATA(selem)->smap == NULL in bpf_selem_unlink_map."""
+    m, ex = _explore("cow-keeps-storage-delete-vs-free-refcnt-guard.toml")
+    p, uaf = Props(m), m.layout.G["obs_uaf"]
+    oopses = [n for s in ex.states for info, n in m.successors(s)
+              if any("NULL pointer dereference" in x for x in info[4])]
+    assert oopses
+    assert all(n[uaf] & 31 == 0 and not p.no_use_after_free(n) for n in oopses)
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_CODES))
+@pytest.mark.parametrize("slot", [0, 1])
+def test_every_kasan_code_is_a_violation(kind, slot):
+    """obs_uaf / obs_dfree of any object kind (and a NULL pointer) violate."""
+    m, ex = _explore("selftest-skb-storage-ops.toml")
+    p, G = Props(m), m.layout.G
+    s = bytearray(ex.states[0] if isinstance(ex.states, list) else next(iter(ex.states)))
+    code = KIND_CODES[kind] << 5 | slot
+    for obs, prop in (("obs_uaf", p.no_use_after_free), ("obs_dfree", p.no_double_free)):
+        t = bytearray(s)
+        t[G[obs]] = code
+        assert prop(bytes(s)) and not prop(bytes(t))
+
+
+def test_selem_on_a_freed_storages_list_is_leaked():
+    """A live selem still linked on a storage whose free is pending (mem RCU), which a
+    live packet's ext still points at, is owned by nothing alive."""
+    m, ex = _explore("selftest-skb-storage-ops.toml")
+    p, L = Props(m), m.layout
+    st = 1
+    linked = [s for s in ex.states
+              if s[L.storage.idx(st, "mem")] == MEM_LIVE and p.owned_storage(s, st)
+              and any(s[L.selem.idx(q, "mem")] == MEM_LIVE and p.in_list(s, st, q)
+                      for q in p.selems)]
+    assert linked
+    for s in linked:
+        t = bytearray(s)
+        t[L.storage.idx(st, "mem")] = MEM_RCU
+        assert not p.no_leak(bytes(t))
+
+
+ASSERT_FIRST_OP = """
+[objects]
+skbs = ["A"]
+maps = ["M"]
+
+[[thread]]
+name = "cpu0"
+ops = ["delete(A, M) == 0", "get(A, M, create, 7) == 7", "end", "free(A)"]
+"""
+
+
+def test_a_failed_assertion_on_the_first_op_is_a_violation(tmp_path):
+    """The first op's number is 0, stored as 1 in obs_assert: an off-by-one there would
+    drop exactly this case.  delete() on a packet with no storage returns -ENOENT (the
+    RFC's selftest "delete non-existent"), not the 0 asserted; the later get holds."""
+    f = tmp_path / "first.toml"
+    f.write_text(ASSERT_FIRST_OP)
+    m = model.build(model.load(f))
+    ex = explore(m, invariants.properties_for(m), 10_000)
+    assert ex.complete and ex.verdicts["assertions"] == "violated"
+    assert m.layout.G["obs_assert"] is not None
+    assert ex.states[ex.violations["assertions"]][m.layout.G["obs_assert"]] == 1
