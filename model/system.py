@@ -197,8 +197,9 @@ class SkbStorageModel:
             npc = k.pick_in(k.reg.pc, NEXT_PCS)
             if npc == PC_OP_DONE:
                 k.model_check(lambda: self.locks_held(k._rd, t),
-                              lambda st=st: f"cpu{t} returned from {st.func}() holding "
-                                              f"{', '.join(self.locks_held(k._rd, t))}")
+                              lambda st=st: f"{self.thread_name(t)} returned from "
+                                            f"{st.func}() holding "
+                                            f"{', '.join(self.locks_held(k._rd, t))}")
                 return self._complete(k, t)
             if not (self.chain_local and STEPS[npc].local):
                 return
@@ -207,10 +208,10 @@ class SkbStorageModel:
         """The rqspinlocks CPU ``t`` holds (``rd`` reads a state byte).  Every op
         releases the locks it takes before it returns: one still held then is a model
         bug (KernelView.model_check), and only a killed task leaves one held."""
-        L = self.layout
+        L, maps = self.layout, self.spec.maps  # named as the trace's state names them
         out = [f"storage{i}.lock" for i in range(1, L.storage.n + 1)
                if rd(L.storage.idx(i, "lock")) == t]
-        return out + [f"map{m}.b{b}_lock" for m in range(1, L.map.n + 1)
+        return out + [f"{maps[m - 1]}.bucket[{b}].lock" for m in range(1, L.map.n + 1)
                       for b in range(NBUCKETS) if rd(L.map.idx(m, f"b{b}_lock")) == t]
 
     def _oops(self, k, t):
