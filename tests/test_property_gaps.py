@@ -2,7 +2,9 @@
 audit of invariants/properties.py (stop 61) found these slips caught by nothing: a NULL
 pointer oops not counted as no_use_after_free, a double free of an ext not counted, a
 selem linked on a storage whose free is pending counted as owned, and a failed
-assertion on a thread's first op (global op 0) ignored."""
+assertion on a thread's first op (global op 0) ignored.  Two clauses whose slips only
+one spec's verdict caught (ext_of's copy-on-write window, uses()' active bits) are
+pinned here too."""
 
 from functools import cache
 
@@ -104,3 +106,41 @@ def test_an_allocated_object_nothing_owns_is_leaked(table):
         u = bytearray(s)
         u[t.idx(i, "mem")] = MEM_LIVE
         assert not p.no_leak(bytes(u))
+
+
+def test_a_packet_inside_copy_on_write_counts_through_its_copy():
+    """ext_of's window: while the CPU inside skb_ext_add()'s copy-on-write holds the
+    copy (x_new), the packet reaches storage and counts as a user through the copy,
+    not through the shared ext it is leaving to its clone.  In the audit, a slip there
+    changed the verdict of one spec alone (cow-vs-clone-free-refcnt-guard)."""
+    m, ex = _explore("cow-on-shared-ext.toml")
+    p, L = Props(m), m.layout
+    window = [(s, x, s[L.skb.idx(x, "ext")], new)
+              for s in ex.states for t in range(1, L.thread.n + 1)
+              for x, new in [(s[L.thread.idx(t, "a_skb")], s[L.thread.idx(t, "x_new")])]
+              if x and new not in (0, s[L.skb.idx(x, "ext")])]
+    assert window
+    for s, x, old, new in window:
+        st = p.sel(s, L.ext, old, "storage")
+        assert st and p.reaching(s, st) and not p.reaching(s, st) & (1 << (x - 1))
+        assert p.users(s, old) == p.users(s, old, now=True) + 1
+        assert p.users(s, new, now=True) == 1
+
+
+def test_a_packet_with_no_active_extension_uses_no_ext():
+    """skb_ext_reset() clears active_extensions and leaves skb->extensions as it was:
+    the packet then holds no ext (uses() reads the active bits), and an ext only it
+    held is leaked.  In the audit, a slip there changed the verdict of one spec alone
+    (scrub-drops-extensions)."""
+    m, ex = _explore("selftest-skb-storage-ops.toml")
+    p, L = Props(m), m.layout
+    cases = [(s, x, s[L.skb.idx(x, "ext")]) for s in ex.states if p.no_leak(s)
+             for x in p.skbs
+             if p.live(s, x) and s[L.skb.idx(x, "active")] and s[L.skb.idx(x, "ext")]]
+    assert cases
+    for s, x, e in cases[:50]:
+        u = bytearray(s)
+        u[L.skb.idx(x, "active")] = 0
+        u = bytes(u)
+        assert p.users(s, e) == p.users(u, e) + 1
+        assert p.no_leak(u) == (p.users(u, e) > 0)
