@@ -66,13 +66,21 @@ NOTES = """
 - `skb_ext_add()` appending the BPF_STORAGE chunk sets `ext->storage` to NULL.  In the
   kernel the new chunk holds whatever the slab object held (`__skb_ext_alloc()` clears
   only `offset[]`; the COW `memcpy` copies the old chunks); the RFC's kfunc writes
-  `RCU_INIT_POINTER(ext->storage, NULL)` on the same CPU next, and nothing can read the
-  field before it (no storage names an ext whose chunk is not yet present).
-- Kfuncs are called from skb programs at op boundaries on an skb the CPU owns.  The
-  RFC also registers them for TRACING and LSM programs; the tracepoints with an skb
-  argument that matter here (`kfree_skb`, `consume_skb`) fire before
-  `skb_release_all()`, so such a call is a get/delete on a live skb, which the ops
-  already cover, but a program attached inside the free path is not modelled.
+  `RCU_INIT_POINTER(ext->storage, NULL)` on the same CPU next, and on an skb the CPU
+  owns nothing can read the field before it.  A second context on the skb can
+  (finding 6, `specs/tp-*.toml`: a tracing program on an skb another CPU owns): there
+  the other CPU's `bpf_skb_storage_free()` or lookup reads the stale bytes in the
+  kernel and NULL in the model, so those traces understate the kernel.
+- Kfuncs are called from programs at op boundaries, on an skb the CPU owns unless a
+  spec has two threads name one packet (without `skb_ownership`).  The RFC also
+  registers them for TRACING and LSM programs.  `kfree_skb` fires before
+  `skb_release_all()`, so a call there is a get/delete on a live skb, which the ops
+  cover; `net_dev_xmit` fires after the driver may have handed the skb to another
+  CPU, which finding 6's specs write as two threads on one packet.  Not modelled: a
+  program on a freed skb, or inside a free (`consume_skb` from
+  `__consume_stateless_skb()`, which puts no extension).  The steps are cut for an
+  owned skb: `skb_storage_lookup()` reads `ext` and `ext->storage` in one step, so a
+  second context freeing the ext between the two reads is not shown.
 - `bpf_local_storage_destroy()` ends with `return local_storage->mem_charge;`, after
   the wait and its `smp_mb()` when `refcount_dec_and_test()` failed.  That read is
   part of the step before it (the unpin's, or the wait's): it touches the storage that

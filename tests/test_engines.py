@@ -55,6 +55,7 @@ RELATION_SPECS = [
     "tcp-retransmit-refcnt-guard", "map-free-warn-restart", "unclone-refcnt-guard",
     "unclone-passes-guard", "mut-no-rcu-defer", "cow-keeps-storage-after-ext-del",
     "selftest-tc-clone-redirect", "clone-original-freed-first", "scrub-drops-extensions",
+    "tp-net-dev-xmit-vs-redirect-peer-fix",
 ]
 
 
