@@ -1,0 +1,83 @@
+"""The shortest trace of every violation the shipped specs report, pinned.
+
+A spec that expects a property violated cannot tell its known bug from a new one of the
+same property: the verdict stays "violated".  The trace can tell: breadth-first search
+gives the shortest one, so a new, shorter path to the violation changes its length, its
+last step or its "why".  violations.golden.json records, per spec and violated
+property, those three as they were when the traces were read.
+
+When this test fails, read the new trace (`check run SPEC`), decide whether the kernel
+really does that, and only then record it:
+`python tests/test_violation_traces.py --update`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).with_name("violations.golden.json")
+
+
+def signatures(path: Path) -> dict:
+    """{property: {"steps", "last", "why"}} of every violated property of the spec."""
+    from checker.runner import check_spec
+    res = check_spec(str(path), progress=False)
+    assert res["complete"], path.name
+    out = {}
+    for name, e in sorted(res["properties"].items()):
+        if e["verdict"] == "violated":
+            last = e["trace"][-1]
+            out[name] = {"steps": len(e["trace"]),
+                         "last": f"{last['thread']}: {last['op']}: {last['function']}",
+                         "why": e["why"]}
+    return out
+
+
+def _specs():
+    return sorted((ROOT / "specs").glob("*.toml"))
+
+
+def _golden() -> dict:
+    return json.loads(GOLDEN.read_text())
+
+
+def test_the_golden_file_names_every_shipped_spec():
+    assert sorted(_golden()) == sorted(p.stem for p in _specs())
+
+
+@pytest.mark.parametrize("path", _specs(), ids=lambda p: p.stem)
+def test_shortest_violation_traces_are_the_ones_read(path):
+    want = _golden().get(path.stem)
+    got = signatures(path)
+    assert got == want, (f"{path.stem}: the shortest traces changed; read them "
+                         "(check run) before `python tests/test_violation_traces.py "
+                         "--update`")
+
+
+def test_a_bug_the_verdicts_mask_changes_a_signature(tmp_path):
+    """Removing RCU's deferral of frees (mutation no-rcu-defer) in a spec that already
+    expects no_use_after_free violated leaves every verdict as it was, so `check all`
+    passes; the shortest use after free is another one, so the signature changes."""
+    name = "free-vs-map-free-lock-failure"
+    src = (ROOT / "specs" / f"{name}.toml").read_text()
+    assert "mutations" not in src
+    p = tmp_path / f"{name}.toml"
+    p.write_text(src.replace("[spec]\n", '[spec]\nmutations = ["no-rcu-defer"]\n', 1))
+    want, got = _golden()[name], signatures(p)
+    assert sorted(got) == sorted(want) and "no_use_after_free" in got
+    assert got["no_use_after_free"] != want["no_use_after_free"]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--update"]:
+        sys.exit("usage: python tests/test_violation_traces.py --update")
+    sys.path.insert(0, str(ROOT))
+    table = {p.stem: signatures(p) for p in _specs()}
+    GOLDEN.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    print(f"{GOLDEN}: {len(table)} specs, "
+          f"{sum(len(v) for v in table.values())} violations")
