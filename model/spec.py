@@ -65,7 +65,7 @@ class Spec:
     values: list[int]  # value table: index 0 is 0 (a zeroed value)
     expect: dict[str, str] = field(default_factory=dict)
     # [spec] skb_ownership: an op on a packet waits while another thread is inside an
-    # op or a program run on it (an skb belongs to one context at a time; the RFC's
+    # op or a program run on it (one context at a time writes an skb; the RFC's
     # tracing programs break that: finding 6, specs/tp-*.toml)
     skb_ownership: bool = False
     # [spec] preempt_rcu: the kernel is built with CONFIG_PREEMPT_RCU (and without
