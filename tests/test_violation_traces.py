@@ -7,8 +7,10 @@ last step or its "why".  violations.golden.json records, per spec and violated
 property, those three as they were when the traces were read.
 
 When this test fails, read the new trace (`check run SPEC`), decide whether the kernel
-really does that, and only then record it:
-`python tests/test_violation_traces.py --update`.
+really does that, and only then record it, with the project's Python (the venv's):
+`python tests/test_violation_traces.py --update` (it names the specs whose entries
+changed).  A step's text is part of "last" and of no_deadlock's "why", so rewording a
+step label in model/ changes many entries at once: check that only the text moved.
 """
 
 from __future__ import annotations
@@ -46,24 +48,43 @@ def _golden() -> dict:
     return json.loads(GOLDEN.read_text())
 
 
+UPDATE = "`python tests/test_violation_traces.py --update`"
+
+
 def test_the_golden_file_names_every_shipped_spec():
-    assert sorted(_golden()) == sorted(p.stem for p in _specs())
+    have, want = set(_golden()), {p.stem for p in _specs()}
+    assert not want - have, (f"not in {GOLDEN.name}: {sorted(want - have)}; read their "
+                             f"traces (check run), then {UPDATE}")
+    assert not have - want, f"in {GOLDEN.name} but not in specs/: {sorted(have - want)}"
 
 
 @pytest.mark.parametrize("path", _specs(), ids=lambda p: p.stem)
 def test_shortest_violation_traces_are_the_ones_read(path):
-    want = _golden().get(path.stem)
+    golden = _golden()
+    if path.stem not in golden:
+        pytest.fail(f"{path.stem} is not in {GOLDEN.name}: read its traces (check run), "
+                    f"then {UPDATE}")
     got = signatures(path)
-    assert got == want, (f"{path.stem}: the shortest traces changed; read them "
-                         "(check run) before `python tests/test_violation_traces.py "
-                         "--update`")
+    assert got == golden[path.stem], (f"{path.stem}: the shortest traces changed; read "
+                                      f"them (check run) before {UPDATE}")
 
 
-def test_a_bug_the_verdicts_mask_changes_a_signature(tmp_path):
+# the shipped specs, without mutations, that expect no_use_after_free violated and
+# keep all their verdicts when mutation no-rcu-defer is added (measured 2026-12-06:
+# of the 11 such specs only the two tp-net-dev-xmit-vs-redirect-peer ones keep their
+# use after free's trace too)
+MASKING = ["cow-copy-outlives-map-free-refcnt-guard", "cow-keeps-storage-after-ext-del",
+           "cow-keeps-storage-delete-vs-free-refcnt-guard",
+           "cow-keeps-storage-refcnt-guard", "cow-two-destroys-vs-map-free-refcnt-guard",
+           "ext-del-recreate-orphans-storage", "free-vs-map-free-lock-failure",
+           "map-free-warn-restart", "three-cpus-lock-failure-refcnt-guard"]
+
+
+@pytest.mark.parametrize("name", MASKING)
+def test_a_bug_the_verdicts_mask_changes_a_signature(tmp_path, name):
     """Removing RCU's deferral of frees (mutation no-rcu-defer) in a spec that already
     expects no_use_after_free violated leaves every verdict as it was, so `check all`
     passes; the shortest use after free is another one, so the signature changes."""
-    name = "free-vs-map-free-lock-failure"
     src = (ROOT / "specs" / f"{name}.toml").read_text()
     assert "mutations" not in src
     p = tmp_path / f"{name}.toml"
@@ -77,7 +98,10 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--update"]:
         sys.exit("usage: python tests/test_violation_traces.py --update")
     sys.path.insert(0, str(ROOT))
+    old = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
     table = {p.stem: signatures(p) for p in _specs()}
     GOLDEN.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    changed = sorted(n for n in set(old) | set(table) if old.get(n) != table.get(n))
     print(f"{GOLDEN}: {len(table)} specs, "
-          f"{sum(len(v) for v in table.values())} violations")
+          f"{sum(len(v) for v in table.values())} violations; changed: "
+          f"{', '.join(changed) or 'none'}")
