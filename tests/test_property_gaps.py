@@ -69,26 +69,12 @@ def test_selem_on_a_freed_storages_list_is_leaked():
         assert not p.no_leak(bytes(t))
 
 
-ASSERT_FIRST_OP = """
-[objects]
-skbs = ["A"]
-maps = ["M"]
-
-[[thread]]
-name = "cpu0"
-ops = ["delete(A, M) == 0", "get(A, M, create, 7) == 7", "end", "free(A)"]
-"""
-
-
-def test_a_failed_assertion_on_the_first_op_is_a_violation(tmp_path):
+def test_a_failed_assertion_on_the_first_op_is_a_violation(single):
     """The first op's number is 0, stored as 1 in obs_assert: an off-by-one there would
     drop exactly this case.  delete() on a packet with no storage returns -ENOENT (the
     RFC's selftest "delete non-existent"), not the 0 asserted; the later get holds."""
-    f = tmp_path / "first.toml"
-    f.write_text(ASSERT_FIRST_OP)
-    m = model.build(model.load(f))
-    ex = explore(m, invariants.properties_for(m), 10_000)
-    assert ex.complete and ex.verdicts["assertions"] == "violated"
+    _, ex, m = single(["delete(A, M) == 0", "get(A, M, create, 7) == 7", "end", "free(A)"])
+    assert ex.verdicts["assertions"] == "violated"
     assert ex.states[ex.violations["assertions"]][m.layout.G["obs_assert"]] == 1
 
 

@@ -5,7 +5,7 @@ import json
 import tomllib
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, spec_from
 
 import invariants
 import model
@@ -192,7 +192,7 @@ def test_finding_six_storage_outlives_the_freed_ext_until_map_free():
     src = (ROOT / "specs" / "tp-net-dev-xmit-vs-redirect-peer.toml").read_text()
     text = src.replace('ops = ["scrub(A)"]', 'ops = ["scrub(A)", "end", "map_free(M)"]')
     assert text != src
-    m = model.build(model.parse(tomllib.loads(text), "variant.toml"))
+    m = model.build(spec_from(text, "variant.toml"))
     ex = explore(m, [], 100_000)
     assert ex.complete
     uaf = m.layout.G["obs_uaf"]

@@ -20,14 +20,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SPECS
 
-ROOT = Path(__file__).resolve().parent.parent
+from checker.runner import check_spec
+
 GOLDEN = Path(__file__).with_name("violations.golden.json")
 
 
 def signatures(path: Path) -> dict:
     """{property: {"steps", "last", "why"}} of every violated property of the spec."""
-    from checker.runner import check_spec
     res = check_spec(str(path), progress=False)
     assert res["complete"], path.name
     out = {}
@@ -40,10 +41,6 @@ def signatures(path: Path) -> dict:
     return out
 
 
-def _specs():
-    return sorted((ROOT / "specs").glob("*.toml"))
-
-
 def _golden() -> dict:
     return json.loads(GOLDEN.read_text())
 
@@ -52,13 +49,13 @@ UPDATE = "`python tests/test_violation_traces.py --update`"
 
 
 def test_the_golden_file_names_every_shipped_spec():
-    have, want = set(_golden()), {p.stem for p in _specs()}
+    have, want = set(_golden()), {p.stem for p in SPECS}
     assert not want - have, (f"not in {GOLDEN.name}: {sorted(want - have)}; read their "
                              f"traces (check run), then {UPDATE}")
     assert not have - want, f"in {GOLDEN.name} but not in specs/: {sorted(have - want)}"
 
 
-@pytest.mark.parametrize("path", _specs(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_shortest_violation_traces_are_the_ones_read(path):
     golden = _golden()
     if path.stem not in golden:
@@ -97,9 +94,8 @@ def test_a_bug_the_verdicts_mask_changes_a_signature(tmp_path, name):
 if __name__ == "__main__":
     if sys.argv[1:] != ["--update"]:
         sys.exit("usage: python tests/test_violation_traces.py --update")
-    sys.path.insert(0, str(ROOT))
     old = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
-    table = {p.stem: signatures(p) for p in _specs()}
+    table = {p.stem: signatures(p) for p in SPECS}
     GOLDEN.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     changed = sorted(n for n in set(old) | set(table) if old.get(n) != table.get(n))
     print(f"{GOLDEN}: {len(table)} specs, "
