@@ -11,6 +11,19 @@ guard"); the design decides what the guard reads:
 
 is_skb_storage_shared() is ``skb_ext_exist(skb, SKB_EXT_BPF_STORAGE) &&
 refcount_read(&skb->extensions->refcnt) != 1``.
+
+Where the cuts go (SEMANTICS.md section 4).  The guard and skb_storage_lookup() each
+read fields of the skb itself (``cloned``, ``active_extensions``, ``extensions``), then
+one field of the ext through ``skb->extensions`` (``refcnt``, ``storage``).  Where one
+context at a time uses the skb (``model.one_context_per_skb``: the open world, a spec
+with ``skb_ownership``, or a spec in which no two threads run ops on one packet)
+nothing else writes the skb's fields, so each pair is one step.  Where a second context may use it
+(finding 6: a tracing program on an skb another CPU owns) the skb's fields are shared
+too, and the kfuncs take the ``*_shared`` route instead: the skb's fields in one step,
+the read through ``skb->extensions`` in the next, and the create path's second
+skb_ext_find() in a step of its own.  The steps' effects are the same; only the cuts
+differ, so the other CPU can free the ext (skb_ext_reset(), skb_ext_del(),
+kfree_skb()) between the two reads, as it can in the kernel.
 """
 
 from . import bpf_local_storage as ls
@@ -23,13 +36,10 @@ from .refcount import refcount_read
 FILE = "net/core/bpf_skb_storage.c"
 
 
-def is_skb_storage_shared(k, skb):
-    return (skb.active & SKB_EXT_BPF_STORAGE) != 0 and (
-        refcount_read(k, k.ext(skb.ext), "refcnt") != 1
-    )
-
-
-def guard_refuses(k) -> bool:
+def _guard_reads_ext(k) -> bool:
+    """The sharing guard's reads of the skb itself: does the ext's refcnt decide?
+    False when the guard passes without it (no guard, rfc's ``!skb->cloned``, or
+    ``!skb_ext_exist(skb, SKB_EXT_BPF_STORAGE)``)."""
     if k.mut("no-clone-guard"):
         return False
     skb = k.skb(k.reg.a_skb)
@@ -38,28 +48,50 @@ def guard_refuses(k) -> bool:
         if (skb.active & SKB_EXT_BPF_STORAGE) and k.meta(k.L.ext, skb.ext, "refcnt") != 1:
             k.note("guard passes: skb->cloned == 0 although the ext is shared")
         return False
-    if is_skb_storage_shared(k, skb):
+    return (skb.active & SKB_EXT_BPF_STORAGE) != 0
+
+
+def _guard_refcnt_refuses(k) -> bool:
+    """is_skb_storage_shared()'s ``refcount_read(&skb->extensions->refcnt) != 1``."""
+    skb = k.skb(k.reg.a_skb)
+    if refcount_read(k, k.ext(skb.ext), "refcnt") != 1:
         k.note("sharing guard refused: -EOPNOTSUPP")
         return True
-    k.trace_note(lambda: skb.cloned and skb.active & SKB_EXT_BPF_STORAGE,
+    k.trace_note(lambda: skb.cloned,
                  lambda: "guard passes: skb->cloned, but the ext's refcnt is 1: no other "
                          "packet holds it now")
     return False
 
 
-def skb_storage_lookup_storage(k):
-    """skb_storage_lookup(): ext = skb_ext_find(skb, BPF_STORAGE); rcu_dereference(
-    ext->storage).  Returns the storage (0 when none); remembers the ext."""
+def guard_refuses(k) -> bool:
+    """The whole sharing guard in one step (one context uses the skb)."""
+    return _guard_reads_ext(k) and _guard_refcnt_refuses(k)
+
+
+def _find_ext(k) -> bool:
+    """ext = skb_ext_find(skb, SKB_EXT_BPF_STORAGE): remembers it; False when none."""
     skb = k.skb(k.reg.a_skb)
     if not skb.active & SKB_EXT_BPF_STORAGE:
-        return 0
-    e = skb.ext
-    k.reg.g_ext = e
-    st = k.ext(e).storage
+        return False
+    k.reg.g_ext = skb.ext
+    return True
+
+
+def _deref_storage(k):
+    """storage = rcu_dereference(ext->storage) for the ext found: 0 when none."""
+    st = k.ext(k.reg.g_ext).storage
     if st != 0:
         ls.reach(k, st)
         k.reg.g_storage = st
     return st
+
+
+def skb_storage_lookup_storage(k):
+    """skb_storage_lookup(): ext = skb_ext_find(skb, BPF_STORAGE); rcu_dereference(
+    ext->storage).  Returns the storage (0 when none); remembers the ext."""
+    if not _find_ext(k):
+        return 0
+    return _deref_storage(k)
 
 
 def finish(k, ret):
@@ -91,6 +123,13 @@ def _get_not_found(k):
     if not k.reg.a_create:
         k.note("not found: NULL (-ENOENT)")
         return finish(k, 0)
+    if not k.model.one_context_per_skb:
+        return k.goto(get_create_find)
+    _get_create(k)
+
+
+def _get_create(k):
+    """ext = skb_ext_find(skb, SKB_EXT_BPF_STORAGE); if (!ext) ext = skb_ext_add()."""
     skb = k.skb(k.reg.a_skb)
     if skb.active & SKB_EXT_BPF_STORAGE:
         k.reg.g_ext = skb.ext
@@ -167,10 +206,60 @@ def get_updated(k):
     _return_sdata(k, q)
 
 
+# bpf_skb_storage_get where a second context may use the skb: the same code, cut finer
+SHARED = "(a second context may use the skb: "
+
+
+@get.step(f"if (skb->cloned && is_skb_storage_shared(skb)) return NULL  /* sharing guard */: "
+          f"the skb's own fields, skb_ext_exist() {SHARED}the read of the ext's refcnt is "
+          "the next step)", short="sharing guard: the skb's bits")
+def storage_get_shared(k):
+    if _guard_reads_ext(k):
+        return k.goto(storage_get_refcnt)
+    k.goto(get_find)
+
+
+@get.step("is_skb_storage_shared: refcount_read(&skb->extensions->refcnt) != 1: return "
+          "NULL  /* sharing guard */", short="sharing guard: ext->refcnt != 1?")
+def storage_get_refcnt(k):
+    if _guard_refcnt_refuses(k):
+        return finish(k, 0)
+    k.goto(get_find)
+
+
+@get.step(f"skb_storage_lookup: ext = skb_ext_find(skb, SKB_EXT_BPF_STORAGE) {SHARED}the "
+          "read of ext->storage is the next step)", short="ext = skb_ext_find(skb)")
+def get_find(k):
+    if not _find_ext(k):
+        return _get_not_found(k)
+    k.goto(get_deref)
+
+
+@get.step("skb_storage_lookup: storage = rcu_dereference(ext->storage)",
+          short="storage = ext->storage")
+def get_deref(k):
+    if _deref_storage(k) == 0:
+        return _get_not_found(k)
+    k.reg.l_cacheit = 1
+    k.call(ls.lookup_cache, get_looked_up)
+
+
+@get.step(f"ext = skb_ext_find(skb, SKB_EXT_BPF_STORAGE); if (!ext) ext = skb_ext_add(skb, "
+          f"SKB_EXT_BPF_STORAGE) {SHARED}skb_ext_find() reads the skb again)",
+          short="create: ext = skb_ext_find(skb)")
+def get_create_find(k):
+    _get_create(k)
+
+
 # ---------------------------------------------------------------------------------
 # bpf_skb_storage_delete(map = a_map, skb = a_skb); reg.ret = 0 or an error code
 
 delete = Proc("bpf_skb_storage_delete", FILE, regs=("g_ext", "g_storage", "g_sdata"))
+
+
+def _no_storage(k):
+    k.note("no storage: -ENOENT")
+    finish(k, ENOENT)
 
 
 @delete.step("if (skb->cloned && is_skb_storage_shared(skb)) return -EOPNOTSUPP",
@@ -185,8 +274,7 @@ def storage_delete(k):
              "storage = rcu_dereference(ext->storage)", short="storage = ext->storage")
 def delete_storage(k):
     if skb_storage_lookup_storage(k) == 0:
-        k.note("no storage: -ENOENT")
-        return finish(k, ENOENT)
+        return _no_storage(k)
     k.reg.l_cacheit = 0
     k.call(ls.lookup_cache, delete_looked_up)
 
@@ -204,6 +292,41 @@ def delete_looked_up(k):
 @delete.step("return bpf_selem_unlink()'s result", local=True, short="return its result")
 def delete_done(k):
     finish(k, k.take_rv())
+
+
+# bpf_skb_storage_delete where a second context may use the skb (as get's above)
+@delete.step(f"if (skb->cloned && is_skb_storage_shared(skb)) return -EOPNOTSUPP: the "
+             f"skb's own fields, skb_ext_exist() {SHARED}the read of the ext's refcnt is "
+             "the next step)", short="sharing guard: the skb's bits")
+def storage_delete_shared(k):
+    if _guard_reads_ext(k):
+        return k.goto(storage_delete_refcnt)
+    k.goto(delete_find)
+
+
+@delete.step("is_skb_storage_shared: refcount_read(&skb->extensions->refcnt) != 1: return "
+             "-EOPNOTSUPP", short="sharing guard: ext->refcnt != 1?")
+def storage_delete_refcnt(k):
+    if _guard_refcnt_refuses(k):
+        return finish(k, EOPNOTSUPP)
+    k.goto(delete_find)
+
+
+@delete.step(f"skb_storage_lookup: ext = skb_ext_find(skb, SKB_EXT_BPF_STORAGE) {SHARED}"
+             "the read of ext->storage is the next step)", short="ext = skb_ext_find(skb)")
+def delete_find(k):
+    if not _find_ext(k):
+        return _no_storage(k)
+    k.goto(delete_deref)
+
+
+@delete.step("skb_storage_lookup: storage = rcu_dereference(ext->storage)",
+             short="storage = ext->storage")
+def delete_deref(k):
+    if _deref_storage(k) == 0:
+        return _no_storage(k)
+    k.reg.l_cacheit = 0
+    k.call(ls.lookup_cache, delete_looked_up)
 
 
 # ---------------------------------------------------------------------------------

@@ -58,7 +58,11 @@ NOTES = """
   runs before `kfree_skbmem()`; `__skb_ext_put(skb->extensions);
   skb->active_extensions = 0;`).  Only the CPU that owns the skb touches those fields,
   and the properties that read them are checked between ops, so no step can see the
-  difference.  `kfree_skb` leaves a freed skb's `active_extensions` as they were
+  difference, unless a second context uses the skb (finding 6): there the kernel's
+  order leaves a window in which `skb_ext_find()` still sees the extension active
+  and reads the freed ext's `offset[]`; the model shows the same use after free one
+  step later (a find before the reset, then the read of `ext->storage` or `refcnt`).
+  `kfree_skb` leaves a freed skb's `active_extensions` as they were
   (the kernel's `skb_release_head_state()` ends with `skb_ext_reset(skb)` since
   "net: allow skb_release_head_state() to be called multiple times", and with
   `skb_ext_put(skb)` before it): no step reads a freed skb, and the properties read
@@ -78,9 +82,20 @@ NOTES = """
   cover; `net_dev_xmit` fires after the driver may have handed the skb to another
   CPU, which finding 6's specs write as two threads on one packet.  Not modelled: a
   program on a freed skb, or inside a free (`consume_skb` from
-  `__consume_stateless_skb()`, which puts no extension).  The steps are cut for an
-  owned skb: `skb_storage_lookup()` reads `ext` and `ext->storage` in one step, so a
-  second context freeing the ext between the two reads is not shown.
+  `__consume_stateless_skb()`, which puts no extension).
+- The kfuncs' reads of the skb's own fields (`skb->cloned`, `active_extensions`,
+  `extensions`) are one step with the read through `skb->extensions` that follows
+  (`refcount_read(&skb->extensions->refcnt)` in the guard, `ext->storage` in
+  `skb_storage_lookup()`), and the create path's second `skb_ext_find()` is part of
+  the step before it, where one context uses each skb: the open world (its `busy()`
+  rule), a spec with `skb_ownership`, or a spec in which no two threads run ops on one
+  packet (a packet one thread creates with `-> Y` and another uses is handed over).
+  Nobody else writes those fields there.  Otherwise (finding 6's `tp-*` specs and
+  `clone-original-freed-last`) each is a step of its own: the table's
+  `storage_get_shared`, `storage_get_refcnt`, `get_find`, `get_deref` and
+  `get_create_find`, and `delete`'s four like them; `get` and `delete` then start at
+  `storage_get_shared` / `storage_delete_shared`.  tests/test_reduction.py checks that
+  the one-step cut keeps every verdict of every spec that uses it.
 - `bpf_local_storage_destroy()` ends with `return local_storage->mem_charge;`, after
   the wait and its `smp_mb()` when `refcount_dec_and_test()` failed.  That read is
   part of the step before it (the unpin's, or the wait's): it touches the storage that
@@ -115,6 +130,8 @@ def table() -> str:
         for st in STEPS.values():
             if st.fn is op.entry:
                 first = f"{st.code}: `{st.func}`"
+            if st.fn is op.entry_shared:
+                first += f" ({st.code} where a second context may use the skb)"
         lines.append(f"| `{name}` | {op.kernel} | {first} |")
     lines += ["", "## Mutations (protections a spec can remove)", "",
               "| mutation | protection removed | where |", "|---|---|---|"]

@@ -192,6 +192,8 @@ class OpenWorldModel(SkbStorageModel):
             0, [f"P{x}" for x in range(1, size.skbs + 1)], 1,
             [f"M{m}" for m in range(1, size.maps + 1)], size.maps,
             [Thread(f"cpu{t}", (self.alts,), (True,)) for t in range(size.cpus)], [0, 1])
+        # enabled() keeps one context per skb (busy()): the kfuncs' owned-skb cuts hold
+        kw.setdefault("one_context_per_skb", True)
         super().__init__(spec, **kw)
         self._bodies = [self.thread_body(t) for t in self.threads]
 

@@ -26,17 +26,21 @@ class OpKind:
     result: str | None = None  # "value" (NULL or an integer) or "errno" (0 or -E...)
     creates: str | None = None  # "skb" if `-> Y` names a new packet
     needs_skb: bool = True
+    # the first step where a second context may use the skb (bpf_skb_storage.py)
+    entry_shared: object = None
 
 
 OPS: dict[str, OpKind] = {
     o.name: o
     for o in (
         OpKind("get", ("skb", "map"), True, kf.storage_get,
-               "bpf_skb_storage_get(M, X, V, flags)", "value"),
+               "bpf_skb_storage_get(M, X, V, flags)", "value",
+               entry_shared=kf.storage_get_shared),
         OpKind("write", ("skb", "map", "val"), True, program.prog_write, "*value = V"),
         OpKind("read", ("skb", "map"), True, program.prog_read, "*value", "value"),
         OpKind("delete", ("skb", "map"), True, kf.storage_delete,
-               "bpf_skb_storage_delete(M, X)", "errno"),
+               "bpf_skb_storage_delete(M, X)", "errno",
+               entry_shared=kf.storage_delete_shared),
         OpKind("clone", ("skb",), False, skbuff.skb_clone, "skb_clone(X)", creates="skb"),
         OpKind("copy", ("skb",), False, skbuff.skb_copy,
                "skb_copy / pskb_copy / GSO segment / IP fragment", creates="skb"),
@@ -88,7 +92,10 @@ def start(k, op: Op):
     r.a_new = op.new
     if op.name == "ext_add":
         r.x_id = SKB_EXT_SEC_PATH
-    k.call(op.kind.entry, None)
+    entry = op.kind.entry
+    if op.kind.entry_shared is not None and not k.model.one_context_per_skb:
+        entry = op.kind.entry_shared
+    k.call(entry, None)
 
 
 def encode_result(kind: OpKind, value, values) -> int:

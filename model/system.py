@@ -44,8 +44,13 @@ class SkbStorageModel:
     """A spec's state machine over ``bytes`` states (see layout.py)."""
 
     def __init__(self, spec: Spec, *, lazy_rcu: bool = True, chain_local: bool = True,
-                 fast: bool = True):
+                 fast: bool = True, one_context_per_skb: bool | None = None):
         self.spec = spec
+        # the kfuncs' reads of the skb's own fields are one step with the read through
+        # skb->extensions after them, unless a second context may use the skb
+        # (model/bpf_skb_storage.py); the tests may force either cut
+        self.one_context_per_skb = (spec.one_context_per_skb() if one_context_per_skb
+                                    is None else one_context_per_skb)
         self.fast = fast
         self.design = spec.design
         self.mutations = frozenset(spec.mutations)

@@ -44,10 +44,11 @@ from model.system import ASSERTION_FAILS
 # (test_relation_specs_cover_the_suite).  Building the relation costs 0.1-0.4 s per
 # control point, so CI runs this set, chosen as a cheap cover (greedy by seconds per
 # new step, then pruned; 14 of them are the only spec taking some step): about 270
-# CPU-seconds against 305 for the 24 before (both measured before the last entry,
+# CPU-seconds against 305 for the 24 before (both measured before the last entries:
 # tp-net-dev-xmit-vs-redirect-peer-fix, added on 2026-12-06 as the only spec taking
-# two rfc-fix steps; 25 control points).  `check agree` runs every spec (README,
-# "The z3 engine").
+# two rfc-fix steps, 25 control points; the two tp-net-dev-xmit-lookup specs and
+# clone-original-freed-last, added at stop 63 for the kfunc steps cut for a second
+# context on the skb).  `check agree` runs every spec (README, "The z3 engine").
 RELATION_SPECS = [
     "three-cpus-lock-failure-refcnt-guard", "shared-create-cmpxchg-race",
     "free-vs-map-free-alloc-failure", "cow-two-destroys-vs-map-free-refcnt-guard",
@@ -57,7 +58,8 @@ RELATION_SPECS = [
     "tcp-retransmit-refcnt-guard", "map-free-warn-restart", "unclone-refcnt-guard",
     "unclone-passes-guard", "mut-no-rcu-defer", "cow-keeps-storage-after-ext-del",
     "selftest-tc-clone-redirect", "clone-original-freed-first", "scrub-drops-extensions",
-    "tp-net-dev-xmit-vs-redirect-peer-fix",
+    "tp-net-dev-xmit-vs-redirect-peer-fix", "tp-net-dev-xmit-lookup-vs-redirect-peer",
+    "tp-net-dev-xmit-lookup-vs-redirect-peer-fix", "clone-original-freed-last",
 ]
 
 
