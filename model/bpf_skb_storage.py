@@ -20,8 +20,9 @@ with ``skb_ownership``, or a spec in which no two threads run ops on one packet)
 nothing else writes the skb's fields, so each pair is one step.  Where a second context may use it
 (finding 6: a tracing program on an skb another CPU owns) the skb's fields are shared
 too, and the kfuncs take the ``*_shared`` route instead: the skb's fields in one step,
-the read through ``skb->extensions`` in the next, and the create path's second
-skb_ext_find() in a step of its own.  The steps' effects are the same; only the cuts
+the read through ``skb->extensions`` in the next, the create path's second
+skb_ext_find() in a step of its own, and skb_ext_add()'s reads of the skb before the
+rest of it (``skbuff.skb_ext_add_shared``).  The steps' effects are the same; only the cuts
 differ, so the other CPU can free the ext (skb_ext_reset(), skb_ext_del(),
 kfree_skb()) between the two reads, as it can in the kernel.
 """
@@ -135,7 +136,8 @@ def _get_create(k):
         k.reg.g_ext = skb.ext
         return k.call(ls.update_start, get_updated)
     k.reg.x_id = SKB_EXT_BPF_STORAGE
-    k.call(skbuff.skb_ext_add, get_ext_added)
+    add = skbuff.skb_ext_add if k.model.one_context_per_skb else skbuff.skb_ext_add_shared
+    k.call(add, get_ext_added)
 
 
 @get.step("if (skb->cloned && is_skb_storage_shared(skb)) return NULL  /* sharing guard */",

@@ -94,7 +94,10 @@ NOTES = """
   `clone-original-freed-last`) each is a step of its own: the table's
   `storage_get_shared`, `storage_get_refcnt`, `get_find`, `get_deref` and
   `get_create_find`, and `delete`'s four like them; `get` and `delete` then start at
-  `storage_get_shared` / `storage_delete_shared`.  tests/test_reduction.py checks that
+  `storage_get_shared` / `storage_delete_shared`.  `skb_ext_add()` (the create path,
+  and the op `ext_add`) likewise reads `skb->active_extensions` / `skb->extensions`
+  in `skb_ext_add_shared` and does the rest in `skb_ext_add_old`, so two creators can
+  both find no extension and both allocate one.  tests/test_reduction.py checks that
   the one-step cut keeps every verdict of every spec that uses it.
 - `bpf_local_storage_destroy()` ends with `return local_storage->mem_charge;`, after
   the wait and its `smp_mb()` when `refcount_dec_and_test()` failed.  That read is

@@ -46,7 +46,7 @@ OPS: dict[str, OpKind] = {
                "skb_copy / pskb_copy / GSO segment / IP fragment", creates="skb"),
         OpKind("unclone", ("skb",), False, skbuff.pskb_expand_head, "pskb_expand_head(X)"),
         OpKind("ext_add", ("skb",), False, skbuff.skb_ext_add,
-               "skb_ext_add(X, SKB_EXT_SEC_PATH)"),
+               "skb_ext_add(X, SKB_EXT_SEC_PATH)", entry_shared=skbuff.skb_ext_add_shared),
         OpKind("ext_del", ("skb",), False, skbuff.skb_ext_del,
                "skb_ext_del(X, SKB_EXT_BPF_STORAGE)"),
         OpKind("scrub", ("skb",), False, skbuff.skb_ext_reset, "skb_ext_reset(X)"),

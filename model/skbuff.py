@@ -68,16 +68,25 @@ def _set_active(k, skb, new, id_):
               short="refcnt == 1? keep ext : COW (or alloc)")
 def skb_ext_add(k):
     skb = k.skb(k.reg.a_skb)
-    id_ = k.reg.x_id
     if skb.active != 0:
-        old = skb.ext
-        if refcount_read(k, k.ext(old), "refcnt") == 1:
-            k.note("refcnt 1: the ext is this skb's own, no copy")
-            _set_active(k, skb, old, id_)
-            return k.ret(old)
-        k.note("ext shared: copy on write")
-        k.reg.x_old = old
-        return k.goto(skb_ext_cow)
+        return _maybe_cow(k, skb.ext)
+    _alloc_first(k)
+
+
+def _maybe_cow(k, old):
+    """skb_ext_maybe_cow(old): refcount_read(&old->refcnt) == 1 keeps old."""
+    skb = k.skb(k.reg.a_skb)
+    if refcount_read(k, k.ext(old), "refcnt") == 1:
+        k.note("refcnt 1: the ext is this skb's own, no copy")
+        _set_active(k, skb, old, k.reg.x_id)
+        return k.ret(old)
+    k.note("ext shared: copy on write")
+    k.reg.x_old = old
+    k.goto(skb_ext_cow)
+
+
+def _alloc_first(k):
+    """No extensions yet: new = __skb_ext_alloc(GFP_ATOMIC); set_active."""
     k.note("no extensions yet: __skb_ext_alloc()")
     new = slab.alloc(k, k.L.ext)
     if new == 0:
@@ -85,8 +94,31 @@ def skb_ext_add(k):
     e = k.ext(new)
     e.refcnt = 1
     e.present = 0
-    _set_active(k, skb, new, id_)
+    _set_active(k, k.skb(k.reg.a_skb), new, k.reg.x_id)
     k.ret(new)
+
+
+# skb_ext_add where a second context may use the skb (model/bpf_skb_storage.py): the
+# reads of the skb's own fields, then the rest
+@ext_add.step("if (skb->active_extensions) old = skb->extensions (a second context may use "
+              "the skb: skb_ext_maybe_cow() or __skb_ext_alloc() is the next step)",
+              short="old = skb->extensions")
+def skb_ext_add_shared(k):
+    skb = k.skb(k.reg.a_skb)
+    if skb.active != 0:
+        k.reg.x_old = skb.ext
+    k.goto(skb_ext_add_old)
+
+
+@ext_add.step("old ? skb_ext_maybe_cow(old): refcount_read(&old->refcnt) == 1 keeps old : "
+              "__skb_ext_alloc(); set_active: skb->extensions = new; "
+              "skb->active_extensions |= 1 << id",
+              short="refcnt == 1? keep ext : COW (or alloc)")
+def skb_ext_add_old(k):
+    old = k.reg.x_old
+    if old != 0:
+        return _maybe_cow(k, old)
+    _alloc_first(k)
 
 
 @ext_add.step("skb_ext_maybe_cow: new = kmem_cache_alloc(); memcpy(new, old); "

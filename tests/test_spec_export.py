@@ -188,8 +188,8 @@ def test_finding_six_storage_outlives_the_freed_ext_until_map_free():
     """README, finding 6: when CPU1's skb_ext_reset() frees the ext after the tracing
     program published its storage there, the storage stays linked in map M, and M's
     map_free later writes NULL through its owner into the freed ext (a use after free
-    reached by the misc step, 24 steps; the spec's shortest use after free is the
-    10-step one)."""
+    reached by the misc step, 25 steps; the spec's shortest use after free is the
+    11-step one)."""
     from model.kernel import STEPS
     src = (ROOT / "specs" / "tp-net-dev-xmit-vs-redirect-peer.toml").read_text()
     text = src.replace('ops = ["scrub(A)"]', 'ops = ["scrub(A)", "end", "map_free(M)"]')
@@ -202,7 +202,7 @@ def test_finding_six_storage_outlives_the_freed_ext_until_map_free():
     first = [len(ex.path(i)) for i, s in enumerate(ex.states)
              if ex.parent[i] >= 0 and s[uaf] and not ex.states[ex.parent[i]][uaf]
              and set(ex.labels[ex.via[i]][3]) & misc]
-    assert min(first) == 24
+    assert min(first) == 25
 
 
 def test_a_read_only_lookup_needs_the_finer_cut():
