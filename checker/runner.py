@@ -43,6 +43,8 @@ def check_spec(path: str, *, progress: bool = True, lazy_rcu: bool = True,
         "transitions": ex.transitions, "seconds": round(ex.seconds, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "properties": {}, "spec_error": None,
+        # the model's cuts (model/bpf_skb_storage.py): for the trace files' header
+        "one_context_per_skb": m.one_context_per_skb,
     }
 
     def trace_of(sid):
@@ -108,6 +110,11 @@ def spec_error_text(res: dict) -> str:
                          e["trace"])
 
 
+SECOND_CONTEXT = ("two threads run ops on one packet (no skb_ownership): the kfuncs' "
+                  "reads of the skb's fields and of its ext are steps of their own "
+                  "(CONFORMANCE.md's notes)")
+
+
 def trace_text(res: dict, prop: str) -> str:
     """The text file written for one violation."""
     e = res["properties"][prop]
@@ -116,6 +123,8 @@ def trace_text(res: dict, prop: str) -> str:
         f"design:   {res['design']}" + (f", mutations: {', '.join(res['mutations'])}"
                                         if res["mutations"] else ""),
         f"property: {prop} VIOLATED (expected: {e['expected']})",
-        *tr.labelled("why:", e.get("why", "")), "",
+        *tr.labelled("why:", e.get("why", "")),
+        *([] if res.get("one_context_per_skb", True) else tr.labelled("cuts:", SECOND_CONTEXT)),
+        "",
     ]
     return tr.trace_file(head, e["race"], e["trace"], e["final_state"])

@@ -22,9 +22,13 @@ nothing else writes the skb's fields, so each pair is one step.  Where a second 
 too, and the kfuncs take the ``*_shared`` route instead: the skb's fields in one step,
 the read through ``skb->extensions`` in the next, the create path's second
 skb_ext_find() in a step of its own, and skb_ext_add()'s reads of the skb before the
-rest of it (``skbuff.skb_ext_add_shared``).  The steps' effects are the same; only the cuts
-differ, so the other CPU can free the ext (skb_ext_reset(), skb_ext_del(),
-kfree_skb()) between the two reads, as it can in the kernel.
+rest of it (``skbuff.skb_ext_add_shared``, which keeps the ``old_active`` it read
+for the copy on write).  The steps' effects are the same; only the cuts differ, so the
+other CPU can free the ext (skb_ext_reset(), skb_ext_del(), kfree_skb()) between the
+two reads, as it can in the kernel.  Still one step each: the reads of the skb's
+fields themselves (skb_ext_find() reads ``active_extensions``, ``extensions`` and
+``ext->offset[]``; a skb_ext_del() between the first two leaves a NULL
+``skb->extensions`` to dereference, which the model does not show).
 """
 
 from . import bpf_local_storage as ls
@@ -213,8 +217,8 @@ SHARED = "(a second context may use the skb: "
 
 
 @get.step(f"if (skb->cloned && is_skb_storage_shared(skb)) return NULL  /* sharing guard */: "
-          f"the skb's own fields, skb_ext_exist() {SHARED}the read of the ext's refcnt is "
-          "the next step)", short="sharing guard: the skb's bits")
+          f"the skb's own fields, skb_ext_exist() {SHARED}the read of the ext's refcnt, if "
+          "it decides, is the next step)", short="sharing guard: the skb's bits")
 def storage_get_shared(k):
     if _guard_reads_ext(k):
         return k.goto(storage_get_refcnt)
@@ -229,8 +233,9 @@ def storage_get_refcnt(k):
     k.goto(get_find)
 
 
-@get.step(f"skb_storage_lookup: ext = skb_ext_find(skb, SKB_EXT_BPF_STORAGE) {SHARED}the "
-          "read of ext->storage is the next step)", short="ext = skb_ext_find(skb)")
+@get.step(f"skb_storage_lookup: ext = skb_ext_find(skb, SKB_EXT_BPF_STORAGE) {SHARED}if "
+          "one is found, the read of ext->storage is the next step)",
+          short="ext = skb_ext_find(skb)")
 def get_find(k):
     if not _find_ext(k):
         return _get_not_found(k)
@@ -298,8 +303,8 @@ def delete_done(k):
 
 # bpf_skb_storage_delete where a second context may use the skb (as get's above)
 @delete.step(f"if (skb->cloned && is_skb_storage_shared(skb)) return -EOPNOTSUPP: the "
-             f"skb's own fields, skb_ext_exist() {SHARED}the read of the ext's refcnt is "
-             "the next step)", short="sharing guard: the skb's bits")
+             f"skb's own fields, skb_ext_exist() {SHARED}the read of the ext's refcnt, if "
+             "it decides, is the next step)", short="sharing guard: the skb's bits")
 def storage_delete_shared(k):
     if _guard_reads_ext(k):
         return k.goto(storage_delete_refcnt)
@@ -315,7 +320,8 @@ def storage_delete_refcnt(k):
 
 
 @delete.step(f"skb_storage_lookup: ext = skb_ext_find(skb, SKB_EXT_BPF_STORAGE) {SHARED}"
-             "the read of ext->storage is the next step)", short="ext = skb_ext_find(skb)")
+             "if one is found, the read of ext->storage is the next step)",
+             short="ext = skb_ext_find(skb)")
 def delete_find(k):
     if not _find_ext(k):
         return _no_storage(k)

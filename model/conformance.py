@@ -61,7 +61,8 @@ NOTES = """
   difference, unless a second context uses the skb (finding 6): there the kernel's
   order leaves a window in which `skb_ext_find()` still sees the extension active
   and reads the freed ext's `offset[]`; the model shows the same use after free one
-  step later (a find before the reset, then the read of `ext->storage` or `refcnt`).
+  step later (the guard's `skb_ext_exist()` or `skb_ext_find()` before the reset, then
+  the read of `refcnt` or `ext->storage` after the free).
   `kfree_skb` leaves a freed skb's `active_extensions` as they were
   (the kernel's `skb_release_head_state()` ends with `skb_ext_reset(skb)` since
   "net: allow skb_release_head_state() to be called multiple times", and with
@@ -97,7 +98,10 @@ NOTES = """
   `storage_get_shared` / `storage_delete_shared`.  `skb_ext_add()` (the create path,
   and the op `ext_add`) likewise reads `skb->active_extensions` / `skb->extensions`
   in `skb_ext_add_shared` and does the rest in `skb_ext_add_old`, so two creators can
-  both find no extension and both allocate one.  tests/test_reduction.py checks that
+  both find no extension and both allocate one.  Still one step: the reads of the
+  skb's own fields with each other (`skb_ext_find()` reads `active_extensions`, then
+  `extensions`, then `ext->offset[]`; an `skb_ext_del()` between the first two leaves
+  NULL to dereference, which no spec shows).  tests/test_reduction.py checks that
   the one-step cut keeps every verdict of every spec that uses it.
 - `bpf_local_storage_destroy()` ends with `return local_storage->mem_charge;`, after
   the wait and its `smp_mb()` when `refcount_dec_and_test()` failed.  That read is

@@ -103,8 +103,9 @@ THREAD_REGS = (
     "s_last",
     # bpf_local_storage_update / _alloc
     "u_storage", "u_selem",
-    # skb_ext_add / skb_ext_maybe_cow
-    "x_id", "x_old", "x_new",
+    # skb_ext_add / skb_ext_maybe_cow (x_active: old_active where a second context may
+    # use the skb, model/skbuff.py)
+    "x_id", "x_old", "x_new", "x_active",
     # __skb_ext_put / bpf_skb_storage_free / bpf_local_storage_destroy
     "p_ext", "d_storage", "d_cursor",
     # bpf_selem_unlink_nofail

@@ -46,7 +46,7 @@ def skb_ext_free(k):
 # ---------------------------------------------------------------------------------
 # skb_ext_add(skb = a_skb, id = x_id): returns the ext (0 when allocation failed)
 
-ext_add = Proc("skb_ext_add", FILE, regs=("x_id", "x_old", "x_new"))
+ext_add = Proc("skb_ext_add", FILE, regs=("x_id", "x_old", "x_new", "x_active"))
 
 
 def _set_active(k, skb, new, id_):
@@ -102,11 +102,13 @@ def _alloc_first(k):
 # reads of the skb's own fields, then the rest
 @ext_add.step("if (skb->active_extensions) old = skb->extensions (a second context may use "
               "the skb: skb_ext_maybe_cow() or __skb_ext_alloc() is the next step)",
-              short="old = skb->extensions")
+              short="old = active ? skb->extensions : NULL")
 def skb_ext_add_shared(k):
     skb = k.skb(k.reg.a_skb)
-    if skb.active != 0:
+    active = skb.active
+    if active != 0:
         k.reg.x_old = skb.ext
+        k.reg.x_active = active  # skb_ext_maybe_cow(old, skb->active_extensions)
     k.goto(skb_ext_add_old)
 
 
@@ -137,7 +139,12 @@ def skb_ext_cow(k):
     n.refcnt = 1
     # RFC: if (old_active & (1 << SKB_EXT_BPF_STORAGE)) RCU_INIT_POINTER(ext->storage, NULL)
     # rfc-fix: if (__skb_ext_exist(new, SKB_EXT_BPF_STORAGE)) RCU_INIT_POINTER(...)
-    keyed = n.present if k.design == "rfc-fix" else skb.active
+    # old_active: skb->active_extensions as skb_ext_add() read it on entry (the same
+    # value here unless a second context uses the skb)
+    if k.design == "rfc-fix":
+        keyed = n.present
+    else:
+        keyed = skb.active if k.model.one_context_per_skb else k.reg.x_active
     if (keyed & SKB_EXT_BPF_STORAGE) and not k.mut("no-cow-reset"):
         n.storage = 0
     elif n.present & SKB_EXT_BPF_STORAGE and n.storage != 0:

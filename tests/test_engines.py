@@ -44,7 +44,8 @@ from model.system import ASSERTION_FAILS
 # (test_relation_specs_cover_the_suite).  Building the relation costs 0.1-0.4 s per
 # control point, so CI runs this set, chosen as a cheap cover (greedy by seconds per
 # new step, then pruned; 14 of them are the only spec taking some step): about 270
-# CPU-seconds against 305 for the 24 before (both measured before the last entries:
+# CPU-seconds against 305 for the 24 before (both measured before the last four entries,
+# not re-measured since:
 # tp-net-dev-xmit-vs-redirect-peer-fix, added on 2026-12-06 as the only spec taking
 # two rfc-fix steps, 25 control points; the two tp-net-dev-xmit-lookup specs and
 # clone-original-freed-last, added at stop 63 for the kfunc steps cut for a second

@@ -113,7 +113,8 @@ def test_finding_six_rests_on_the_second_context_alone(name):
     assert _shares_a_packet(spec)
     a = _explore(spec)
     assert any(v == "violated" for v in a.verdicts.values())
-    b = _explore(dataclasses.replace(spec, skb_ownership=True))
+    # the rule alone: the same (finer) cut as the spec's
+    b = _explore(dataclasses.replace(spec, skb_ownership=True), one_context_per_skb=False)
     assert all(v == "holds" for v in b.verdicts.values())
     assert len(b.states) < len(a.states)
 
@@ -231,3 +232,14 @@ def test_which_specs_cut_for_a_second_context():
                    if not model.load(p).one_context_per_skb())
     assert finer == ["clone-original-freed-last", *TRACEPOINT_SPECS]
     assert OpenWorldModel("rfc", size=WorldSize(1, 1, 2)).one_context_per_skb
+
+
+@pytest.mark.parametrize("name, shown", [("tp-net-dev-xmit-lookup-vs-redirect-peer", True),
+                                         ("copy-shares-storage", False)])
+def test_traces_say_when_the_steps_are_cut_for_a_second_context(name, shown):
+    """A trace file's header names the finer cut, so that a reader who sees the
+    guard's skb reads and its refcount read as two steps knows why."""
+    from checker.runner import check_spec, trace_text
+    res = check_spec(str(ROOT / "specs" / f"{name}.toml"), progress=False)
+    prop = next(p for p, e in res["properties"].items() if e["verdict"] == "violated")
+    assert ("\ncuts:     two threads run ops on one packet" in trace_text(res, prop)) == shown
