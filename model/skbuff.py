@@ -69,13 +69,12 @@ def _set_active(k, skb, new, id_):
 def skb_ext_add(k):
     skb = k.skb(k.reg.a_skb)
     if skb.active != 0:
-        return _maybe_cow(k, skb.ext)
-    _alloc_first(k)
+        return _maybe_cow(k, skb, skb.ext)
+    _alloc_first(k, skb)
 
 
-def _maybe_cow(k, old):
+def _maybe_cow(k, skb, old):
     """skb_ext_maybe_cow(old): refcount_read(&old->refcnt) == 1 keeps old."""
-    skb = k.skb(k.reg.a_skb)
     if refcount_read(k, k.ext(old), "refcnt") == 1:
         k.note("refcnt 1: the ext is this skb's own, no copy")
         _set_active(k, skb, old, k.reg.x_id)
@@ -85,7 +84,7 @@ def _maybe_cow(k, old):
     k.goto(skb_ext_cow)
 
 
-def _alloc_first(k):
+def _alloc_first(k, skb):
     """No extensions yet: new = __skb_ext_alloc(GFP_ATOMIC); set_active."""
     k.note("no extensions yet: __skb_ext_alloc()")
     new = slab.alloc(k, k.L.ext)
@@ -94,7 +93,7 @@ def _alloc_first(k):
     e = k.ext(new)
     e.refcnt = 1
     e.present = 0
-    _set_active(k, k.skb(k.reg.a_skb), new, k.reg.x_id)
+    _set_active(k, skb, new, k.reg.x_id)
     k.ret(new)
 
 
@@ -117,10 +116,10 @@ def skb_ext_add_shared(k):
               "skb->active_extensions |= 1 << id",
               short="refcnt == 1? keep ext : COW (or alloc)")
 def skb_ext_add_old(k):
-    old = k.reg.x_old
+    skb, old = k.skb(k.reg.a_skb), k.reg.x_old
     if old != 0:
-        return _maybe_cow(k, old)
-    _alloc_first(k)
+        return _maybe_cow(k, skb, old)
+    _alloc_first(k, skb)
 
 
 @ext_add.step("skb_ext_maybe_cow: new = kmem_cache_alloc(); memcpy(new, old); "

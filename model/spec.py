@@ -76,17 +76,23 @@ class Spec:
     def expected(self, prop: str) -> str:
         return self.expect.get(prop, "holds")
 
+    def packet_threads(self, created: bool = False) -> dict[int, set[str]]:
+        """Per packet slot, the threads whose ops name it (also as ``-> Y`` when
+        ``created``)."""
+        out: dict[int, set[str]] = {}
+        for th in self.threads:
+            for entry in th.entries:
+                for op in entry:
+                    for x in (op.skb, op.new if created else 0):
+                        if x:
+                            out.setdefault(x, set()).add(th.name)
+        return out
+
     def threads_share_a_packet(self) -> bool:
         """Do two threads run ops on one packet?  A packet that one thread creates
         (``-> Y``) and another then uses is handed over, not shared: the creating op
         writes it before it exists for the other thread's ops, which wait for it."""
-        users: dict[int, set[str]] = {}
-        for th in self.threads:
-            for entry in th.entries:
-                for op in entry:
-                    if op.skb:
-                        users.setdefault(op.skb, set()).add(th.name)
-        return any(len(names) > 1 for names in users.values())
+        return any(len(names) > 1 for names in self.packet_threads().values())
 
     def one_context_per_skb(self) -> bool:
         """Does one context at a time use each skb?  With ``skb_ownership``, or when no

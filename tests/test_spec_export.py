@@ -63,10 +63,8 @@ def test_ownership_must_be_a_boolean(tmp_path):
 
 
 def _shares_a_packet(spec):
-    """Whether two threads of the spec name one packet."""
-    threads = {x: {th.name for th in spec.threads for e in th.entries for op in e
-                   if x in (op.skb, op.new)} for x in range(1, len(spec.skbs) + 1)}
-    return any(len(t) > 1 for t in threads.values())
+    """Whether two threads of the spec name one packet (a hand-over included)."""
+    return any(len(t) > 1 for t in spec.packet_threads(created=True).values())
 
 
 # Finding 6: a tracing program on an skb another CPU owns.  Two contexts on one skb
