@@ -24,9 +24,11 @@ from model.layout import (
     SKB_EXT_BPF_STORAGE,
     STACK_DEPTH,
 )
+from model.skbuff import skb_ext_reset_clear
 
 _PC_EXT_ADDED = step_of(get_ext_added).code
 _PC_EXT_RESET = step_of(get_ext_reset).code  # rfc-fix only
+_PC_RESET_CLEAR = step_of(skb_ext_reset_clear).code  # a second context on the skb only
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Props:
         return E.Sum(E.If(E.And(self.live(s, x),
                                 (s[L.skb.idx(x, "active")] & SKB_EXT_BPF_STORAGE) != 0,
                                 E.Not(self.initialising(s, x)),
+                                *self.not_resetting(s, x),
                                 self.sel(s, L.ext, self.ext_of(s, x), "storage") == st),
                           1 << (x - 1), 0) for x in self.skbs)
 
@@ -107,6 +110,19 @@ class Props:
 
         return E.Or(*(E.And(s[L.thread.idx(t, "a_skb")] == x, in_window(t))
                       for t in range(1, L.thread.n + 1)))
+
+    def not_resetting(self, s, x):
+        """Where a second context may use the skb, scrub's skb_ext_reset() puts the ext
+        first and clears ``active_extensions`` after (the kernel's order): while its
+        CPU is in ``__skb_ext_put()`` or at the clear, packet ``x`` no longer holds the
+        ext it still has active.  Empty (no condition) where one context owns each
+        skb: there the clear comes first."""
+        if self.m.one_context_per_skb:
+            return ()
+        E, L = self.E, self.L
+        return (E.Not(E.Or(*(E.And(s[L.thread.idx(t, "a_skb")] == x,
+                                   self.within(s, t, (_PC_RESET_CLEAR,)))
+                             for t in range(1, L.thread.n + 1)))),)
 
     def within(self, s, t, codes):
         """CPU ``t`` runs one of the steps ``codes`` or will return to one (a return

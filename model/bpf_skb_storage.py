@@ -78,8 +78,20 @@ def _find_ext(k) -> bool:
     skb = k.skb(k.reg.a_skb)
     if not skb.active & SKB_EXT_BPF_STORAGE:
         return False
-    k.reg.g_ext = skb.ext
+    k.reg.g_ext = _ext_found(k, skb)
     return True
+
+
+def _ext_found(k, skb):
+    """skb_ext_find()'s ``(void *)ext + (ext->offset[id] << 3)`` on ``skb->extensions``.
+    Where a second context may use the skb, the read of ``offset[]`` is a memory
+    access of its own: that context's skb_ext_reset() may have freed the ext while the
+    skb still has it active (``present`` models ``offset[id]``).  On an owned skb the
+    active ext is live, so the read is left out."""
+    e = skb.ext
+    if not k.model.one_context_per_skb:
+        _ = k.ext(e).present
+    return e
 
 
 def _deref_storage(k):
@@ -137,7 +149,7 @@ def _get_create(k):
     """ext = skb_ext_find(skb, SKB_EXT_BPF_STORAGE); if (!ext) ext = skb_ext_add()."""
     skb = k.skb(k.reg.a_skb)
     if skb.active & SKB_EXT_BPF_STORAGE:
-        k.reg.g_ext = skb.ext
+        k.reg.g_ext = _ext_found(k, skb)
         return k.call(ls.update_start, get_updated)
     k.reg.x_id = SKB_EXT_BPF_STORAGE
     add = skbuff.skb_ext_add if k.model.one_context_per_skb else skbuff.skb_ext_add_shared

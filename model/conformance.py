@@ -58,11 +58,15 @@ NOTES = """
   runs before `kfree_skbmem()`; `__skb_ext_put(skb->extensions);
   skb->active_extensions = 0;`).  Only the CPU that owns the skb touches those fields,
   and the properties that read them are checked between ops, so no step can see the
-  difference, unless a second context uses the skb (finding 6): there the kernel's
-  order leaves a window in which `skb_ext_find()` still sees the extension active
-  and reads the freed ext's `offset[]`; the model shows the same use after free one
-  step later (the guard's `skb_ext_exist()` or `skb_ext_find()` before the reset, then
-  the read of `refcnt` or `ext->storage` after the free).
+  difference, unless a second context uses the skb (finding 6).  There `scrub`'s
+  `skb_ext_reset()` takes the kernel's order (`skb_ext_reset_shared`, then
+  `skb_ext_reset_clear` once the put returns), and `skb_ext_find()`'s read of
+  `ext->offset[id]` is a checked memory access: the other context's find in that
+  window sees the extension active and reads the freed ext (27 steps in
+  `tp-net-dev-xmit-lookup-vs-redirect-peer`).  While the put runs, the packet no
+  longer counts as reaching the ext's storage (`Props.not_resetting`), as the owned
+  route's early clear says.  `kfree_skb` keeps the model's order there too: no spec
+  frees a packet another thread's program is still on.
   `kfree_skb` leaves a freed skb's `active_extensions` as they were
   (the kernel's `skb_release_head_state()` ends with `skb_ext_reset(skb)` since
   "net: allow skb_release_head_state() to be called multiple times", and with

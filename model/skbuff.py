@@ -245,6 +245,26 @@ def skb_ext_reset(k):
     k.tail(skb_ext_put)
 
 
+# skb_ext_reset where a second context may use the skb (model/bpf_skb_storage.py): the
+# kernel's order, the put first and the bits cleared after it returns, so that the
+# other context's skb_ext_find() can still see the extension active once it is freed
+@ext_reset.step("if (skb->active_extensions) __skb_ext_put(skb->extensions) (a second "
+                "context may use the skb: active_extensions is cleared after the put)",
+                short="put ext (still active)")
+def skb_ext_reset_shared(k):
+    skb = k.skb(k.reg.a_skb)
+    if skb.active == 0:
+        return k.ret()
+    k.reg.p_ext = skb.ext
+    k.call(skb_ext_put, skb_ext_reset_clear)
+
+
+@ext_reset.step("skb->active_extensions = 0", short="active_extensions = 0")
+def skb_ext_reset_clear(k):
+    k.skb(k.reg.a_skb).active = 0
+    k.ret()
+
+
 free = Proc("kfree_skb", FILE)
 
 

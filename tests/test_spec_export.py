@@ -187,7 +187,7 @@ def test_finding_six_storage_outlives_the_freed_ext_until_map_free():
     """README, finding 6: when CPU1's skb_ext_reset() frees the ext after the tracing
     program published its storage there, the storage stays linked in map M, and M's
     map_free later writes NULL through its owner into the freed ext (a use after free
-    reached by the misc step, 25 steps; the spec's shortest use after free is the
+    reached by the misc step, 26 steps; the spec's shortest use after free is the
     11-step one)."""
     from model.kernel import STEPS
     src = (ROOT / "specs" / "tp-net-dev-xmit-vs-redirect-peer.toml").read_text()
@@ -201,7 +201,7 @@ def test_finding_six_storage_outlives_the_freed_ext_until_map_free():
     first = [len(ex.path(i)) for i, s in enumerate(ex.states)
              if ex.parent[i] >= 0 and s[uaf] and not ex.states[ex.parent[i]][uaf]
              and set(ex.labels[ex.via[i]][3]) & misc]
-    assert min(first) == 25
+    assert min(first) == 26
 
 
 def test_a_read_only_lookup_needs_the_finer_cut():
@@ -211,14 +211,61 @@ def test_a_read_only_lookup_needs_the_finer_cut():
     steps of their own (model/bpf_skb_storage.py) and the use after free shows; cut
     as for an owned skb (one step) it does not, which is why that cut is kept for
     owned skbs only."""
-    spec = model.load(ROOT / "specs" / "tp-net-dev-xmit-lookup-vs-redirect-peer.toml")
+    spec = _read_only_lookup_spec()
     assert not spec.one_context_per_skb()
-    th = spec.threads[0]
-    get = next(op for op in th.entries[0] if op.text == "get(A, M)")
-    spec = dataclasses.replace(
-        spec, threads=[dataclasses.replace(th, entries=((get,),)), *spec.threads[1:]])
     assert _explore(spec).verdicts["no_use_after_free"] == "violated"
     assert _explore(spec, one_context_per_skb=True).verdicts["no_use_after_free"] == "holds"
+
+
+def _read_only_lookup_spec():
+    spec = model.load(ROOT / "specs" / "tp-net-dev-xmit-lookup-vs-redirect-peer.toml")
+    th = spec.threads[0]
+    get = next(op for op in th.entries[0] if op.text == "get(A, M)")
+    return dataclasses.replace(
+        spec, threads=[dataclasses.replace(th, entries=((get,),)), *spec.threads[1:]])
+
+
+def test_scrub_puts_the_ext_before_it_clears_the_bits_for_a_second_context():
+    """CONFORMANCE.md's notes: where a second context may use the skb,
+    skb_ext_reset() takes the kernel's order, __skb_ext_put() first and
+    ``active_extensions = 0`` after it.  In between the skb has BPF_STORAGE active
+    and its ext freed, and the other CPU's skb_ext_find() reads the freed ext's
+    offset[]: the shortest use after free ends at that find.  With the owned skb's
+    cut (the bits cleared first) no state has an active bit on a freed ext."""
+    from model.bpf_skb_storage import get_find
+    from model.kernel import step_of
+    from model.layout import MEM_FREED, SKB_EXT_BPF_STORAGE
+    spec = _read_only_lookup_spec()
+
+    def window(ex, m):
+        L = m.layout
+        return [s for s in ex.states
+                if s[L.skb.idx(1, "active")] & SKB_EXT_BPF_STORAGE
+                and s[L.ext.idx(s[L.skb.idx(1, "ext")], "mem")] == MEM_FREED]
+
+    m = model.build(spec)
+    ex = explore(m, invariants.properties_for(m), spec.max_states)
+    assert window(ex, m)
+    trace = ex.path(ex.violations["no_use_after_free"])
+    assert step_of(get_find).code in ex.labels[trace[-1][0]][3]
+    owned = model.build(spec, one_context_per_skb=True)
+    assert not window(explore(owned, [], spec.max_states), owned)
+
+
+def test_a_packet_being_reset_no_longer_reaches_its_storage():
+    """While a split skb_ext_reset() runs the destroy, the packet still has the ext
+    active; the properties count it as dropped (Props.not_resetting), as the owned
+    route's early clear does.  Without that, cache_consistent would report the
+    destroy's own unlinking (the cache slot is not cleared outside map_free)."""
+    from invariants.properties import Props
+    spec = model.load(ROOT / "specs" / "tp-net-dev-xmit-lookup-vs-redirect-peer.toml")
+    assert _explore(spec).verdicts["cache_consistent"] == "holds"
+    original = Props.not_resetting
+    try:
+        Props.not_resetting = lambda self, s, x: ()
+        assert _explore(spec).verdicts["cache_consistent"] == "violated"
+    finally:
+        Props.not_resetting = original
 
 
 def test_which_specs_cut_for_a_second_context():
