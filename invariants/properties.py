@@ -113,15 +113,22 @@ class Props:
 
     def not_resetting(self, s, x):
         """Where a second context may use the skb, scrub's skb_ext_reset() puts the ext
-        first and clears ``active_extensions`` after (the kernel's order): while its
-        CPU is in ``__skb_ext_put()`` or at the clear, packet ``x`` no longer holds the
-        ext it still has active.  Empty (no condition) where one context owns each
-        skb: there the clear comes first."""
+        first and clears ``active_extensions`` after (the kernel's order).  While its
+        CPU is inside ``__skb_ext_put()`` (the clear is its return address: the
+        destructor runs, then the ext is freed; only this packet held it), packet
+        ``x`` no longer counts as holding the ext it still has active, as the owned
+        route's early clear says.  Once the put has returned the packet counts again
+        until the clear: after a put that only dropped the refcnt, the ext, its
+        storage and that bit are all live, and a program on the packet still reaches
+        the storage the ext's other holder now passes the guard into.  Empty (no
+        condition) where one context owns each skb: there the clear comes first."""
         if self.m.one_context_per_skb:
             return ()
         E, L = self.E, self.L
+        stack = [[s[L.thread.idx(t, f"stk{i}")] for i in range(STACK_DEPTH)]
+                 for t in range(1, L.thread.n + 1)]
         return (E.Not(E.Or(*(E.And(s[L.thread.idx(t, "a_skb")] == x,
-                                   self.within(s, t, (_PC_RESET_CLEAR,)))
+                                   E.In(stack[t - 1], (_PC_RESET_CLEAR,)))
                              for t in range(1, L.thread.n + 1)))),)
 
     def within(self, s, t, codes):

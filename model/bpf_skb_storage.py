@@ -25,7 +25,11 @@ skb_ext_find() in a step of its own, and skb_ext_add()'s reads of the skb before
 rest of it (``skbuff.skb_ext_add_shared``, which keeps the ``old_active`` it read
 for the copy on write).  The steps' effects are the same; only the cuts differ, so the
 other CPU can free the ext (skb_ext_reset(), skb_ext_del(), kfree_skb()) between the
-two reads, as it can in the kernel.  Still one step each: the reads of the skb's
+two reads, as it can in the kernel.  Two effects are added on that route only:
+skb_ext_find()'s read of ``ext->offset[]`` is a checked memory access (``_ext_found``),
+and ``scrub``'s skb_ext_reset() puts the ext before it clears ``active_extensions``
+(``skbuff.skb_ext_reset_shared``), the kernel's order, so that a find between the two
+reads the freed ext.  Still one step each: the reads of the skb's
 fields themselves (skb_ext_find() reads ``active_extensions``, ``extensions`` and
 ``ext->offset[]``; a skb_ext_del() between the first two leaves a NULL
 ``skb->extensions`` to dereference, which the model does not show).

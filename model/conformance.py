@@ -57,15 +57,18 @@ NOTES = """
   before the `__skb_ext_put()`; the kernel puts first (`skb_release_head_state()`
   runs before `kfree_skbmem()`; `__skb_ext_put(skb->extensions);
   skb->active_extensions = 0;`).  Only the CPU that owns the skb touches those fields,
-  and the properties that read them are checked between ops, so no step can see the
-  difference, unless a second context uses the skb (finding 6).  There `scrub`'s
+  so no other step can see the difference, and the properties, which judge every
+  state, count the packet as no longer holding the ext from the start of its put,
+  unless a second context uses the skb (finding 6).  There `scrub`'s
   `skb_ext_reset()` takes the kernel's order (`skb_ext_reset_shared`, then
   `skb_ext_reset_clear` once the put returns), and `skb_ext_find()`'s read of
   `ext->offset[id]` is a checked memory access: the other context's find in that
   window sees the extension active and reads the freed ext (27 steps in
   `tp-net-dev-xmit-lookup-vs-redirect-peer`).  While the put runs, the packet no
   longer counts as reaching the ext's storage (`Props.not_resetting`), as the owned
-  route's early clear says.  `kfree_skb` keeps the model's order there too: no spec
+  route's early clear says; once a put that only dropped the refcnt has returned it
+  counts again until the clear, since a program on it still reaches the storage
+  (tests/test_spec_export.py).  `kfree_skb` keeps the model's order there too: no spec
   frees a packet another thread's program is still on.
   `kfree_skb` leaves a freed skb's `active_extensions` as they were
   (the kernel's `skb_release_head_state()` ends with `skb_ext_reset(skb)` since
@@ -79,7 +82,10 @@ NOTES = """
   owns nothing can read the field before it.  A second context on the skb can
   (finding 6, `specs/tp-*.toml`: a tracing program on an skb another CPU owns): there
   the other CPU's `bpf_skb_storage_free()` or lookup reads the stale bytes in the
-  kernel and NULL in the model, so those traces understate the kernel.
+  kernel and NULL in the model, so those traces understate the kernel, except one
+  booted with `init_on_alloc=1` (`CONFIG_INIT_ON_ALLOC_DEFAULT_ON`), whose allocator
+  zeroes every `skbuff_ext_cache` object (no constructor, not
+  `SLAB_TYPESAFE_BY_RCU`): the model's NULL.
 - Kfuncs are called from programs at op boundaries, on an skb the CPU owns unless a
   spec has two threads name one packet (without `skb_ownership`).  The RFC also
   registers them for TRACING and LSM programs.  `kfree_skb` fires before

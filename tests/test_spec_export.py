@@ -267,6 +267,41 @@ def test_a_packet_being_reset_no_longer_reaches_its_storage():
     finally:
         Props.not_resetting = original
 
+SCRUB_AFTER_CLONE = """
+[spec]
+design = "rfc"
+[objects]
+skbs = ["A"]
+maps = ["M"]
+[[thread]]
+name = "cpu0"
+ops = ["get(A, M)"]
+[[thread]]
+name = "cpu1"
+ops = ["get(A, M, create)", "end", "clone(A) -> B", "scrub(A)"]
+[[thread]]
+name = "cpu2"
+ops = ["get(B, M)"]
+"""
+
+
+def test_a_put_that_only_drops_the_refcnt_leaves_the_packet_reaching_its_storage():
+    """Props.not_resetting ends when __skb_ext_put() returns.  Here A's put only
+    drops the refcnt its clone B shares (2 to 1); until the clear A still has
+    BPF_STORAGE active on a live ext, so a program on A (cpu0's, a second context)
+    still reaches the storage that B now passes the guard into: no_shared_storage,
+    at the clear step.  (The clone reading A's value is finding 2.)"""
+    from model.kernel import step_of
+    from model.skbuff import skb_ext_reset_clear
+    spec = spec_from(SCRUB_AFTER_CLONE, "scrub-after-clone.toml")
+    m = model.build(spec)
+    ex = explore(m, invariants.properties_for(m), spec.max_states)
+    assert ex.complete and ex.verdicts["no_shared_storage"] == "violated"
+    s = ex.states[ex.violations["no_shared_storage"]]
+    assert s[m.layout.thread.idx(2, "pc")] == step_of(skb_ext_reset_clear).code
+    assert _explore(spec, one_context_per_skb=True).verdicts["no_shared_storage"] == "holds"
+
+
 
 def test_which_specs_cut_for_a_second_context():
     """Only specs in which two threads run ops on one packet, without skb_ownership,
