@@ -117,19 +117,29 @@ class Props:
         CPU is inside ``__skb_ext_put()`` (the clear is its return address: the
         destructor runs, then the ext is freed; only this packet held it), packet
         ``x`` no longer counts as holding the ext it still has active, as the owned
-        route's early clear says.  Once the put has returned the packet counts again
-        until the clear: after a put that only dropped the refcnt, the ext, its
-        storage and that bit are all live, and a program on the packet still reaches
-        the storage the ext's other holder now passes the guard into.  Empty (no
+        route's early clear says.  Once the put has returned, until the clear, it
+        counts again while another CPU's program runs a kfunc on ``x``: after a put
+        that only dropped the refcnt the ext, its storage and the bit are all live,
+        and that kfunc still reaches the storage the ext's other holder now passes
+        the guard into.  With no such kfunc nothing uses the window.  Empty (no
         condition) where one context owns each skb: there the clear comes first."""
         if self.m.one_context_per_skb:
             return ()
         E, L = self.E, self.L
-        stack = [[s[L.thread.idx(t, f"stk{i}")] for i in range(STACK_DEPTH)]
-                 for t in range(1, L.thread.n + 1)]
-        return (E.Not(E.Or(*(E.And(s[L.thread.idx(t, "a_skb")] == x,
-                                   E.In(stack[t - 1], (_PC_RESET_CLEAR,)))
-                             for t in range(1, L.thread.n + 1)))),)
+        cpus = range(1, L.thread.n + 1)
+
+        def reg(t, name):
+            return s[L.thread.idx(t, name)]
+
+        def resetting(t):
+            in_put = E.In([reg(t, f"stk{i}") for i in range(STACK_DEPTH)],
+                          (_PC_RESET_CLEAR,))
+            watched = E.Or(*(E.And(reg(u, "a_skb") == x, reg(u, "rcu") != 0)
+                             for u in cpus if u != t))
+            return E.And(reg(t, "a_skb") == x, E.Or(in_put, E.And(
+                reg(t, "pc") == _PC_RESET_CLEAR, E.Not(watched))))
+
+        return (E.Not(E.Or(*(resetting(t) for t in cpus))),)
 
     def within(self, s, t, codes):
         """CPU ``t`` runs one of the steps ``codes`` or will return to one (a return

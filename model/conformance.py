@@ -67,9 +67,10 @@ NOTES = """
   `tp-net-dev-xmit-lookup-vs-redirect-peer`).  While the put runs, the packet no
   longer counts as reaching the ext's storage (`Props.not_resetting`), as the owned
   route's early clear says; once a put that only dropped the refcnt has returned it
-  counts again until the clear, since a program on it still reaches the storage
-  (tests/test_spec_export.py).  `kfree_skb` keeps the model's order there too: no spec
-  frees a packet another thread's program is still on.
+  counts again until the clear while another CPU's kfunc is on it, since that kfunc
+  still reaches the storage (tests/test_spec_export.py).  `kfree_skb` keeps the
+  model's order there too: no spec frees a packet another thread's program is still
+  on.
   `kfree_skb` leaves a freed skb's `active_extensions` as they were
   (the kernel's `skb_release_head_state()` ends with `skb_ext_reset(skb)` since
   "net: allow skb_release_head_state() to be called multiple times", and with

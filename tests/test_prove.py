@@ -80,7 +80,8 @@ def test_rfc_violations_replayed_at_4_2_3():
     when = [max(p[n]["seconds"] for n in w) for w in worlds if w]
     assert when == sorted(when) and when[0] < when[-1]
     # the last world found nothing: its search came after the last violation's time
-    assert worlds[-1] == [] and when[-1] + r["search"][-1]["seconds"] <= r["seconds"]
+    # (the report rounds each time to 0.01 s, so the sum may pass the total by that)
+    assert worlds[-1] == [] and when[-1] + r["search"][-1]["seconds"] <= r["seconds"] + 0.01
 
 
 MUT_SPECS = sorted((ROOT / "specs").glob("mut-*.toml"))

@@ -286,11 +286,14 @@ ops = ["get(B, M)"]
 
 
 def test_a_put_that_only_drops_the_refcnt_leaves_the_packet_reaching_its_storage():
-    """Props.not_resetting ends when __skb_ext_put() returns.  Here A's put only
-    drops the refcnt its clone B shares (2 to 1); until the clear A still has
-    BPF_STORAGE active on a live ext, so a program on A (cpu0's, a second context)
-    still reaches the storage that B now passes the guard into: no_shared_storage,
-    at the clear step.  (The clone reading A's value is finding 2.)"""
+    """Props.not_resetting ends when __skb_ext_put() returns if another CPU's kfunc
+    is on the packet.  Here A's put only drops the refcnt its clone B shares (2 to
+    1); until the clear A still has BPF_STORAGE active on a live ext, so cpu0's
+    tracing kfunc on A (a second context, past its guard) still reaches the storage
+    that B now passes the guard into: no_shared_storage, at the clear step.  With
+    no kfunc on A in that window nothing can use it, and a spec whose skbs each have
+    one context must not change its verdicts when the finer cut is forced
+    (test_reduction.py).  (The clone reading A's value is finding 2.)"""
     from model.kernel import step_of
     from model.skbuff import skb_ext_reset_clear
     spec = spec_from(SCRUB_AFTER_CLONE, "scrub-after-clone.toml")
@@ -299,6 +302,7 @@ def test_a_put_that_only_drops_the_refcnt_leaves_the_packet_reaching_its_storage
     assert ex.complete and ex.verdicts["no_shared_storage"] == "violated"
     s = ex.states[ex.violations["no_shared_storage"]]
     assert s[m.layout.thread.idx(2, "pc")] == step_of(skb_ext_reset_clear).code
+    assert s[m.layout.thread.idx(1, "a_skb")] == 1 and s[m.layout.thread.idx(1, "rcu")]
     assert _explore(spec, one_context_per_skb=True).verdicts["no_shared_storage"] == "holds"
 
 
