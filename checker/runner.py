@@ -111,7 +111,8 @@ def spec_error_text(res: dict) -> str:
 
 
 SECOND_CONTEXT = ("two threads run ops on one packet (no skb_ownership): the kfuncs' "
-                  "reads of the skb's fields and of its ext are steps of their own "
+                  "reads of the skb's fields and of its ext are steps of their own, and "
+                  "skb_ext_reset() puts the ext before it clears the bits "
                   "(CONFORMANCE.md's notes)")
 
 

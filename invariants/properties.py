@@ -132,8 +132,7 @@ class Props:
             return s[L.thread.idx(t, name)]
 
         def resetting(t):
-            in_put = E.In([reg(t, f"stk{i}") for i in range(STACK_DEPTH)],
-                          (_PC_RESET_CLEAR,))
+            in_put = E.In([s[i] for i in self._ctl[t][1:]], (_PC_RESET_CLEAR,))  # stack
             watched = E.Or(*(E.And(reg(u, "a_skb") == x, reg(u, "rcu") != 0)
                              for u in cpus if u != t))
             return E.And(reg(t, "a_skb") == x, E.Or(in_put, E.And(

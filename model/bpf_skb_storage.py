@@ -90,11 +90,11 @@ def _ext_found(k, skb):
     """skb_ext_find()'s ``(void *)ext + (ext->offset[id] << 3)`` on ``skb->extensions``.
     Where a second context may use the skb, the read of ``offset[]`` is a memory
     access of its own: that context's skb_ext_reset() may have freed the ext while the
-    skb still has it active (``present`` models ``offset[id]``).  On an owned skb the
-    active ext is live, so the read is left out."""
+    skb still has it active.  On an owned skb the active ext is live, so the access is
+    left out."""
     e = skb.ext
     if not k.model.one_context_per_skb:
-        _ = k.ext(e).present
+        k.kasan(k.L.ext, e)
     return e
 
 

@@ -88,18 +88,15 @@ class Spec:
                             out.setdefault(x, set()).add(th.name)
         return out
 
-    def threads_share_a_packet(self) -> bool:
-        """Do two threads run ops on one packet?  A packet that one thread creates
-        (``-> Y``) and another then uses is handed over, not shared: the creating op
-        writes it before it exists for the other thread's ops, which wait for it."""
-        return any(len(names) > 1 for names in self.packet_threads().values())
-
     def one_context_per_skb(self) -> bool:
         """Does one context at a time use each skb?  With ``skb_ownership``, or when no
-        two threads run ops on one packet.  Otherwise a kfunc's reads of the skb's own
-        fields are shared accesses and get steps of their own (SEMANTICS.md section
-        4's rule; model/bpf_skb_storage.py)."""
-        return self.skb_ownership or not self.threads_share_a_packet()
+        two threads run ops on one packet (a packet that one thread creates, ``-> Y``,
+        and another then uses is handed over, not shared: the other thread's ops wait
+        for it).  Otherwise a kfunc's reads of the skb's own fields are shared accesses
+        and get steps of their own (SEMANTICS.md section 4's rule;
+        model/bpf_skb_storage.py)."""
+        return self.skb_ownership or all(
+            len(names) == 1 for names in self.packet_threads().values())
 
     def op_by_gid(self, gid: int) -> tuple[Thread, Op]:
         for th in self.threads:
