@@ -45,6 +45,9 @@ def check_spec(path: str, *, progress: bool = True, lazy_rcu: bool = True,
         "properties": {}, "spec_error": None,
         # the model's cuts (model/bpf_skb_storage.py): for the trace files' header
         "one_context_per_skb": m.one_context_per_skb,
+        # [[thread]] tracing: threads whose kfuncs run on a packet another one freed (for
+        # the header too; not in the JSON report)
+        "tracing_threads": [th.name for th in spec.threads if th.tracing],
     }
 
     def trace_of(sid):
@@ -126,6 +129,9 @@ def trace_text(res: dict, prop: str) -> str:
         f"property: {prop} VIOLATED (expected: {e['expected']})",
         *tr.labelled("why:", e.get("why", "")),
         *([] if res.get("one_context_per_skb", True) else tr.labelled("cuts:", SECOND_CONTEXT)),
+        *([] if not res.get("tracing_threads") else tr.labelled(
+            "tracing:", f"{', '.join(res['tracing_threads'])}: a tracing program (finding 6);"
+                        " its kfuncs run on a packet another thread freed")),
         "",
     ]
     return tr.trace_file(head, e["race"], e["trace"], e["final_state"])

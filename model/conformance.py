@@ -69,13 +69,16 @@ NOTES = """
   route's early clear says; once a put that only dropped the refcnt has returned it
   counts again until the clear while another CPU's kfunc is on it, since that kfunc
   still reaches the storage (tests/test_spec_export.py).  `kfree_skb` keeps the
-  model's order there too: no spec frees a packet another thread's program is still
-  on.
+  model's order there too.  The one spec that frees a packet a program may be on,
+  `tp-net-dev-xmit-after-tx-completion` (a thread marked `tracing`), reports the
+  program's read of the freed skb where a kernel program that runs between the put
+  and `kfree_skbmem()` reads the freed ext through a live skb first: the same
+  property (`no_use_after_free`), another object.
   `kfree_skb` leaves a freed skb's `active_extensions` as they were
   (the kernel's `skb_release_head_state()` ends with `skb_ext_reset(skb)` since
   "net: allow skb_release_head_state() to be called multiple times", and with
-  `skb_ext_put(skb)` before it): no step reads a freed skb, and the properties read
-  live packets only.
+  `skb_ext_put(skb)` before it): only a tracing thread's kfuncs read a freed skb,
+  each read a use after free, and the properties read live packets only.
 - `skb_ext_add()` appending the BPF_STORAGE chunk sets `ext->storage` to NULL.  In the
   kernel the new chunk holds whatever the slab object held (`__skb_ext_alloc()` clears
   only `offset[]`; the COW `memcpy` copies the old chunks); the RFC's kfunc writes
@@ -92,8 +95,9 @@ NOTES = """
   registers them for TRACING and LSM programs.  `kfree_skb` fires before
   `skb_release_all()`, so a call there is a get/delete on a live skb, which the ops
   cover; `net_dev_xmit` fires after the driver may have handed the skb to another
-  CPU, which finding 6's specs write as two threads on one packet.  Not modelled: a
-  program on a freed skb, or inside a free (`consume_skb` from
+  CPU, which finding 6's specs write as two threads on one packet, or freed it
+  (the TX completion), which a thread marked `tracing` writes as BPF ops that run
+  on a freed packet.  Not modelled: a program inside a free (`consume_skb` from
   `__consume_stateless_skb()`, which puts no extension).
 - The kfuncs' reads of the skb's own fields (`skb->cloned`, `active_extensions`,
   `extensions`) are one step with the read through `skb->extensions` that follows

@@ -44,6 +44,10 @@ class Thread:
     name: str
     entries: tuple[tuple[Op, ...], ...]  # each entry: its alternatives
     run_ends: tuple[bool, ...]  # a program run ends after this entry
+    # [[thread]] tracing: a TRACING program handed an skb it does not own (finding 6);
+    # its BPF ops run on a packet another thread already freed instead of being a spec
+    # error, and their accesses to the freed skb are uses after free
+    tracing: bool = False
 
 
 @dataclass
@@ -215,10 +219,10 @@ def parse(data: dict, file: str) -> Spec:
 
 def _parse_threads(spec: Spec, raw_threads):
     file = spec.file
-    parsed = []  # (thread name, [(entry alternatives as raw tuples, line text)])
+    parsed = []  # (thread name, [(where, line text, alternatives)], tracing)
     seen = set()
     for n, th in enumerate(raw_threads, 1):
-        _keys(f"{file}: [[thread]] #{n}", th, ("name", "ops"))
+        _keys(f"{file}: [[thread]] #{n}", th, ("name", "ops", "tracing"))
         tname = th.get("name", f"cpu{n - 1}")
         if not isinstance(tname, str) or not tname:
             raise SpecError(f"{file}: [[thread]] #{n}: name must be a non-empty string")
@@ -228,15 +232,21 @@ def _parse_threads(spec: Spec, raw_threads):
         ops = th.get("ops")
         if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
             raise SpecError(f"{file}: thread '{tname}': ops must be a list of strings")
+        if not ops:
+            raise SpecError(f"{file}: thread '{tname}': ops is empty (a thread runs at "
+                            "least one op)")
+        tracing = th.get("tracing", False)
+        if not isinstance(tracing, bool):
+            raise SpecError(f"{file}: thread '{tname}': tracing must be true or false")
         entries = []
         for i, text in enumerate(ops, 1):
             where = f"{file}: thread '{tname}', op {i} '{text}'"
             entries.append((where, text, [_parse_alt(where, a) for a in text.split("|")]))
-        parsed.append((tname, entries))
+        parsed.append((tname, entries, tracing))
 
     # names: packets created by clone/copy, maps created by map_create
     created = {}
-    for _, entries in parsed:
+    for _, entries, _ in parsed:
         for where, _, alts in entries:
             for a in alts:
                 if a["new"]:
@@ -259,7 +269,7 @@ def _parse_threads(spec: Spec, raw_threads):
 
     gid = 0
     map_freed = {}
-    for tname, entries in parsed:
+    for tname, entries, tracing in parsed:
         ops_out, ends = [], []
         freed_here, mapfreed_here = set(), set()
         for where, _text, alts in entries:
@@ -305,7 +315,10 @@ def _parse_threads(spec: Spec, raw_threads):
             ends.append(not all(o.kind.bpf for o in built))
         if ends:
             ends[-1] = True
-        spec.threads.append(Thread(tname, tuple(ops_out), tuple(ends)))
+        if tracing and not any(o.kind.bpf for entry in ops_out for o in entry):
+            raise SpecError(f"{file}: thread '{tname}': tracing = true, but the thread "
+                            "runs no BPF op (get, write, read, delete)")
+        spec.threads.append(Thread(tname, tuple(ops_out), tuple(ends), tracing))
 
 
 def _parse_alt(where: str, text: str) -> dict:

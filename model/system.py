@@ -295,8 +295,8 @@ class SkbStorageModel:
             mem = k.meta(L.skb, op.skb, "mem")
             if mem == MEM_NONE:
                 return WAIT
-            if mem != MEM_LIVE:
-                return ERROR
+            if mem != MEM_LIVE and not (op.kind.bpf and self.spec.threads[t - 1].tracing):
+                return ERROR  # a tracing program runs on the freed skb (finding 6)
             if self.spec.skb_ownership and self.busy(k, t, op.skb):
                 return WAIT
         if op.map and op.name != "map_create":

@@ -1,4 +1,5 @@
-"""Traces of `check prove` as specs (--save-specs), and the spec key skb_ownership."""
+"""Traces of `check prove` as specs (--save-specs), and the spec keys skb_ownership and
+tracing."""
 
 import dataclasses
 import json
@@ -82,7 +83,7 @@ SHARED_PACKET_SPECS = sorted(
 
 
 def test_the_spec_lists_are_what_they_say():
-    assert len(TRACEPOINT_SPECS) == 6, ("a new tp-* spec: check that it belongs to "
+    assert len(TRACEPOINT_SPECS) == 7, ("a new tp-* spec: check that it belongs to "
                                         "finding 6, then update this count and the README")
     assert {"clone-original-freed-last", "shared-create-cmpxchg-race",
             "three-cpus-clone-delete-map-free"} <= set(SHARED_PACKET_SPECS)
@@ -103,18 +104,89 @@ def test_shipped_specs_never_share_a_packet_between_contexts(name):
     assert len(a.states) == len(b.states) and a.verdicts == b.verdicts
 
 
+def _owned(spec):
+    """The spec as finding 6's fix would have it: one context at a time uses an skb,
+    and no program is handed a packet another CPU freed."""
+    return dataclasses.replace(spec, skb_ownership=True, threads=[
+        dataclasses.replace(t, tracing=False) for t in spec.threads])
+
+
 @pytest.mark.parametrize("name", TRACEPOINT_SPECS)
 def test_finding_six_rests_on_the_second_context_alone(name):
-    """Finding 6's violations come from the tracing program's CPU writing an skb that
-    another CPU owns: with the ownership rule every property holds."""
+    """Finding 6's violations come from the tracing program's CPU using an skb that
+    another CPU owns or has freed: with the ownership rule, and without the `tracing`
+    mark that lets a program run on a freed packet, every property holds."""
     spec = model.load(ROOT / "specs" / f"{name}.toml")
     assert _shares_a_packet(spec)
     a = _explore(spec)
     assert any(v == "violated" for v in a.verdicts.values())
     # the rule alone: the same (finer) cut as the spec's
-    b = _explore(dataclasses.replace(spec, skb_ownership=True), one_context_per_skb=False)
+    b = _explore(_owned(spec), one_context_per_skb=False)
     assert all(v == "holds" for v in b.verdicts.values())
     assert len(b.states) < len(a.states)
+
+
+AFTER_TX = ROOT / "specs" / "tp-net-dev-xmit-after-tx-completion.toml"
+
+
+def test_a_tracing_program_runs_on_a_packet_already_freed():
+    """`tracing = true`: the tracer's get() after the NIC's TX completion freed A reads
+    the freed skb (KASAN), where without the mark that order is a spec error.  The
+    ownership rule alone does not help: it orders ops on live packets."""
+    spec = model.load(AFTER_TX)
+    assert [t.tracing for t in spec.threads] == [True, False]
+    m = model.build(spec)
+    ex = explore(m, invariants.properties_for(m), spec.max_states)
+    sid = ex.violations["no_use_after_free"]
+    path = [ex.labels[lid] for lid, _, _ in ex.path(sid)]
+    parts = [m.label_parts(lb) for lb in path]
+    assert [(p["thread"], p["op"]) for p in parts] == [("cpu1", "free(A)"),
+                                                       ("cpu0", "get(A, M, create)")]
+    owned = _explore(dataclasses.replace(spec, skb_ownership=True))
+    assert owned.verdicts["no_use_after_free"] == "violated"
+
+
+def test_a_tracing_thread_is_named_in_the_trace_header(tmp_path, capsys):
+    assert main(["run", str(AFTER_TX), "-q", "--out", str(tmp_path)]) == 0
+    text = next(tmp_path.glob("run-*/*/no_use_after_free.txt")).read_text()
+    assert "tracing:  cpu0: a tracing program (finding 6)" in text
+
+
+def test_without_the_mark_the_freed_packet_is_a_spec_error(capsys, tmp_path):
+    text = AFTER_TX.read_text().replace("tracing = true\n", "")
+    f = tmp_path / "untraced.toml"
+    f.write_text(text)
+    assert main(["run", str(f), "-q", "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert "thread 'cpu0', op 'get(A, M, create)'" in err and "already freed" in err
+
+
+def test_a_tracing_threads_other_ops_still_need_a_live_packet(tmp_path, capsys):
+    """Only the program's kfuncs run on a freed packet: the kernel code of the
+    tracing thread (a clone, say) owns what it touches."""
+    f = tmp_path / "clone.toml"
+    f.write_text('[objects]\nskbs = ["A"]\nmaps = ["M"]\n'
+                 '[[thread]]\nname = "cpu0"\ntracing = true\n'
+                 'ops = ["get(A, M)", "clone(A) -> B"]\n'
+                 '[[thread]]\nname = "cpu1"\nops = ["free(A)"]\n')
+    assert main(["run", str(f), "-q", "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert "thread 'cpu0', op 'clone(A) -> B'" in err and "already freed" in err
+
+
+@pytest.mark.parametrize("thread, needle", [
+    ('tracing = "yes"\nops = ["get(A, M)"]', "thread 'cpu0': tracing must be true or false"),
+    ('tracing = true\nops = ["free(A)"]', "thread 'cpu0': tracing = true, but the thread "
+                                          "runs no BPF op"),
+    ("ops = []", "thread 'cpu0': ops is empty"),
+])
+def test_bad_thread_keys_are_one_line(tmp_path, capsys, thread, needle):
+    f = tmp_path / "bad.toml"
+    f.write_text(f'[objects]\nskbs = ["A"]\nmaps = ["M"]\n'
+                 f'[[thread]]\nname = "cpu0"\n{thread}\n')
+    assert main(["run", str(f), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(f) in err and needle in err, err
 
 
 @pytest.fixture(scope="module")
