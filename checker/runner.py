@@ -58,7 +58,9 @@ def check_spec(path: str, *, progress: bool = True, lazy_rcu: bool = True,
         th, op = spec.op_by_gid(ex.states[sid][m.layout.G["obs_spec_error"]] - 1)
         res["spec_error"] = {
             "message": f"{spec.file}: thread '{th.name}', op '{op.text}': the packet was "
-                       "already freed by another thread",
+                       "already freed by another thread"
+                       + (" (a tracing program handed a freed skb? mark the thread "
+                          "tracing = true)" if op.kind.bpf else ""),
             "trace": trace_of(sid),
         }
     threads = [t.name for t in spec.threads]
@@ -115,8 +117,8 @@ def spec_error_text(res: dict) -> str:
 
 SECOND_CONTEXT = ("two threads run ops on one packet (no skb_ownership): the kfuncs' "
                   "reads of the skb's fields and of its ext are steps of their own, and "
-                  "skb_ext_reset() puts the ext before it clears the bits "
-                  "(CONFORMANCE.md's notes)")
+                  "skb_ext_reset() (scrub's, and kfree_skb()'s before kfree_skbmem()) "
+                  "puts the ext before it clears the bits (CONFORMANCE.md's notes)")
 
 
 def trace_text(res: dict, prop: str) -> str:

@@ -24,11 +24,12 @@ from model.layout import (
     SKB_EXT_BPF_STORAGE,
     STACK_DEPTH,
 )
-from model.skbuff import skb_ext_reset_clear
+from model.skbuff import kfree_skb_clear, skb_ext_reset_clear
 
 _PC_EXT_ADDED = step_of(get_ext_added).code
 _PC_EXT_RESET = step_of(get_ext_reset).code  # rfc-fix only
-_PC_RESET_CLEAR = step_of(skb_ext_reset_clear).code  # a second context on the skb only
+# the clears after skb_ext_reset()'s put (scrub, kfree_skb): a second context only
+_PC_RESET_CLEARS = (step_of(skb_ext_reset_clear).code, step_of(kfree_skb_clear).code)
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,9 @@ class Props:
                       for t in range(1, L.thread.n + 1)))
 
     def not_resetting(self, s, x):
-        """Where a second context may use the skb, scrub's skb_ext_reset() puts the ext
-        first and clears ``active_extensions`` after (the kernel's order).  While its
+        """Where a second context may use the skb, skb_ext_reset() (scrub's, and
+        kfree_skb()'s before kfree_skbmem()) puts the ext first and clears
+        ``active_extensions`` after (the kernel's order).  While its
         CPU is inside ``__skb_ext_put()`` (the clear is its return address: the
         destructor runs, then the ext is freed; only this packet held it), packet
         ``x`` no longer counts as holding the ext it still has active, as the owned
@@ -132,11 +134,11 @@ class Props:
             return s[L.thread.idx(t, name)]
 
         def resetting(t):
-            in_put = E.In([s[i] for i in self._ctl[t][1:]], (_PC_RESET_CLEAR,))  # stack
+            in_put = E.In([s[i] for i in self._ctl[t][1:]], _PC_RESET_CLEARS)  # stack
             watched = E.Or(*(E.And(reg(u, "a_skb") == x, reg(u, "rcu") != 0)
                              for u in cpus if u != t))
             return E.And(reg(t, "a_skb") == x, E.Or(in_put, E.And(
-                reg(t, "pc") == _PC_RESET_CLEAR, E.Not(watched))))
+                E.In([reg(t, "pc")], _PC_RESET_CLEARS), E.Not(watched))))
 
         return (E.Not(E.Or(*(resetting(t) for t in cpus))),)
 

@@ -29,7 +29,8 @@ two reads, as it can in the kernel.  Two effects are added on that route only:
 skb_ext_find()'s read of ``ext->offset[]`` is a checked memory access (``_ext_found``),
 and ``scrub``'s skb_ext_reset() puts the ext before it clears ``active_extensions``
 (``skbuff.skb_ext_reset_shared``), the kernel's order, so that a find between the two
-reads the freed ext.  Still one step each: the reads of the skb's
+reads the freed ext; ``free`` does the same before kfree_skbmem()
+(``skbuff.kfree_skb_shared``).  Still one step each: the reads of the skb's
 fields themselves (skb_ext_find() reads ``active_extensions``, ``extensions`` and
 ``ext->offset[]``; a skb_ext_del() between the first two leaves a NULL
 ``skb->extensions`` to dereference, which the model does not show).

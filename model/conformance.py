@@ -53,32 +53,34 @@ NOTES = """
   `&selem_q->...next`), so `hlist_add_head_rcu` and `hlist_del_init_rcu` are the
   kernel's constant-time pointer updates (no walk to find the predecessor), and
   `selem_linked_to_storage/map` is `!hlist_unhashed()`.
-- `kfree_skb` marks the skb freed, and `skb_ext_reset` clears `active_extensions`,
-  before the `__skb_ext_put()`; the kernel puts first (`skb_release_head_state()`
-  runs before `kfree_skbmem()`; `__skb_ext_put(skb->extensions);
-  skb->active_extensions = 0;`).  Only the CPU that owns the skb touches those fields,
-  so no other step can see the difference, and the properties, which judge every
-  state, count the packet as no longer holding the ext from the start of its put,
-  unless a second context uses the skb (finding 6).  There `scrub`'s
-  `skb_ext_reset()` takes the kernel's order (`skb_ext_reset_shared`, then
-  `skb_ext_reset_clear` once the put returns), and `skb_ext_find()`'s read of
-  `ext->offset[id]` is a checked memory access: the other context's find in that
-  window sees the extension active and reads the freed ext (27 steps in
-  `tp-net-dev-xmit-lookup-vs-redirect-peer`).  While the put runs, the packet no
-  longer counts as reaching the ext's storage (`Props.not_resetting`), as the owned
-  route's early clear says; once a put that only dropped the refcnt has returned it
-  counts again until the clear while another CPU's kfunc is on it, since that kfunc
-  still reaches the storage (tests/test_spec_export.py).  `kfree_skb` keeps the
-  model's order there too.  The one spec that frees a packet a program may be on,
-  `tp-net-dev-xmit-after-tx-completion` (a thread marked `tracing`), reports the
-  program's read of the freed skb where a kernel program that runs between the put
-  and `kfree_skbmem()` reads the freed ext through a live skb first: the same
-  property (`no_use_after_free`), another object.
-  `kfree_skb` leaves a freed skb's `active_extensions` as they were
-  (the kernel's `skb_release_head_state()` ends with `skb_ext_reset(skb)` since
-  "net: allow skb_release_head_state() to be called multiple times", and with
-  `skb_ext_put(skb)` before it): only a tracing thread's kfuncs read a freed skb,
-  each read a use after free, and the properties read live packets only.
+- Where one context owns each skb, `kfree_skb` marks the skb freed, and
+  `skb_ext_reset` clears `active_extensions`, before the `__skb_ext_put()`; the
+  kernel puts first (`skb_release_head_state()` runs before `kfree_skbmem()`;
+  `__skb_ext_put(skb->extensions); skb->active_extensions = 0;`).  Only the CPU that
+  owns the skb touches those fields, so no other step can see the difference, and
+  the properties, which judge every state, count the packet as no longer holding the
+  ext from the start of its put, unless a second context uses the skb (finding 6).
+  There `scrub`'s `skb_ext_reset()` takes the kernel's order
+  (`skb_ext_reset_shared`, then `skb_ext_reset_clear` once the put returns), and
+  `skb_ext_find()`'s read of `ext->offset[id]` is a checked memory access: the other
+  context's find in that window sees the extension active and reads the freed ext
+  (27 steps in `tp-net-dev-xmit-lookup-vs-redirect-peer`).  While the put runs, the
+  packet no longer counts as reaching the ext's storage (`Props.not_resetting`), as
+  the owned route's early clear says; once a put that only dropped the refcnt has
+  returned it counts again until the clear while another CPU's kfunc is on it, since
+  that kfunc still reaches the storage (tests/test_spec_export.py).  `kfree_skb`
+  takes the kernel's order there too (`kfree_skb_shared`:
+  `skb_release_head_state()`'s `skb_ext_reset()`, its put and then its clear,
+  `kfree_skb_clear`; then `kfree_skbmem`): a program between the put and the clear
+  reads the freed ext through the live skb, and one after the clear hangs a new ext
+  on an skb about to be freed (`tp-net-dev-xmit-after-tx-completion`,
+  tests/test_spec_export.py).  The owned route's `kfree_skb` leaves a freed skb's
+  `active_extensions` as they were (the kernel's `skb_release_head_state()` ends
+  with `skb_ext_reset(skb)` since "net: allow skb_release_head_state() to be called
+  multiple times", and with `skb_ext_put(skb)` before it): only kfuncs read a
+  freed skb (a tracing thread's, or one already running when another thread frees
+  the packet), each read a use after free, and the properties read live packets
+  only.
 - `skb_ext_add()` appending the BPF_STORAGE chunk sets `ext->storage` to NULL.  In the
   kernel the new chunk holds whatever the slab object held (`__skb_ext_alloc()` clears
   only `offset[]`; the COW `memcpy` copies the old chunks); the RFC's kfunc writes

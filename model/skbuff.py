@@ -280,3 +280,36 @@ def kfree_skb(k):
         return k.ret()
     k.reg.p_ext = e
     k.tail(skb_ext_put)
+
+
+
+# kfree_skb where a second context may use the skb (a tracing program on it, finding
+# 6): the kernel's order, skb_release_head_state()'s skb_ext_reset() (the put, then
+# the clear once it returns) and only then kfree_skbmem(), so that the other
+# context's skb_ext_find() between the put and the clear sees the extension active
+# on a live skb and reads the freed ext, and its skb_ext_add() after the clear hangs
+# a new ext on an skb about to be freed
+@free.step("skb_release_head_state: skb_ext_reset(skb): if (skb->active_extensions) "
+           "__skb_ext_put(skb->extensions) (a second context may use the skb: the bits "
+           "are cleared after the put returns, and kfree_skbmem() comes after that)",
+           short="skb_ext_reset(skb) (skb still live)")
+def kfree_skb_shared(k):
+    skb = k.skb(k.reg.a_skb)
+    if skb.active == 0:
+        return k.tail(kfree_skbmem)
+    k.reg.p_ext = skb.ext
+    k.call(skb_ext_put, kfree_skb_clear)
+
+
+@free.step("skb_ext_reset(skb): skb->active_extensions = 0",
+           short="active_extensions = 0")
+def kfree_skb_clear(k):
+    k.skb(k.reg.a_skb).active = 0
+    k.tail(kfree_skbmem)
+
+
+@free.step("kfree_skbmem(skb) (napi_consume_skb(): napi_skb_cache_put(), which poisons "
+           "it for KASAN)", short="kfree_skbmem(skb)")
+def kfree_skbmem(k):
+    k.set_meta(k.L.skb, k.reg.a_skb, "mem", MEM_FREED)
+    k.ret()

@@ -283,7 +283,8 @@ def _parse_threads(spec: Spec, raw_threads):
                     raise SpecError(f"{where}: 'end' cannot be an alternative")
                 op = _resolve(spec, where, a, gid)
                 gid += 1
-                if op.skb and spec.skbs[op.skb - 1] in freed_here:
+                if (op.skb and spec.skbs[op.skb - 1] in freed_here
+                        and not (tracing and op.kind.bpf)):
                     raise SpecError(f"{where}: packet '{spec.skbs[op.skb - 1]}' was freed "
                                     "earlier by this thread")
                 if op.kind.bpf and op.map and spec.maps[op.map - 1] in mapfreed_here:

@@ -32,9 +32,12 @@ ops = ["ext_del(A)"]
 """
 
 
-def _explore(spec, **kw):
+def _explore(spec, spec_errors=False, **kw):
     m = model.build(spec, **kw)
     props = invariants.properties_for(m)
+    if spec_errors:  # an op on a packet another thread freed (checker/runner.py)
+        props.append(invariants.Property("spec_error", "state",
+                                         lambda s: s[m.layout.G["obs_spec_error"]] == 0))
     ex = explore(m, props, spec.max_states)
     assert ex.complete
     return ex
@@ -120,9 +123,11 @@ def test_finding_six_rests_on_the_second_context_alone(name):
     assert _shares_a_packet(spec)
     a = _explore(spec)
     assert any(v == "violated" for v in a.verdicts.values())
-    # the rule alone: the same (finer) cut as the spec's
-    b = _explore(_owned(spec), one_context_per_skb=False)
-    assert all(v == "holds" for v in b.verdicts.values())
+    # the rule alone: the same (finer) cut as the spec's; unmarked, a program handed
+    # a freed packet is a spec error, which ends that thread's ops
+    b = _explore(_owned(spec), spec_errors=True, one_context_per_skb=False)
+    assert all(v == "holds" for p, v in b.verdicts.items() if p != "spec_error")
+    assert ("spec_error" in b.violations) == any(t.tracing for t in spec.threads)
     assert len(b.states) < len(a.states)
 
 
@@ -140,10 +145,59 @@ def test_a_tracing_program_runs_on_a_packet_already_freed():
     sid = ex.violations["no_use_after_free"]
     path = [ex.labels[lid] for lid, _, _ in ex.path(sid)]
     parts = [m.label_parts(lb) for lb in path]
-    assert [(p["thread"], p["op"]) for p in parts] == [("cpu1", "free(A)"),
-                                                       ("cpu0", "get(A, M, create)")]
+    assert [(p["thread"], p["op"]) for p in parts] == [("cpu1", "free(A)")] * 2 + [
+        ("cpu0", "get(A, M, create)")]
     owned = _explore(dataclasses.replace(spec, skb_ownership=True))
     assert owned.verdicts["no_use_after_free"] == "violated"
+
+
+def test_a_program_between_the_reset_and_kfree_skbmem_leaks_with_no_use_after_free():
+    """Where a second context uses the skb, kfree_skb() takes the kernel's order:
+    skb_release_head_state()'s skb_ext_reset(), then kfree_skbmem().  A program that
+    creates storage in between does so on a live skb, and the skb is then freed with
+    the new ext on it: the shortest no_leak trace has no use after free at all."""
+    spec = model.load(AFTER_TX)
+    m = model.build(spec)
+    ex = explore(m, invariants.properties_for(m), spec.max_states)
+    sid = ex.violations["no_leak"]
+    path = ex.path(sid)
+    assert all(ex.states[b][m.layout.G["obs_uaf"]] == 0 for _, _, b in path)
+    steps = [m.label_parts(ex.labels[lid]) for lid, _, _ in path]
+    assert steps[-1]["thread"] == "cpu1" and steps[-1]["shorts"] == ["kfree_skbmem(skb)"]
+
+
+LOOKUP_AFTER_TX = """
+[objects]
+skbs = ["A"]
+maps = ["M"]
+[[thread]]
+name = "cpu0"
+tracing = true
+ops = ["get(A, M, create)", "end", "get(A, M)"]
+[[thread]]
+name = "cpu1"
+ops = ["free(A)"]
+"""
+
+
+def test_a_lookup_between_kfree_skbs_put_and_its_clear_reads_the_freed_ext():
+    """kfree_skb()'s put frees A's ext while A is live with BPF_STORAGE still active:
+    a tracing program's skb_ext_find() there reads the freed ext (KASAN on the ext,
+    not the skb), as in the kernel; with kfree_skb() one step (the owned cut) it can
+    only read the freed skb."""
+    from model.layout import KIND_CODES, MEM_LIVE
+
+    def uaf_on_ext_of_a_live_skb(cut):
+        m = model.build(spec_from(LOOKUP_AFTER_TX, "lookup-after-tx.toml"),
+                        one_context_per_skb=cut)
+        ex = explore(m, invariants.properties_for(m), 100_000)
+        assert ex.complete
+        G, L = m.layout.G, m.layout
+        return any(s[G["obs_uaf"]] >> 5 == KIND_CODES["ext"]
+                   and s[L.skb.idx(1, "mem")] == MEM_LIVE for s in ex.states)
+
+    assert uaf_on_ext_of_a_live_skb(False)
+    assert not uaf_on_ext_of_a_live_skb(True)
 
 
 def test_a_tracing_thread_is_named_in_the_trace_header(tmp_path, capsys):
@@ -159,6 +213,18 @@ def test_without_the_mark_the_freed_packet_is_a_spec_error(capsys, tmp_path):
     assert main(["run", str(f), "-q", "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err
     assert "thread 'cpu0', op 'get(A, M, create)'" in err and "already freed" in err
+    assert "mark the thread tracing = true" in err
+
+
+def test_a_tracing_thread_may_run_its_kfuncs_after_its_own_free(tmp_path):
+    """A veth drop: the driver frees the skb on the CPU that then fires
+    net_dev_xmit, so the tracing thread itself frees A before its kfunc."""
+    text = ('[objects]\nskbs = ["A"]\nmaps = ["M"]\n[[thread]]\nname = "cpu0"\n'
+            'tracing = {on}\nops = ["free(A)", "get(A, M)"]\n')
+    spec = spec_from(text.format(on="true"), "veth-drop.toml")
+    assert _explore(spec).verdicts["no_use_after_free"] == "violated"
+    with pytest.raises(SpecError, match="'A' was freed earlier by this thread"):
+        spec_from(text.format(on="false"), "veth-drop.toml")
 
 
 def test_a_tracing_threads_other_ops_still_need_a_live_packet(tmp_path, capsys):
@@ -184,7 +250,7 @@ def test_bad_thread_keys_are_one_line(tmp_path, capsys, thread, needle):
     f = tmp_path / "bad.toml"
     f.write_text(f'[objects]\nskbs = ["A"]\nmaps = ["M"]\n'
                  f'[[thread]]\nname = "cpu0"\n{thread}\n')
-    assert main(["run", str(f), "-q"]) == 2
+    assert main(["run", str(f), "-q", "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(f) in err and needle in err, err
 
