@@ -282,7 +282,6 @@ def kfree_skb(k):
     k.tail(skb_ext_put)
 
 
-
 # kfree_skb where a second context may use the skb (a tracing program on it, finding
 # 6): the kernel's order, skb_release_head_state()'s skb_ext_reset() (the put, then
 # the clear once it returns) and only then kfree_skbmem(), so that the other

@@ -444,6 +444,51 @@ def test_a_put_that_only_drops_the_refcnt_leaves_the_packet_reaching_its_storage
     assert _explore(spec, one_context_per_skb=True).verdicts["no_shared_storage"] == "holds"
 
 
+FREE_AFTER_CLONE = SCRUB_AFTER_CLONE.replace('"scrub(A)"', '"free(A)"').replace(
+    'name = "cpu0"\n', 'name = "cpu0"\ntracing = true\n')
+FREE_SOLE_HOLDER = """
+[spec]
+design = "rfc"
+[objects]
+skbs = ["A"]
+maps = ["M"]
+[[thread]]
+name = "cpu0"
+tracing = true
+ops = ["get(A, M)", "read(A, M)"]
+[[thread]]
+name = "cpu1"
+ops = ["get(A, M, create)", "end", "free(A)"]
+"""
+
+
+def test_kfree_skbs_put_that_only_drops_the_refcnt_leaves_the_packet_reaching_its_storage():
+    """free's counterpart of the scrub test above: until kfree_skb_clear, A (live,
+    bit set, ext live) still reaches what B now passes the guard into while cpu0's
+    kfunc is on A; with kfree_skb() one step (the owned cut) A is gone first."""
+    from model.kernel import step_of
+    from model.skbuff import kfree_skb_clear
+    assert '"free(A)"' in FREE_AFTER_CLONE and "tracing = true" in FREE_AFTER_CLONE
+    spec = spec_from(FREE_AFTER_CLONE, "free-after-clone.toml")
+    m = model.build(spec)
+    ex = explore(m, invariants.properties_for(m), spec.max_states)
+    assert ex.complete and ex.verdicts["no_shared_storage"] == "violated"
+    s = ex.states[ex.violations["no_shared_storage"]]
+    assert s[m.layout.thread.idx(2, "pc")] == step_of(kfree_skb_clear).code
+    assert s[m.layout.thread.idx(1, "a_skb")] == 1 and s[m.layout.thread.idx(1, "rcu")]
+    assert _explore(spec, one_context_per_skb=True).verdicts["no_shared_storage"] == "holds"
+
+
+def test_a_packet_inside_kfree_skbs_put_no_longer_reaches_its_storage():
+    """While free's put destroys A's only storage, A (still live, bit still set) is
+    not counted as reaching it: no false cache_consistent or no_shared_storage from
+    the destroy's own unlinking; the tracer's read of freed memory is real."""
+    ex = _explore(spec_from(FREE_SOLE_HOLDER, "free-sole-holder.toml"))
+    assert ex.verdicts["cache_consistent"] == "holds"
+    assert ex.verdicts["no_shared_storage"] == "holds"
+    assert ex.verdicts["no_use_after_free"] == "violated"
+
+
 
 def test_which_specs_cut_for_a_second_context():
     """Only specs in which two threads run ops on one packet, without skb_ownership,
