@@ -32,8 +32,7 @@ def check_spec(path: str, *, progress: bool = True, lazy_rcu: bool = True,
     m = model.build(spec, lazy_rcu=lazy_rcu, chain_local=chain_local)
     props = invariants.properties_for(m)
     # the spec error "op on a packet another thread freed" is found like a property
-    spec_err = invariants.Property("spec_error", "state",
-                                   lambda s: s[m.layout.G["obs_spec_error"]] == 0)
+    spec_err = invariants.spec_error_property(m)
     prog = Progress(spec.name, sys.stderr) if progress else None
     ex = explore(m, [*props, spec_err], max_states or spec.max_states, prog)
     res = {

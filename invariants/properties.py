@@ -24,12 +24,12 @@ from model.layout import (
     SKB_EXT_BPF_STORAGE,
     STACK_DEPTH,
 )
-from model.skbuff import kfree_skb_clear, skb_ext_reset_clear
+from model.skbuff import skb_ext_reset_clear
 
 _PC_EXT_ADDED = step_of(get_ext_added).code
 _PC_EXT_RESET = step_of(get_ext_reset).code  # rfc-fix only
-# the clears after skb_ext_reset()'s put (scrub, kfree_skb): a second context only
-_PC_RESET_CLEARS = (step_of(skb_ext_reset_clear).code, step_of(kfree_skb_clear).code)
+# skb_ext_reset()'s clear after its put (scrub's, kfree_skb()'s): a second context only
+_PC_RESET_CLEAR = step_of(skb_ext_reset_clear).code
 
 
 @dataclass(frozen=True)
@@ -134,11 +134,11 @@ class Props:
             return s[L.thread.idx(t, name)]
 
         def resetting(t):
-            in_put = E.In([s[i] for i in self._ctl[t][1:]], _PC_RESET_CLEARS)  # stack
+            in_put = E.In([s[i] for i in self._ctl[t][1:]], (_PC_RESET_CLEAR,))  # stack
             watched = E.Or(*(E.And(reg(u, "a_skb") == x, reg(u, "rcu") != 0)
                              for u in cpus if u != t))
             return E.And(reg(t, "a_skb") == x, E.Or(in_put, E.And(
-                E.In([reg(t, "pc")], _PC_RESET_CLEARS), E.Not(watched))))
+                reg(t, "pc") == _PC_RESET_CLEAR, E.Not(watched))))
 
         return (E.Not(E.Or(*(resetting(t) for t in cpus))),)
 
@@ -438,6 +438,13 @@ def properties_for(model) -> list[Property]:
         explain = getattr(why, name) if kind != "graph" else None
         out.append(Property(name, kind, check, explain, meaning))
     return out
+
+
+def spec_error_property(model) -> Property:
+    """Not a property of the kernel: an op started on a packet another thread already
+    freed (SPEC_FORMAT's spec error), found by the same search as the properties."""
+    idx = model.layout.G["obs_spec_error"]
+    return Property("spec_error", "state", lambda s: s[idx] == 0)
 
 
 def z3_encodings(model, s) -> dict[str, object]:

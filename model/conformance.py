@@ -70,19 +70,19 @@ NOTES = """
   returned it counts again until the clear while another CPU's kfunc is on it, since
   that kfunc still reaches the storage (tests/test_spec_export.py).  `kfree_skb`
   takes the kernel's order there too (`kfree_skb_shared`:
-  `skb_release_head_state()`'s `skb_ext_reset()`, its put and then its clear,
-  `kfree_skb_clear`; then `kfree_skbmem`): a program between the put and the clear
-  reads the freed ext through the live skb, and one after the clear hangs a new ext
-  on an skb about to be freed (`tp-net-dev-xmit-after-tx-completion`,
-  tests/test_spec_export.py).  The owned route's `kfree_skb` leaves a freed skb's
-  `active_extensions` as they were (the kernel's `skb_release_head_state()` ends
-  with `skb_ext_reset(skb)` since "net: allow skb_release_head_state() to be called
-  multiple times", and with `skb_ext_put(skb)` before it): only a tracing
-  thread's kfuncs read a freed skb, each read a use after free, and the properties
-  read live packets only.  Before that commit `skb_release_head_state()` never
-  cleared the bits (`skb_ext_put()` only), so there the window in which a lookup
-  reads the freed ext lasts until `kfree_skbmem()`; the model follows today's
-  kernel.
+  `skb_release_head_state()`'s `skb_ext_reset()`, the same put and
+  `skb_ext_reset_clear` as scrub's, returning to `kfree_skbmem`): a program between
+  the put and the clear reads the freed ext through the live skb, and one after the
+  clear hangs a new ext on an skb about to be freed
+  (`tp-net-dev-xmit-after-tx-completion`, tests/test_spec_export.py).  The owned
+  route's `kfree_skb` leaves a freed skb's `active_extensions` as they were (the
+  kernel's `skb_release_head_state()` ends with `skb_ext_reset(skb)` since "net:
+  allow skb_release_head_state() to be called multiple times", and with
+  `skb_ext_put(skb)` before it): only a tracing thread's kfuncs read a freed skb,
+  each read a use after free, and the properties read live packets only.  Before
+  that commit `skb_release_head_state()` never cleared the bits (`skb_ext_put()`
+  only), so there the window in which a lookup reads the freed ext lasts until
+  `kfree_skbmem()`; the model follows today's kernel.
 - `skb_ext_add()` appending the BPF_STORAGE chunk sets `ext->storage` to NULL.  In the
   kernel the new chunk holds whatever the slab object held (`__skb_ext_alloc()` clears
   only `offset[]`; the COW `memcpy` copies the old chunks); the RFC's kfunc writes

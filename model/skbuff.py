@@ -255,6 +255,11 @@ def skb_ext_reset_shared(k):
     skb = k.skb(k.reg.a_skb)
     if skb.active == 0:
         return k.ret()
+    _put_then_clear(k, skb)
+
+
+def _put_then_clear(k, skb):
+    """``__skb_ext_put(skb->extensions)``, returning to ``skb_ext_reset_clear``."""
     k.reg.p_ext = skb.ext
     k.call(skb_ext_put, skb_ext_reset_clear)
 
@@ -283,11 +288,11 @@ def kfree_skb(k):
 
 
 # kfree_skb where a second context may use the skb (a tracing program on it, finding
-# 6): the kernel's order, skb_release_head_state()'s skb_ext_reset() (the put, then
-# the clear once it returns) and only then kfree_skbmem(), so that the other
-# context's skb_ext_find() between the put and the clear sees the extension active
-# on a live skb and reads the freed ext, and its skb_ext_add() after the clear hangs
-# a new ext on an skb about to be freed
+# 6): the kernel's order, skb_release_head_state()'s skb_ext_reset() (the shared
+# route's put, then its clear once the put returns) and only then kfree_skbmem(), so
+# that the other context's skb_ext_find() between the put and the clear sees the
+# extension active on a live skb and reads the freed ext, and its skb_ext_add() after
+# the clear hangs a new ext on an skb about to be freed
 @free.step("skb_release_head_state: skb_ext_reset(skb): if (skb->active_extensions) "
            "__skb_ext_put(skb->extensions) (a second context may use the skb: the bits "
            "are cleared after the put returns, and kfree_skbmem() comes after that)",
@@ -296,15 +301,8 @@ def kfree_skb_shared(k):
     skb = k.skb(k.reg.a_skb)
     if skb.active == 0:
         return k.tail(kfree_skbmem)
-    k.reg.p_ext = skb.ext
-    k.call(skb_ext_put, kfree_skb_clear)
-
-
-@free.step("skb_ext_reset(skb): skb->active_extensions = 0",
-           short="active_extensions = 0")
-def kfree_skb_clear(k):
-    k.skb(k.reg.a_skb).active = 0
-    k.tail(kfree_skbmem)
+    k.call(skb_ext_reset_clear, kfree_skbmem)  # skb_ext_reset() returns to kfree_skbmem()
+    _put_then_clear(k, skb)
 
 
 @free.step("kfree_skbmem(skb) (napi_consume_skb(): napi_skb_cache_put(), which poisons "

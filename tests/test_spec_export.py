@@ -35,9 +35,8 @@ ops = ["ext_del(A)"]
 def _explore(spec, spec_errors=False, **kw):
     m = model.build(spec, **kw)
     props = invariants.properties_for(m)
-    if spec_errors:  # an op on a packet another thread freed (checker/runner.py)
-        props.append(invariants.Property("spec_error", "state",
-                                         lambda s: s[m.layout.G["obs_spec_error"]] == 0))
+    if spec_errors:  # an op on a packet another thread freed
+        props.append(invariants.spec_error_property(m))
     ex = explore(m, props, spec.max_states)
     assert ex.complete
     return ex
@@ -469,12 +468,12 @@ ops = ["get(A, M, create)", "end", "free(A)"]
 
 
 def test_kfree_skbs_put_that_only_drops_the_refcnt_leaves_the_packet_reaching_its_storage():
-    """free's counterpart of the scrub test above: until kfree_skb_clear, A (live,
+    """free's counterpart of the scrub test above: until skb_ext_reset()'s clear, A (live,
     bit set, ext live) still reaches what B now passes the guard into while cpu0's
     kfunc is on A; with kfree_skb() one step (the owned cut) A is gone first."""
-    from model.skbuff import kfree_skb_clear
+    from model.skbuff import skb_ext_reset_clear
     assert '"free(A)"' in FREE_AFTER_CLONE and "tracing = true" in FREE_AFTER_CLONE
-    _shared_at_the_clear(FREE_AFTER_CLONE, kfree_skb_clear)
+    _shared_at_the_clear(FREE_AFTER_CLONE, skb_ext_reset_clear)
 
 
 def test_a_packet_inside_kfree_skbs_put_no_longer_reaches_its_storage():
