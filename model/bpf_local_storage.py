@@ -682,6 +682,14 @@ def nofail_unlink_storage(k):
 @nofail.step("if (!err || !in_map_free) RCU_INIT_POINTER(selem->local_storage, NULL)",
              short="selem->local_storage = NULL")
 def nofail_clear_ls(k):
+    """Only a destroy reaches here with ``err`` set (its storage lock timed out).  The
+    RFC's base has no WARN at this point; bpf-next added one on 2026-03-19 (commit
+    4b21ea502483, "bpf: Add warning to detect memory leak in
+    bpf_selem_unlink_nofail()"), whose comment describes the leak that can follow: a
+    map_free that reaches the selem later loads a NULL ``local_storage``, so nobody
+    frees the storage (finding 4).  The trace says so; the state does not change."""
+    k.trace_note(lambda: k.reg.n_err != 0,
+                 lambda: "bpf-next (since 2026-03-19): WARN_ON_ONCE(err && !in_map_free)")
     k.selem(k.reg.n_selem).local_storage = 0
     _nofail_to_state(k)
 

@@ -1,0 +1,64 @@
+"""Finding 4's leaks with one rqspinlock failure (specs/free-vs-map-free-lock-failure):
+besides the selem the README's first bullet describes, destroy's storage lock timing
+out before map_free reaches the selem leaks the storage itself.  bpf-next added a WARN
+for exactly this on 2026-03-19 (4b21ea502483), after the RFC was posted; the model
+follows the RFC's base and only says so in the trace."""
+
+import itertools
+from functools import cache
+
+from conftest import ROOT
+
+import invariants
+import model
+from checker.explore import explore
+from invariants.properties import Props, Why
+
+WARN = "WARN_ON_ONCE(err && !in_map_free)"
+
+
+@cache
+def _explore():
+    m = model.build(model.load(ROOT / "specs" / "free-vs-map-free-lock-failure.toml"))
+    ex = explore(m, invariants.properties_for(m), 200_000)
+    assert ex.complete
+    return m, ex
+
+
+def _steps(m, ex, sid):
+    return [m.label_parts(ex.labels[lid]) for lid, _, _ in ex.path(sid)]
+
+
+def test_destroys_storage_lock_timeout_leaks_the_storage_nobody_frees():
+    """A final state in which storage1 alone is leaked: destroy's bucket unlink of the
+    selem worked, its storage lock timed out and it cleared selem->local_storage, and
+    map_free, reaching the selem afterwards, loaded a NULL local_storage and freed the
+    selem only.  The destroy step that clears the pointer carries upstream's WARN."""
+    m, ex = _explore()
+    p, why = Props(m), Why(m)
+    leaks = [sid for sid in ex.finals if not p.no_leak(ex.states[sid])
+             and why.no_leak(ex.states[sid]).endswith(": storage1")]
+    assert leaks
+    for sid in leaks:
+        warned = [st for st in _steps(m, ex, sid) if any(WARN in n for n in st["notes"])]
+        assert [st["thread"] for st in warned] == ["cpu0"]
+        assert warned[0]["shorts"][-1] == "selem->local_storage = NULL"
+
+
+def test_only_a_destroy_whose_storage_lock_failed_gets_the_warn():
+    """On the path to every final state: the destroy's next step after its storage
+    lock timed out carries the note, no other step does, and map_free never does
+    (its own storage-lock timeout keeps selem->local_storage for the destroy)."""
+    m, ex = _explore()
+    warned = 0
+    for sid in ex.finals:
+        mine = [st for st in _steps(m, ex, sid) if st["thread"] == "cpu0"]
+        for before, st in itertools.pairwise(mine):
+            timed_out = (before["shorts"] == ["lock storage; free_storage = last?"]
+                         and any("lock timed out" in n for n in before["notes"]))
+            has = any(WARN in n for n in st["notes"])
+            assert has == timed_out
+            warned += has
+        assert not any(WARN in n for st in _steps(m, ex, sid) if st["thread"] == "cpu1"
+                       for n in st["notes"])
+    assert warned
