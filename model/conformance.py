@@ -134,6 +134,11 @@ NOTES = """
   an oops killed: `check_timeout()` gives up after `RES_DEF_TIMEOUT`); within the
   spec's `lock_failures` budget, `-ETIMEDOUT` on any acquisition; otherwise the step
   waits until the lock is free.  An op that returns holding a lock is a `ModelError`.
+- bpf-next after the RFC's base moves no step: `bpf_selem_unlink()` refuses in NMI
+  (350de5b8a9be) and `bpf_selem_unlink_nofail()` WARNs when a destroy's storage lock
+  fails (4b21ea502483, `WARN_ON_ONCE(err && !in_map_free)`, both 2026-03-19).  The
+  second is finding 4's storage leak; `nofail_clear_ls` shows it as a trace note
+  only.
 - Not modelled: memory charging (skb storage charges nothing; misc's
   `mem_charge -= uncharge`), `in_hardirq()` / `in_nmi()` refusals, BPF_F_LOCK
   updates, special fields (`bpf_obj_free_fields()` under unlink_nofail's bucket
