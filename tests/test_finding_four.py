@@ -1,6 +1,7 @@
-"""Finding 4's leaks with one rqspinlock failure (specs/free-vs-map-free-lock-failure):
-besides the selem the README's first bullet describes, destroy's storage lock timing
-out before map_free reaches the selem leaks the storage itself.  bpf-next added a WARN
+"""Finding 4's leaks with one rqspinlock failure (specs/free-vs-map-free-lock-failure,
+specs/map-free-warn-restart): besides the selem the README's first bullet describes,
+destroy's storage lock timing out before map_free reaches the selem leaks the storage
+itself.  bpf-next added a WARN
 for exactly this on 2026-03-19 (4b21ea502483), after the RFC was posted; the model
 follows the RFC's base and only says so in the trace."""
 
@@ -62,3 +63,20 @@ def test_only_a_destroy_whose_storage_lock_failed_gets_the_warn():
         assert not any(WARN in n for st in _steps(m, ex, sid) if st["thread"] == "cpu1"
                        for n in st["notes"])
     assert warned
+
+
+def test_with_one_map_the_shortest_leak_is_the_one_upstream_warns_about():
+    """map-free-warn-restart (one packet, one map): the shortest no_leak trace is a
+    destroy whose storage lock timed out after it took the selem off the bucket, so
+    map_free never meets the selem: storage and selem leak, and the destroy's step
+    carries the WARN."""
+    m = model.build(model.load(ROOT / "specs" / "map-free-warn-restart.toml"))
+    ex = explore(m, invariants.properties_for(m), 200_000)
+    sid = ex.violations["no_leak"]
+    assert Why(m).no_leak(ex.states[sid]).endswith(": storage1, selem1")
+    steps = _steps(m, ex, sid)
+    warned = [st for st in steps if any(WARN in n for n in st["notes"])]
+    assert [(st["thread"], st["shorts"][-1]) for st in warned] == [
+        ("cpu0", "selem->local_storage = NULL")]
+    assert not any(st["thread"] == "cpu1" and "nofail" in " ".join(st["functions"])
+                   for st in steps)
