@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,16 @@ def complete_verdicts(spec: model.Spec) -> dict:
     ex = explore(m, invariants.properties_for(m), spec.max_states)
     assert ex.complete
     return ex.verdicts
+
+
+@cache
+def explored_spec(name: str):
+    """A shipped spec's model and its complete exploration, cached per process
+    (several tests read the same graph)."""
+    m = model.build(model.load(ROOT / "specs" / name))
+    ex = explore(m, invariants.properties_for(m), 200_000)
+    assert ex.complete
+    return m, ex
 
 
 def explore_text(text: str, **kw):

@@ -6,31 +6,18 @@ assertion on a thread's first op (global op 0) ignored.  Two clauses whose slips
 one spec's verdict caught (ext_of's copy-on-write window, uses()' active bits) are
 pinned here too."""
 
-from functools import cache
-
 import pytest
-from conftest import ROOT
+from conftest import explored_spec
 
-import invariants
-import model
-from checker.explore import explore
 from invariants.properties import Props
 from model.layout import KIND_CODES, MEM_LIVE, MEM_NONE, MEM_RCU
-
-
-@cache
-def _explore(name):
-    m = model.build(model.load(ROOT / "specs" / name))
-    ex = explore(m, invariants.properties_for(m), 200_000)
-    assert ex.complete
-    return m, ex
 
 
 def test_null_dereference_violates_no_use_after_free():
     """A kernel oops on a NULL pointer (KASAN reports no slot) is a
     no_use_after_free violation: cow-keeps-storage-delete-vs-free-refcnt-guard's
     delete dereferences SDATA(selem)->smap == NULL in bpf_selem_unlink_map."""
-    m, ex = _explore("cow-keeps-storage-delete-vs-free-refcnt-guard.toml")
+    m, ex = explored_spec("cow-keeps-storage-delete-vs-free-refcnt-guard.toml")
     p, uaf = Props(m), m.layout.G["obs_uaf"]
     oopses = [n for s in ex.states for info, n in m.successors(s)
               if any("NULL pointer dereference" in x for x in info[4])]
@@ -42,7 +29,7 @@ def test_null_dereference_violates_no_use_after_free():
 @pytest.mark.parametrize("slot", [0, 1])
 def test_every_kasan_code_is_a_violation(kind, slot):
     """obs_uaf / obs_dfree of any object kind (and a NULL pointer) violate."""
-    m, ex = _explore("selftest-skb-storage-ops.toml")
+    m, ex = explored_spec("selftest-skb-storage-ops.toml")
     p, G = Props(m), m.layout.G
     s = ex.states[0]
     code = KIND_CODES[kind] << 5 | slot
@@ -55,7 +42,7 @@ def test_every_kasan_code_is_a_violation(kind, slot):
 def test_selem_on_a_freed_storages_list_is_leaked():
     """A live selem still linked on a storage whose free is pending (mem RCU), which a
     live packet's ext still points at, is owned by nothing alive."""
-    m, ex = _explore("selftest-skb-storage-ops.toml")
+    m, ex = explored_spec("selftest-skb-storage-ops.toml")
     p, L = Props(m), m.layout
     st = 1
     linked = [s for s in ex.states
@@ -83,7 +70,7 @@ def test_an_allocated_object_nothing_owns_is_leaked(table):
     """Each kind has its own no_leak clause (the selem's was caught by one spec alone,
     mut-no-empty-recheck): an object allocated and linked nowhere, in a state where
     no_leak holds, breaks it."""
-    m, ex = _explore("selftest-skb-storage-ops.toml")
+    m, ex = explored_spec("selftest-skb-storage-ops.toml")
     p, t = Props(m), getattr(m.layout, table)
     cases = [(s, i) for s in ex.states if p.no_leak(s) for i in range(1, t.n + 1)
              if s[t.idx(i, "mem")] == MEM_NONE]
@@ -99,7 +86,7 @@ def test_a_packet_inside_copy_on_write_counts_through_its_copy():
     copy (x_new), the packet reaches storage and counts as a user through the copy,
     not through the shared ext it is leaving to its clone.  In the audit, a slip there
     changed the verdict of one spec alone (cow-vs-clone-free-refcnt-guard)."""
-    m, ex = _explore("cow-on-shared-ext.toml")
+    m, ex = explored_spec("cow-on-shared-ext.toml")
     p, L = Props(m), m.layout
     window = [(s, x, s[L.skb.idx(x, "ext")], new)
               for s in ex.states for t in range(1, L.thread.n + 1)
@@ -119,7 +106,7 @@ def test_a_packet_with_no_active_extension_uses_no_ext(name):
     the packet then holds no ext (uses() reads the active bits), and an ext only it
     held is leaked, while one its clone still holds is not.  In the audit, a slip
     there changed the verdict of one spec alone (scrub-drops-extensions)."""
-    m, ex = _explore(name)
+    m, ex = explored_spec(name)
     p, L = Props(m), m.layout
     cases = [(s, x, s[L.skb.idx(x, "ext")]) for s in ex.states if p.no_leak(s)
              for x in p.skbs

@@ -404,6 +404,7 @@ def test_a_packet_being_reset_no_longer_reaches_its_storage():
     finally:
         Props.not_resetting = original
 
+
 SCRUB_AFTER_CLONE = """
 [spec]
 design = "rfc"
@@ -431,20 +432,20 @@ def test_a_put_that_only_drops_the_refcnt_leaves_the_packet_reaching_its_storage
     no kfunc on A in that window nothing can use it, and a spec whose skbs each have
     one context must not change its verdicts when the finer cut is forced
     (test_reduction.py).  (The clone reading A's value is finding 2.)"""
-    from model.skbuff import skb_ext_reset_clear
-    _shared_at_the_clear(SCRUB_AFTER_CLONE, skb_ext_reset_clear)
+    _shared_at_the_clear(SCRUB_AFTER_CLONE)
 
 
-def _shared_at_the_clear(text, clear):
-    """cpu1's put has returned to ``clear`` with cpu0's kfunc on A: no_shared_storage,
-    which the owned cut (the bits cleared first) does not show."""
+def _shared_at_the_clear(text):
+    """cpu1's put has returned to skb_ext_reset()'s clear with cpu0's kfunc on A:
+    no_shared_storage, which the owned cut (the bits cleared first) does not show."""
     from model.kernel import step_of
+    from model.skbuff import skb_ext_reset_clear
     spec = spec_from(text, "after-clone.toml")
     m = model.build(spec)
     ex = explore(m, invariants.properties_for(m), spec.max_states)
     assert ex.complete and ex.verdicts["no_shared_storage"] == "violated"
     s = ex.states[ex.violations["no_shared_storage"]]
-    assert s[m.layout.thread.idx(2, "pc")] == step_of(clear).code
+    assert s[m.layout.thread.idx(2, "pc")] == step_of(skb_ext_reset_clear).code
     assert s[m.layout.thread.idx(1, "a_skb")] == 1 and s[m.layout.thread.idx(1, "rcu")]
     assert _explore(spec, one_context_per_skb=True).verdicts["no_shared_storage"] == "holds"
 
@@ -471,9 +472,8 @@ def test_kfree_skbs_put_that_only_drops_the_refcnt_leaves_the_packet_reaching_it
     """free's counterpart of the scrub test above: until skb_ext_reset()'s clear, A (live,
     bit set, ext live) still reaches what B now passes the guard into while cpu0's
     kfunc is on A; with kfree_skb() one step (the owned cut) A is gone first."""
-    from model.skbuff import skb_ext_reset_clear
     assert '"free(A)"' in FREE_AFTER_CLONE and "tracing = true" in FREE_AFTER_CLONE
-    _shared_at_the_clear(FREE_AFTER_CLONE, skb_ext_reset_clear)
+    _shared_at_the_clear(FREE_AFTER_CLONE)
 
 
 def test_a_packet_inside_kfree_skbs_put_no_longer_reaches_its_storage():
@@ -484,7 +484,6 @@ def test_a_packet_inside_kfree_skbs_put_no_longer_reaches_its_storage():
     assert ex.verdicts["cache_consistent"] == "holds"
     assert ex.verdicts["no_shared_storage"] == "holds"
     assert ex.verdicts["no_use_after_free"] == "violated"
-
 
 
 def test_which_specs_cut_for_a_second_context():
